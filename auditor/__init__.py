@@ -1,0 +1,3 @@
+"""camaudit: camera-fleet inventory auditor."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,95 @@
+"""The ``camaudit`` command line: click commands only; the work happens in the library.
+
+Exit codes (PyCQA/bandit style): 0 nothing at or above ``--fail-on``; 1 findings at
+or above it; 2 operator error (bad rules/config/targets/credentials), scan failure,
+or the database locked by another run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import OperatorError, ScanError, StoreLockedError
+
+# Every command lives in auditor/commands/<module>.py as a click command object.
+# The registry is closed: tests/test_cli.py asserts each entry imports and is listed in --help.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("demo", "auditor.commands.demo:demo"),
+    ("scan", "auditor.commands.scan:scan"),
+    ("audit", "auditor.commands.audit:audit"),
+    ("schedule", "auditor.commands.audit:schedule"),
+    ("identify", "auditor.commands.identify:identify"),
+    ("oui", "auditor.commands.identify:oui"),
+    ("rules", "auditor.commands.rules:rules"),
+    ("scans", "auditor.commands.history:scans"),
+    ("devices", "auditor.commands.history:devices"),
+    ("diff", "auditor.commands.history:diff"),
+    ("export", "auditor.commands.history:export"),
+    ("report", "auditor.commands.report:report"),
+    ("lab", "auditor.commands.lab:lab"),
+)
+
+
+class OperatorFailure(click.ClickException):
+    """A ClickException that exits 2, so an error never looks like 'findings' (exit 1)."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return self.message
+
+
+class CamauditGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (OperatorError, ScanError, StoreLockedError) as exc:
+            raise OperatorFailure(str(exc)) from exc
+        except click.UsageError as exc:
+            exc.exit_code = 2
+            raise
+
+
+@click.group(cls=CamauditGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="camaudit")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def cli(verbose: int) -> None:
+    """camaudit — find the IP cameras and recorders on a network you name, unmask who
+    really made them, and check them against NDAA §889 and your site policy.
+
+    \b
+    Exit codes: 0 compliant (nothing at or above --fail-on), 1 findings,
+                2 operator error, scan failure or database locked.
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="camaudit: %(levelname)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def _register() -> None:
+    for name, target in COMMANDS:
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # not written yet
+                continue
+            raise
+        cli.add_command(getattr(module, attr), name)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="camaudit")
+
+
+if __name__ == "__main__":
+    main()

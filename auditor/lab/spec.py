@@ -1,0 +1,158 @@
+"""The simulated facility's fleet description: what each emulated device is and answers.
+
+Loaded from ``seeds/demo-fleet.yaml`` (and generated for ``--scale N``). The lab's
+network code reads ``name/segment/ip/mac``; the device emulators read ``services``;
+tests read ``truth``. A service that is absent (None) is off: its port is closed
+and its discovery protocol is silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Segment = Literal["lan", "routed"]
+
+HOSTILE_BEHAVIOURS = (
+    "xxe_wsd",  # WS-Discovery ProbeMatch carrying a DOCTYPE with an external entity
+    "xxe_soap",  # ONVIF SOAP replies carrying a DOCTYPE with an external entity
+    "billion_laughs",  # SADP reply with nested entity expansion
+    "garbage_udp",  # SADP/DHIP/WS-D ports answer random bytes
+    "oversize",  # replies of several megabytes
+    "tarpit",  # TCP ports accept and then never send a byte
+    "malformed_soap",  # ONVIF answers truncated / non-XML bodies with HTTP 200
+    "script_names",  # handled by data: <script> in names; listed for clarity
+)
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Ground truth for tests: what identification must conclude."""
+
+    maker: str | None
+    """Canonical maker name as the knowledge base spells it; None = must come out unknown."""
+    covered: bool
+    device_class: Literal["camera", "recorder", "other", "unknown"]
+    brand: str | None = None
+
+
+@dataclass(frozen=True)
+class WsdService:
+    endpoint: str
+    """urn:uuid:…"""
+    types: tuple[str, ...] = ("dn:NetworkVideoTransmitter", "tds:Device")
+    scopes: tuple[str, ...] = ()
+    xaddr_host: str | None = None
+    """Address put in XAddrs; defaults to the device's own IP (a few real devices name another)."""
+    metadata_version: int = 1
+
+
+@dataclass(frozen=True)
+class OnvifService:
+    manufacturer: str
+    model: str
+    firmware: str
+    serial: str
+    hardware_id: str = ""
+    hostname: str = ""
+    port: int = 80
+    path: str = "/onvif/device_service"
+    username: str | None = "admin"
+    password: str | None = None
+    """None: no auth at all (every call open)."""
+    unauth_calls: tuple[str, ...] = ("GetSystemDateAndTime",)
+    """Calls answered without credentials (GetSystemDateAndTime always is)."""
+    clock_offset_s: float = 0.0
+    """Device clock minus real time; digests are checked against the device clock."""
+
+
+@dataclass(frozen=True)
+class SadpService:
+    device_type: str
+    description: str
+    """Model, e.g. DS-2CD2143G2-I."""
+    serial: str
+    """DeviceSN: model + YYYYMMDD + serial, as Hikvision formats it."""
+    firmware: str
+    """SoftwareVersion, e.g. 'V5.7.3build 220112'."""
+    dsp_version: str = "V7.3 build 220112"
+    activated: bool = True
+    oem_info: str = "N/A"
+    command_port: int = 8000
+    http_port: int = 80
+    encrypted: bool = False
+    """Newer firmware: reply with <Encrypt>true</Encrypt> and fewer fields."""
+
+
+@dataclass(frozen=True)
+class DhipService:
+    device_class: str
+    """e.g. IPC, NVR."""
+    device_type: str
+    """Model, e.g. IPC-HFW2431S-S-S2."""
+    serial: str
+    vendor: str = "Dahua"
+    machine_name: str = ""
+    firmware: str = "2.800.0000000.16.R"
+    http_port: int = 80
+    port: int = 37777
+
+
+@dataclass(frozen=True)
+class HttpService:
+    port: int = 80
+    server: str | None = None
+    """Server header; None = no header."""
+    title: str = ""
+    realm: str | None = None
+    """WWW-Authenticate realm on protected paths; None = no auth."""
+    auth_scheme: Literal["Basic", "Digest"] = "Digest"
+    upper_case_headers: bool = False
+    """Dahua web servers send header names in upper case."""
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, int] = field(default_factory=dict)
+    """Path → status the device answers (200/401/404...); '/' always answers."""
+    https_port: int | None = None
+    cert_subject_cn: str | None = None
+
+
+@dataclass(frozen=True)
+class RtspService:
+    port: int = 554
+    server: str | None = None
+    auth: Literal["none", "basic", "digest"] = "digest"
+    realm: str = ""
+
+
+@dataclass(frozen=True)
+class Services:
+    wsd: WsdService | None = None
+    onvif: OnvifService | None = None
+    sadp: SadpService | None = None
+    dhip: DhipService | None = None
+    http: HttpService | None = None
+    rtsp: RtspService | None = None
+    tcp_ports: tuple[int, ...] = ()
+    """Extra open TCP ports with a plausible banner or silence (8000, 37777, 23 telnet, 21 ftp, 22 ssh...)."""
+    hostile: tuple[str, ...] = ()
+    """Names from HOSTILE_BEHAVIOURS."""
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    name: str
+    """Short unique name, [a-z0-9-], used in reports and test ids."""
+    segment: Segment
+    ip: str
+    mac: str
+    """Lower-case colon-separated; a real vendor OUI (or locally administered on purpose)."""
+    truth: Truth
+    services: Services
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Fleet:
+    site: str
+    devices: tuple[DeviceSpec, ...]
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Probes: one protocol per module, parsers separate from socket code."""

@@ -1,0 +1,111 @@
+"""The probe interface and the shared pacing primitives.
+
+Two kinds of probe:
+* ``DiscoveryProbe`` runs once per scan (ARP sweep, WS-Discovery, SADP, DHIP): it
+  sends to the interface's multicast groups and/or to every target address and
+  reports what answers.
+* ``HostProbe`` runs once per live host (ports, http, rtsp, onvif), after the port
+  probe has filled ``HostState.open_ports``.
+
+Both emit ``Observation`` records through ``ctx.emit`` as soon as they have them, so
+an interrupted scan keeps everything seen so far. Probes never print; they never
+raise for bad network input (they emit an observation with ``warning`` instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from ..models import Observation
+
+if TYPE_CHECKING:
+    from ..credentials import Credentials
+
+
+class RateLimiter:
+    """Token bucket shared by every probe: ``await acquire()`` before each packet or connection.
+
+    ``rate`` is packets per second; ``burst`` lets a short run go out at once
+    (kept small by default because old cameras crash under floods).
+    """
+
+    def __init__(self, rate: float, burst: int | None = None) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = float(rate)
+        self.burst = float(burst if burst is not None else max(1, int(rate // 20)))
+        self._tokens = self.burst
+        self._last = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, n: int = 1) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+                self._last = now
+                if self._tokens >= n:
+                    self._tokens -= n
+                    return
+                await asyncio.sleep((n - self._tokens) / self.rate)
+
+
+class Scope(Protocol):
+    """What the operator named (see ``auditor.scope``)."""
+
+    def __contains__(self, ip: object) -> bool: ...
+    def addresses(self) -> Iterator[ipaddress.IPv4Address]: ...
+    def __len__(self) -> int: ...
+
+
+@dataclass
+class ProbeContext:
+    scope: Scope
+    """Targets minus excludes; every probe must stay inside it (``ip in ctx.scope``)."""
+    interface: str
+    """Interface the operator named; multicast and ARP go out on it only."""
+    iface_addr: ipaddress.IPv4Interface
+    """The interface's address and attached network."""
+    rate: RateLimiter
+    timeout: float
+    """Per-request timeout in seconds."""
+    deadline: float
+    """Absolute ``time.monotonic()`` after which probes must stop and return."""
+    emit: Callable[[Observation], None]
+    credentials: Credentials | None = None
+    live: set[str] = field(default_factory=set)
+    """Addresses known to be up; discovery probes add to it."""
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def on_link(self, ip: str | ipaddress.IPv4Address) -> bool:
+        """True if ``ip`` is on the interface's directly attached subnet (ARP/multicast reach it)."""
+        return ipaddress.IPv4Address(str(ip)) in self.iface_addr.network
+
+    def routed_targets(self) -> Iterator[ipaddress.IPv4Address]:
+        """Targets beyond the attached subnet: reached only by unicast."""
+        return (a for a in self.scope.addresses() if not self.on_link(a))
+
+
+@dataclass
+class HostState:
+    ip: str
+    open_ports: set[int] = field(default_factory=set)
+
+
+class DiscoveryProbe(Protocol):
+    name: ClassVar[str]
+
+    async def run(self, ctx: ProbeContext) -> None: ...
+
+
+class HostProbe(Protocol):
+    name: ClassVar[str]
+
+    async def probe_host(self, ctx: ProbeContext, host: HostState) -> None: ...

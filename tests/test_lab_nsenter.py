@@ -38,12 +38,16 @@ def test_enter_and_restore(temp_ns: str) -> None:
         os.close(fd)
     with enter_netns(temp_ns):
         assert _own_ns() == target != before
-        # A fresh namespace has only a down loopback: binding 127.0.0.1 fails there.
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        with pytest.raises(OSError):
-            s.bind(("127.0.0.1", 0))
-        s.close()
+        # A fresh namespace has nothing but its loopback.
+        assert [n for _, n in socket.if_nameindex()] == ["lo"]
+        inside = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     assert _own_ns() == before
+    try:
+        # The socket stays in the lab namespace: its (down) loopback cannot reach anything.
+        with pytest.raises(OSError):
+            inside.sendto(b"x", ("127.0.0.1", 9))
+    finally:
+        inside.close()
 
 
 @pytest.mark.netns

@@ -1,0 +1,120 @@
+"""Merge observations per address, then fold addresses that are one device.
+
+Two addresses are one device when they share a MAC (the ARP-seen MAC is
+authoritative for on-link hosts; for routed hosts the MAC a device reports about
+itself via SADP, DHIP or ONVIF is the only one there is) or a serial number.
+Every observation is kept as evidence on the folded device.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+
+from .models import Host, Observation
+
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_SELF_REPORTED_MAC = ("sadp", "dhip", "onvif", "wsdiscovery")
+
+
+def normalise_mac(value: object) -> str | None:
+    """``C0-56-E3-AA-BB-CC`` / ``c056.e3aa.bbcc`` / ``c056e3aabbcc`` → ``c0:56:e3:aa:bb:cc``; None if not a MAC."""
+    if not isinstance(value, str):
+        return None
+    hexdigits = re.sub(r"[^0-9a-fA-F]", "", value)
+    if len(hexdigits) != 12 or len(value) > 20:
+        return None
+    mac = ":".join(hexdigits[i:i + 2] for i in range(0, 12, 2)).lower()
+    if mac in ("00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff") or not _MAC_RE.match(mac):
+        return None
+    return mac
+
+
+def _mac_of(observations: list[Observation]) -> str | None:
+    for obs in observations:
+        if obs.probe == "arp" and (mac := normalise_mac(obs.fields.get("mac"))):
+            return mac
+    for probe in _SELF_REPORTED_MAC:
+        for obs in observations:
+            if obs.probe != probe:
+                continue
+            candidates = obs.fields.get("macs") if probe == "onvif" else [obs.fields.get("mac")]
+            for cand in candidates or []:
+                if mac := normalise_mac(cand):
+                    return mac
+    return None
+
+
+def _first(observations: list[Observation], probes: tuple[str, ...], name: str) -> str | None:
+    for probe in probes:
+        for obs in observations:
+            value = obs.fields.get(name)
+            if obs.probe == probe and isinstance(value, str) and value.strip():
+                return value.strip()
+    return None
+
+
+def _serial_of(observations: list[Observation]) -> str | None:
+    return _first(observations, ("sadp", "dhip", "onvif"), "serial")
+
+
+def _endpoint_of(observations: list[Observation]) -> str | None:
+    return _first(observations, ("wsdiscovery",), "endpoint")
+
+
+def assemble(observations: Iterable[Observation]) -> list[Host]:
+    """Group ``observations`` into Hosts, sorted by primary IP."""
+    by_ip: dict[str, list[Observation]] = defaultdict(list)
+    for obs in observations:
+        by_ip[obs.ip].append(obs)
+
+    parent = {ip: ip for ip in by_ip}
+
+    def find(ip: str) -> str:
+        while parent[ip] != ip:
+            parent[ip] = parent[parent[ip]]
+            ip = parent[ip]
+        return ip
+
+    owners: dict[str, str] = {}
+    for ip, obs_list in by_ip.items():
+        mac, serial = _mac_of(obs_list), _serial_of(obs_list)
+        for key in (f"mac:{mac}" if mac else None, f"serial:{serial}" if serial else None):
+            if key is None:
+                continue
+            if key in owners:
+                parent[find(ip)] = find(owners[key])
+            else:
+                owners[key] = ip
+
+    groups: dict[str, list[str]] = defaultdict(list)
+    for ip in by_ip:
+        groups[find(ip)].append(ip)
+
+    hosts: list[Host] = []
+    for ips in groups.values():
+        ips.sort(key=ipaddress.IPv4Address)
+        merged = [obs for ip in ips for obs in sorted(by_ip[ip], key=lambda o: (o.probe, o.seen_at))]
+        primary = _primary_ip(ips, by_ip)
+        mac = _mac_of(merged)
+        hosts.append(Host(key=_key(mac, merged, primary), ip=primary, mac=mac, ips=tuple(ips),
+                          observations=tuple(merged)))
+    hosts.sort(key=lambda h: ipaddress.IPv4Address(h.ip))
+    return hosts
+
+
+def _primary_ip(ips: list[str], by_ip: dict[str, list[Observation]]) -> str:
+    """The address with the most evidence (ties: lowest)."""
+    return max(ips, key=lambda ip: (len({o.probe for o in by_ip[ip]}), -int(ipaddress.IPv4Address(ip))))
+
+
+def _key(mac: str | None, observations: list[Observation], ip: str) -> str:
+    if mac:
+        return f"mac:{mac}"
+    if serial := _serial_of(observations):
+        return f"serial:{serial}"
+    if endpoint := _endpoint_of(observations):
+        return f"epr:{endpoint}"
+    return f"ip:{ip}"

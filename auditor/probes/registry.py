@@ -1,0 +1,36 @@
+"""The closed registry of probes: adding a probe = one module, one line here, its tests.
+
+``tests/test_probe_registry.py`` asserts every entry imports and has the right shape.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+DISCOVERY_PROBES: dict[str, str] = {
+    "arp": "auditor.probes.arp:ArpProbe",
+    "wsdiscovery": "auditor.probes.wsdiscovery:WsDiscoveryProbe",
+    "sadp": "auditor.probes.sadp:SadpProbe",
+    "dhip": "auditor.probes.dhip:DhipProbe",
+}
+"""Run once per scan, concurrently, before any host probe."""
+
+HOST_PROBES: dict[str, str] = {
+    "ports": "auditor.probes.ports:PortProbe",
+    "http": "auditor.probes.http:HttpProbe",
+    "rtsp": "auditor.probes.rtsp:RtspProbe",
+    "onvif": "auditor.probes.onvif:OnvifProbe",
+}
+"""Run per live host; ``ports`` first (it fills the open ports the others read)."""
+
+ALL_PROBES: tuple[str, ...] = (*DISCOVERY_PROBES, *HOST_PROBES)
+
+
+def load_probe(name: str) -> Any:
+    """Instantiate the probe registered as ``name``."""
+    target = DISCOVERY_PROBES.get(name) or HOST_PROBES.get(name)
+    if target is None:
+        raise KeyError(name)
+    module_name, cls_name = target.split(":")
+    return getattr(importlib.import_module(module_name), cls_name)()

@@ -1,0 +1,47 @@
+from auditor.assemble import assemble, normalise_mac
+from auditor.models import Observation
+
+
+def obs(ip, probe, **fields):
+    return Observation(ip=ip, probe=probe, fields=fields, seen_at=1.0)
+
+
+def test_normalise_mac_forms():
+    assert normalise_mac("C0-56-E3-AA-BB-CC") == "c0:56:e3:aa:bb:cc"
+    assert normalise_mac("c056.e3aa.bbcc") == "c0:56:e3:aa:bb:cc"
+    assert normalise_mac("00:00:00:00:00:00") is None
+    assert normalise_mac("<script>") is None and normalise_mac(None) is None
+
+
+def test_merges_per_ip_and_prefers_arp_mac():
+    hosts = assemble([
+        obs("198.18.0.11", "arp", mac="c0:56:e3:00:00:01"),
+        obs("198.18.0.11", "sadp", mac="C0-56-E3-00-00-09", serial="DS-2CD2143G2-I20210315AAWRG1"),
+        obs("198.18.0.12", "ports", open=[22]),
+    ])
+    assert [h.ip for h in hosts] == ["198.18.0.11", "198.18.0.12"]
+    cam = hosts[0]
+    assert cam.key == "mac:c0:56:e3:00:00:01" and len(cam.observations) == 2
+    assert hosts[1].key == "ip:198.18.0.12" and hosts[1].mac is None
+
+
+def test_folds_two_addresses_of_one_device_by_serial():
+    hosts = assemble([
+        obs("198.18.0.20", "dhip", serial="7G0ABC", mac="3c:ef:8c:00:00:02"),
+        obs("198.18.0.21", "onvif", serial="7G0ABC", manufacturer="Dahua"),
+        obs("198.18.0.21", "http", port=80),
+    ])
+    assert len(hosts) == 1
+    assert hosts[0].ips == ("198.18.0.20", "198.18.0.21")
+    assert hosts[0].key == "mac:3c:ef:8c:00:00:02"
+    assert len(hosts[0].observations) == 3
+
+
+def test_routed_host_keys():
+    hosts = assemble([
+        obs("198.18.32.10", "onvif", macs=["AC:CC:8E:01:02:03"], serial="ACCC8E010203"),
+        obs("198.18.32.11", "wsdiscovery", endpoint="urn:uuid:1234"),
+        obs("198.18.32.12", "sadp", serial="DS-7608NI-K220200101CCWR1"),
+    ])
+    assert [h.key for h in hosts] == ["mac:ac:cc:8e:01:02:03", "epr:urn:uuid:1234",
+                                      "serial:DS-7608NI-K220200101CCWR1"]

@@ -1,0 +1,136 @@
+"""TCP connect probe of camera-relevant ports, with a short listen for volunteered banners.
+
+A connect scan (no raw sockets): each port is one paced connection attempt bounded
+by the probe timeout. On banner ports (FTP, SSH, telnet) the probe waits briefly for
+the first bytes the service sends unasked; a port that accepts and stays silent (a
+tarpit) costs at most that short wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import ClassVar
+
+from ..models import Observation
+from .base import HostState, ProbeContext
+from .streams import ConnectFailed, budget, clean_text, close, connect, read_reply
+
+CAMERA_PORTS: tuple[int, ...] = (
+    21,  # FTP (recorders export clips)
+    22,  # SSH
+    23,  # telnet (old firmware, Mirai's door)
+    80,  # web UI, ONVIF
+    81,
+    88,
+    443,  # web UI over TLS
+    554,  # RTSP
+    5000,
+    7001,
+    8000,  # Hikvision SDK / iVMS
+    8080,
+    8081,
+    8443,
+    8554,  # RTSP alternative
+    8888,
+    8899,  # ONVIF on generic Chinese OEM cameras
+    9000,
+    34567,  # XiongMai (XMeye) DVR/NVR
+    37777,  # Dahua private protocol (TCP)
+)
+"""Ports the probe tries on every host."""
+
+BANNER_PORTS: tuple[int, ...] = (21, 22, 23)
+"""Ports whose service speaks first."""
+
+BANNER_WAIT = 0.5
+"""Seconds to wait for a volunteered banner (never more than the probe timeout)."""
+BANNER_MAX = 512
+
+_IAC, _SB, _SE = 255, 250, 240
+
+
+def strip_telnet(data: bytes) -> bytes:
+    """Remove telnet IAC negotiation sequences (option haggling is not banner text)."""
+    out = bytearray()
+    i, n = 0, len(data)
+    while i < n:
+        b = data[i]
+        if b != _IAC:
+            out.append(b)
+            i += 1
+            continue
+        if i + 1 >= n:
+            break
+        cmd = data[i + 1]
+        if cmd == _IAC:  # escaped 0xFF data byte
+            out.append(_IAC)
+            i += 2
+        elif cmd == _SB:  # subnegotiation: skip to IAC SE
+            end = data.find(bytes((_IAC, _SE)), i + 2)
+            i = n if end < 0 else end + 2
+        elif 251 <= cmd <= 254:  # WILL/WONT/DO/DONT option
+            i += 3
+        else:
+            i += 2
+    return bytes(out)
+
+
+def clean_banner(data: bytes) -> str:
+    """Banner text safe to store: telnet negotiation removed, control characters dropped, capped."""
+    text = strip_telnet(data).decode("utf-8", "replace")
+    lines = [clean_text(line) for line in text.splitlines()]
+    return clean_text(" | ".join(line for line in lines if line))
+
+
+class PortProbe:
+    name: ClassVar[str] = "ports"
+
+    def __init__(
+        self,
+        ports: Iterable[int] = CAMERA_PORTS,
+        banner_ports: Iterable[int] = BANNER_PORTS,
+        banner_wait: float = BANNER_WAIT,
+    ) -> None:
+        self.ports = tuple(dict.fromkeys(ports))
+        self.banner_ports = frozenset(banner_ports)
+        self.banner_wait = banner_wait
+
+    async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
+        if host.ip not in ctx.scope:
+            return
+        results = await asyncio.gather(
+            *(self._try_port(ctx, host.ip, port) for port in self.ports), return_exceptions=True
+        )
+        open_ports: list[int] = []
+        banners: dict[str, str] = {}
+        for port, res in zip(self.ports, results, strict=True):
+            if isinstance(res, BaseException) or res is None:
+                continue
+            is_open, banner = res
+            if is_open:
+                open_ports.append(port)
+                if banner:
+                    banners[str(port)] = banner
+        if not open_ports:
+            return
+        host.open_ports.update(open_ports)
+        raw = "\n".join(f"{p}: {b}" for p, b in banners.items())
+        ctx.emit(Observation(ip=host.ip, probe=self.name,
+                             fields={"open": sorted(open_ports), "banners": banners}, raw=raw[:2048]))
+
+    async def _try_port(self, ctx: ProbeContext, ip: str, port: int) -> tuple[bool, str] | None:
+        if ctx.remaining() <= 0:
+            return None
+        try:
+            reader, writer = await connect(ctx, ip, port)
+        except ConnectFailed:
+            return None
+        try:
+            if port not in self.banner_ports:
+                return True, ""
+            res = await read_reply(reader, budget(ctx, self.banner_wait), cap=BANNER_MAX,
+                                   complete=lambda d: b"\n" in d)
+            return True, clean_banner(res.data)
+        finally:
+            close(writer)

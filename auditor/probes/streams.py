@@ -1,0 +1,125 @@
+"""Socket helpers the per-host TCP probes share: paced connects, deadline-bounded capped reads.
+
+Every connection waits for the shared rate limiter, every wait is bounded by the
+probe timeout *and* the scan deadline, and every read stops at a byte cap, so a
+tarpit or a multi-megabyte answer costs at most one timeout and one cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .base import ProbeContext
+
+MAX_REPLY = 64 * 1024
+"""Default cap on bytes read from one reply."""
+
+_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def budget(ctx: ProbeContext, cap: float | None = None) -> float:
+    """Seconds a single step may take: the probe timeout, never past the scan deadline."""
+    t = min(ctx.timeout, ctx.remaining())
+    return max(0.0, min(t, cap) if cap is not None else t)
+
+
+def clean_text(value: str | bytes, limit: int = 256) -> str:
+    """Network text made safe to store: decoded, control characters dropped, trimmed, capped."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return _CTRL.sub("", value).strip()[:limit]
+
+
+def insecure_tls_context() -> ssl.SSLContext:
+    """TLS without verification (cameras use self-signed certificates) that still accepts old servers.
+
+    We only read the certificate; nothing secret is sent over these connections.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with contextlib.suppress(ValueError, ssl.SSLError):
+        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    with contextlib.suppress(ssl.SSLError):
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return ctx
+
+
+class ConnectFailed(Exception):
+    """The port refused, timed out or the TLS handshake failed; ``str()`` says which, briefly."""
+
+
+async def connect(
+    ctx: ProbeContext,
+    ip: str,
+    port: int,
+    *,
+    tls: ssl.SSLContext | None = None,
+    timeout: float | None = None,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Paced, bounded TCP (or TLS) connect; raises ``ConnectFailed``."""
+    await ctx.rate.acquire()
+    t = budget(ctx, timeout)
+    if t <= 0:
+        raise ConnectFailed("scan deadline reached")
+    try:
+        return await asyncio.wait_for(
+            asyncio.open_connection(ip, port, ssl=tls, server_hostname="" if tls else None),
+            t,
+        )
+    except TimeoutError:
+        raise ConnectFailed(f"no answer within {t:.1f}s") from None
+    except ssl.SSLError as exc:
+        raise ConnectFailed(f"TLS handshake failed: {exc.reason or exc}") from None
+    except OSError as exc:
+        raise ConnectFailed(exc.strerror or type(exc).__name__) from None
+
+
+def close(writer: asyncio.StreamWriter) -> None:
+    """Drop the connection at once (no lingering close handshakes with hostile peers)."""
+    with contextlib.suppress(Exception):
+        writer.transport.abort()
+
+
+@dataclass
+class ReadResult:
+    data: bytes
+    truncated: bool = False
+    """The peer sent more than the cap; ``data`` holds the first ``cap`` bytes."""
+    timed_out: bool = False
+    """The time budget ran out before the reply was complete."""
+
+
+async def read_reply(
+    reader: asyncio.StreamReader,
+    seconds: float,
+    *,
+    cap: int = MAX_REPLY,
+    complete: Callable[[bytes], bool] | None = None,
+) -> ReadResult:
+    """Read until EOF, ``cap`` bytes, ``seconds`` elapsed, or ``complete(data)`` says the reply is whole."""
+    end = time.monotonic() + seconds
+    buf = bytearray()
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return ReadResult(bytes(buf), timed_out=True)
+        try:
+            chunk = await asyncio.wait_for(reader.read(min(16384, cap + 1 - len(buf))), left)
+        except TimeoutError:
+            return ReadResult(bytes(buf), timed_out=True)
+        except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
+            return ReadResult(bytes(buf))
+        if not chunk:
+            return ReadResult(bytes(buf))
+        buf += chunk
+        if len(buf) > cap:
+            return ReadResult(bytes(buf[:cap]), truncated=True)
+        if complete is not None and complete(bytes(buf)):
+            return ReadResult(bytes(buf))

@@ -1,0 +1,92 @@
+"""Port probe: open/closed detection, volunteered banners, tarpits bounded by the short banner wait."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from hostprobe_support import free_port, make_ctx, serve, tarpit
+
+from auditor.models import Observation
+from auditor.probes.base import HostState
+from auditor.probes.ports import CAMERA_PORTS, PortProbe, clean_banner, strip_telnet
+
+
+def test_camera_ports_cover_the_issue_list() -> None:
+    for port in (80, 443, 554, 8000, 8080, 8443, 8899, 37777, 34567, 23, 21, 22, 8554):
+        assert port in CAMERA_PORTS
+    assert len(set(CAMERA_PORTS)) == len(CAMERA_PORTS)
+
+
+def test_strip_telnet_negotiation() -> None:
+    raw = b"\xff\xfd\x18\xff\xfd\x20\xff\xfa\x18\x01\xff\xf0\xff\xfb\x01login: \xff\xff"
+    assert strip_telnet(raw) == b"login: \xff"
+    assert clean_banner(b"\xff\xfb\x01\xff\xfb\x03(none) login: ") == "(none) login:"
+
+
+def test_clean_banner_drops_controls_and_caps() -> None:
+    assert clean_banner(b"220 \x1b[31mDVR FTP\x00 ready\r\n") == "220 [31mDVR FTP ready"
+    assert clean_banner(b"SSH-2.0-dropbear_2019.78\r\n") == "SSH-2.0-dropbear_2019.78"
+    assert len(clean_banner(b"A" * 5000)) == 256
+    assert "<script>" in clean_banner(b"<script>alert(1)</script>")  # kept as text, escaped by the report
+
+
+def test_open_closed_banner_and_tarpit() -> None:
+    async def ftp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 Hikvision DVR FTP server ready\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    async def silent_web(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    async def main() -> tuple[list[Observation], HostState, float, tuple[int, ...]]:
+        s1, ftp_port = await serve(ftp)
+        s2, web_port = await serve(silent_web)
+        s3, pit_port = await serve(tarpit)
+        closed = free_port()
+        out: list[Observation] = []
+        ctx = make_ctx(out, timeout=4.0)
+        host = HostState(ip="127.0.0.1")
+        probe = PortProbe(ports=(ftp_port, web_port, pit_port, closed), banner_ports=(ftp_port, pit_port),
+                          banner_wait=0.2)
+        t0 = time.monotonic()
+        await probe.probe_host(ctx, host)
+        took = time.monotonic() - t0
+        for s in (s1, s2, s3):
+            s.close()
+        return out, host, took, (ftp_port, web_port, pit_port, closed)
+
+    out, host, took, (ftp_port, web_port, pit_port, closed) = asyncio.run(main())
+    assert host.open_ports == {ftp_port, web_port, pit_port}
+    assert len(out) == 1
+    obs = out[0]
+    assert obs.probe == "ports" and obs.warning is None
+    assert obs.fields["open"] == sorted([ftp_port, web_port, pit_port])
+    assert obs.fields["banners"] == {str(ftp_port): "220 Hikvision DVR FTP server ready"}
+    assert took < 3.0  # the tarpit cost the 0.2 s banner wait, not the 4 s timeout
+
+
+def test_nothing_open_emits_nothing() -> None:
+    out: list[Observation] = []
+    host = HostState(ip="127.0.0.1")
+    asyncio.run(PortProbe(ports=(free_port(),)).probe_host(make_ctx(out), host))
+    assert out == [] and host.open_ports == set()
+
+
+def test_out_of_scope_host_is_not_touched() -> None:
+    out: list[Observation] = []
+    host = HostState(ip="192.0.2.1")  # TEST-NET-1, outside the loopback scope
+    asyncio.run(PortProbe(ports=(80,)).probe_host(make_ctx(out), host))
+    assert out == [] and host.open_ports == set()
+
+
+def test_deadline_passed_probes_nothing() -> None:
+    async def main() -> list[Observation]:
+        server, port = await serve(tarpit)
+        out: list[Observation] = []
+        await PortProbe(ports=(port,)).probe_host(make_ctx(out, deadline_in=-1), HostState("127.0.0.1"))
+        server.close()
+        return out
+
+    assert asyncio.run(main()) == []

@@ -1,0 +1,384 @@
+"""Load, validate and scale the simulated facility's fleet (``seeds/demo-fleet.yaml``).
+
+Loading is strict: every YAML key must be a field of the ``auditor.lab.spec``
+dataclass it fills, every value must have the field's type, and addresses must
+fit the topology. Errors are :class:`~auditor.errors.OperatorError` with
+``file:line``. The same converter reads the fleet back from the lab's JSON
+state file (:func:`fleet_from_data` / :func:`fleet_to_data`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from ..errors import OperatorError
+from ..resources import data_dir
+from . import spec, topology
+from .spec import (
+    DeviceSpec,
+    DhipService,
+    Fleet,
+    HttpService,
+    OnvifService,
+    RtspService,
+    SadpService,
+    Services,
+    Truth,
+    WsdService,
+)
+
+DEMO_FLEET_FILE = "demo-fleet.yaml"
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_RESERVED_IPS = {
+    ipaddress.IPv4Address(topology.ROUTER_LAN_IP),
+    ipaddress.IPv4Address(topology.ROUTER_ROUTED_IP),
+    ipaddress.IPv4Address(topology.SCANNER_IP),
+}
+MAX_SCALE = int(topology.LAN.broadcast_address) - int(topology.SCALE_BASE)
+"""How many generic cameras fit between SCALE_BASE and the end of the LAN."""
+
+
+# --------------------------------------------------------------------------- YAML with lines
+
+
+class _LineDict(dict[str, Any]):
+    """A mapping that remembers the line of each key (1-based)."""
+
+    line: int | None = None
+    key_lines: dict[str, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
+    result = _LineDict()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if not isinstance(key, str):
+            raise OperatorError(f"keys must be strings, got {key!r}", None, line)
+        if key in result:
+            raise OperatorError(f"duplicate key {key!r}", None, line)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
+    return result
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+# --------------------------------------------------------------------------- typed conversion
+
+
+class _Ctx:
+    """Where we are, for error messages: the source path and the nearest known line."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, what: str, line: int | None) -> OperatorError:
+        return OperatorError(what, self.source, line)
+
+
+def _line_of(data: Any, key: str | None, fallback: int | None) -> int | None:
+    if isinstance(data, _LineDict):
+        if key is not None and key in data.key_lines:
+            return data.key_lines[key]
+        return data.line
+    return fallback
+
+
+def _convert(tp: Any, value: Any, where: str, line: int | None, ctx: _Ctx) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return _convert(inner[0], value, where, line, ctx)
+        raise ctx.fail(f"{where}: unsupported union type {tp}", line)
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            raise ctx.fail(f"{where}: {value!r} is not one of {choices}", line)
+        return value
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _build(tp, value, where, line, ctx)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ctx.fail(f"{where}: expected a list, got {type(value).__name__}", line)
+        item_tp = args[0] if args else Any
+        return tuple(_convert(item_tp, v, f"{where}[{i}]", line, ctx) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ctx.fail(f"{where}: expected a mapping, got {type(value).__name__}", line)
+        k_tp, v_tp = args if args else (Any, Any)
+        return {
+            _convert(k_tp, k, f"{where} key", _line_of(value, str(k), line), ctx): _convert(
+                v_tp, v, f"{where}.{k}", _line_of(value, str(k), line), ctx
+            )
+            for k, v in value.items()
+        }
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ctx.fail(f"{where}: expected true/false, got {value!r}", line)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ctx.fail(f"{where}: expected an integer, got {value!r}", line)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ctx.fail(f"{where}: expected a number, got {value!r}", line)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ctx.fail(f"{where}: expected a string (quote it in YAML), got {value!r}", line)
+        return value
+    raise ctx.fail(f"{where}: unsupported field type {tp}", line)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls, vars(spec))
+    return _HINTS[cls]
+
+
+def _build(cls: type, value: Any, where: str, line: int | None, ctx: _Ctx) -> Any:
+    if not isinstance(value, Mapping):
+        raise ctx.fail(f"{where}: expected a mapping for {cls.__name__}, got {type(value).__name__}", line)
+    line = _line_of(value, None, line)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = _hints(cls)
+    for key in value:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ctx.fail(
+                f"{where}: unknown key {key!r} for {cls.__name__} (known: {known})", _line_of(value, key, line)
+            )
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name not in value:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ctx.fail(f"{where}: missing required key {name!r} for {cls.__name__}", line)
+            continue
+        kwargs[name] = _convert(hints[name], value[name], f"{where}.{name}", _line_of(value, name, line), ctx)
+    return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _validate(fleet: Fleet, raw: Any, ctx: _Ctx) -> None:
+    raw_devices = raw.get("devices") if isinstance(raw, Mapping) else None
+    names: set[str] = set()
+    ips: set[ipaddress.IPv4Address] = set()
+    macs: set[str] = set()
+    for i, dev in enumerate(fleet.devices):
+        raw_dev = raw_devices[i] if isinstance(raw_devices, list) and i < len(raw_devices) else None
+        where = f"devices[{i}] ({dev.name})"
+
+        def line(key: str, raw_dev: Any = raw_dev) -> int | None:
+            return _line_of(raw_dev, key, None)
+
+        if not _NAME_RE.match(dev.name):
+            raise ctx.fail(f"{where}: name must match {_NAME_RE.pattern}", line("name"))
+        if dev.name in names:
+            raise ctx.fail(f"{where}: duplicate device name", line("name"))
+        names.add(dev.name)
+        try:
+            ip = ipaddress.IPv4Address(dev.ip)
+        except ValueError:
+            raise ctx.fail(f"{where}: {dev.ip!r} is not an IPv4 address", line("ip")) from None
+        net = topology.LAN if dev.segment == "lan" else topology.ROUTED
+        if ip not in net or ip in (net.network_address, net.broadcast_address) or ip in _RESERVED_IPS:
+            raise ctx.fail(f"{where}: {ip} is not a free host address of the {dev.segment} segment {net}",
+                           line("ip"))
+        if ip in ips:
+            raise ctx.fail(f"{where}: duplicate IP {ip}", line("ip"))
+        ips.add(ip)
+        if not _MAC_RE.match(dev.mac):
+            raise ctx.fail(f"{where}: MAC must be lower-case aa:bb:cc:dd:ee:ff, got {dev.mac!r}", line("mac"))
+        if int(dev.mac[:2], 16) & 1:
+            raise ctx.fail(f"{where}: {dev.mac} is a multicast MAC", line("mac"))
+        if dev.mac in macs:
+            raise ctx.fail(f"{where}: duplicate MAC {dev.mac}", line("mac"))
+        macs.add(dev.mac)
+        for h in dev.services.hostile:
+            if h not in spec.HOSTILE_BEHAVIOURS:
+                raise ctx.fail(f"{where}: unknown hostile behaviour {h!r} (known: "
+                               f"{', '.join(spec.HOSTILE_BEHAVIOURS)})", line("services"))
+
+
+def fleet_from_data(data: Any, source: str = "<fleet>") -> Fleet:
+    """Build and validate a :class:`Fleet` from parsed YAML/JSON data."""
+    ctx = _Ctx(source)
+    if not isinstance(data, Mapping):
+        raise ctx.fail("a fleet file is a mapping with 'site' and 'devices'", 1)
+    fleet = _build(Fleet, data, "fleet", 1, ctx)
+    _validate(fleet, data, ctx)
+    return typing.cast(Fleet, fleet)
+
+
+def load_fleet(path: str | Path | None = None) -> Fleet:
+    """Load a fleet YAML file (default: the shipped ``seeds/demo-fleet.yaml``)."""
+    p = Path(path) if path is not None else data_dir("seeds") / DEMO_FLEET_FILE
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise OperatorError(f"cannot read fleet file: {exc.strerror}", str(p)) from exc
+    try:
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except OperatorError as exc:
+        raise OperatorError(exc.message, str(p), exc.line) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise OperatorError(f"invalid YAML: {getattr(exc, 'problem', exc)}", str(p),
+                            mark.line + 1 if mark is not None else None) from exc
+    return fleet_from_data(data, str(p))
+
+
+def fleet_to_data(fleet: Fleet) -> dict[str, Any]:
+    """JSON-safe plain data for ``fleet`` that :func:`fleet_from_data` reads back."""
+    return typing.cast(dict[str, Any], _plain(dataclasses.asdict(fleet)))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def prefixlen(device: DeviceSpec) -> int:
+    """Prefix length of the device's segment (20 on the LAN, 24 routed)."""
+    return topology.LAN.prefixlen if device.segment == "lan" else topology.ROUTED.prefixlen
+
+
+def gateway(device: DeviceSpec) -> str:
+    """The router's address on the device's segment."""
+    return topology.ROUTER_LAN_IP if device.segment == "lan" else topology.ROUTER_ROUTED_IP
+
+
+# --------------------------------------------------------------------------- scaling
+
+# (maker, brand, OUIs, covered) — OUIs from the IEEE registry scapy ships.
+_SCALE_VENDORS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("Hikvision", ("c0:56:e3", "44:19:b6", "bc:ad:28", "54:c4:15"), True),
+    ("Dahua", ("3c:ef:8c", "e0:50:8b", "38:af:29", "4c:11:bf"), True),
+    ("Axis", ("00:40:8c", "ac:cc:8e", "b8:a4:4f"), False),
+    ("Hanwha", ("00:09:18", "e4:30:22"), False),
+)
+
+
+def _scale_device(i: int, ip: ipaddress.IPv4Address) -> DeviceSpec:
+    maker, ouis, covered = _SCALE_VENDORS[i % len(_SCALE_VENDORS)]
+    oui = ouis[(i // len(_SCALE_VENDORS)) % len(ouis)]
+    mac = f"{oui}:{(i >> 16) & 0xFF:02x}:{(i >> 8) & 0xFF:02x}:{i & 0xFF:02x}"
+    mac_scope = mac
+    uuid = f"urn:uuid:5ca1e000-{i >> 16:04x}-4000-8000-{int(ip):012x}"
+    name = f"scale-{i:04d}"
+    http: HttpService
+    rtsp: RtspService
+    extra: dict[str, Any] = {}
+    if maker == "Hikvision":
+        model = "DS-2CD2143G2-I"
+        serial = f"{model}20220315AAWRJ{i:08d}"
+        firmware = "V5.7.3 build 220112"
+        extra["sadp"] = SadpService(
+            device_type="IPC", description=model, serial=serial, firmware="V5.7.3build 220112",
+        )
+        http = HttpService(server="App-webs/", title="", realm="Hikvision",
+                           paths={"/doc/page/login.asp": 200, "/ISAPI/System/deviceInfo": 401})
+        rtsp = RtspService(server=None, realm="Hikvision")
+        tcp: tuple[int, ...] = (8000,)
+        manufacturer, onvif_name = "HIKVISION", f"HIKVISION%20{model}"
+    elif maker == "Dahua":
+        model = "IPC-HFW2431S-S-S2"
+        serial = f"7J0{i:06d}PAZ{i % 97:02d}"
+        firmware = "2.800.0000000.16.R, Build Date 2021-08-25"
+        extra["dhip"] = DhipService(device_class="IPC", device_type=model, serial=serial,
+                                    machine_name=serial, firmware="2.800.0000000.16.R")
+        http = HttpService(server=None, title="WEB SERVICE", realm="Login to 7J0", upper_case_headers=True,
+                           extra_headers={"P3P": "CP=CAO PSA OUR"}, paths={"/RPC2_Login": 200})
+        rtsp = RtspService(server="Dahua Rtsp Server", realm="Login to 7J0")
+        tcp = (37777,)
+        manufacturer, onvif_name = "Dahua", "Dahua"
+    elif maker == "Axis":
+        model = "M2036-LE"
+        serial = mac.replace(":", "").upper()
+        firmware = "10.12.153"
+        http = HttpService(server="Apache", title="AXIS", realm="AXIS_" + serial,
+                           paths={"/axis-cgi/basicdeviceinfo.cgi": 200})
+        rtsp = RtspService(server="AXIS Media Control", realm="AXIS_" + serial)
+        tcp = ()
+        manufacturer, onvif_name = "AXIS", f"AXIS%20{model}"
+    else:
+        model = "XNO-6080R"
+        serial = f"ZNKJ7{i:07d}X"
+        firmware = "2.21.02_20231110_R45"
+        http = HttpService(server="nginx", title="Wisenet", realm="iPOLiS_" + mac.replace(":", "")[6:],
+                           paths={"/stw-cgi/system.cgi": 401})
+        rtsp = RtspService(server="Wisenet Media Server", realm="iPOLiS")
+        tcp = ()
+        manufacturer, onvif_name = "Hanwha Vision", "Hanwha%20Vision"
+    scopes = (
+        "onvif://www.onvif.org/type/video_encoder",
+        "onvif://www.onvif.org/Profile/Streaming",
+        f"onvif://www.onvif.org/name/{onvif_name}",
+        f"onvif://www.onvif.org/hardware/{model}",
+        "onvif://www.onvif.org/location/city/hangzhou" if covered else "onvif://www.onvif.org/location/",
+        f"onvif://www.onvif.org/MAC/{mac_scope}",
+    )
+    services = Services(
+        wsd=WsdService(endpoint=uuid, scopes=scopes),
+        onvif=OnvifService(manufacturer=manufacturer, model=model, firmware=firmware, serial=serial,
+                           hardware_id="88", hostname=name, password="Lab-passw0rd"),
+        http=http,
+        rtsp=rtsp,
+        tcp_ports=tcp,
+        **extra,
+    )
+    return DeviceSpec(
+        name=name, segment="lan", ip=str(ip), mac=mac,
+        truth=Truth(maker=maker, covered=covered, device_class="camera", brand=maker),
+        services=services, note="generic camera added by --scale",
+    )
+
+
+def scaled_fleet(fleet: Fleet, n: int) -> Fleet:
+    """``fleet`` plus ``n`` generic cameras on consecutive IPs from ``topology.SCALE_BASE``."""
+    if n < 0 or n > MAX_SCALE:
+        raise OperatorError(f"--scale must be between 0 and {MAX_SCALE}, got {n}")
+    if n == 0:
+        return fleet
+    taken_ips = {d.ip for d in fleet.devices}
+    taken_macs = {d.mac for d in fleet.devices}
+    added: list[DeviceSpec] = []
+    for i in range(n):
+        dev = _scale_device(i, topology.SCALE_BASE + i)
+        if dev.ip in taken_ips or dev.mac in taken_macs:
+            raise OperatorError(f"scaled device {dev.name} collides with the fleet ({dev.ip} / {dev.mac})")
+        added.append(dev)
+    return Fleet(site=fleet.site, devices=fleet.devices + tuple(added), extra=dict(fleet.extra))

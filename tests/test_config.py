@@ -1,0 +1,67 @@
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from auditor.config import load_config
+from auditor.errors import OperatorError
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "audit.yaml"
+
+
+def test_example_config_loads():
+    cfg = load_config(EXAMPLE)
+    assert cfg.site == "HQ building A" and cfg.interface == "eth1"
+    assert cfg.targets == ("10.20.0.0/24", "10.20.5.10-60") and cfg.excludes == ("10.20.0.1",)
+    assert [p.name for p in cfg.rules] == ["ndaa-889.yaml", "hardening.yaml"]
+    assert cfg.keep_reports == 30 and cfg.keep_scans == 90 and cfg.fail_on == "high"
+    assert cfg.report_stem(datetime(2026, 11, 28, 3, 15)) == "camaudit-HQ-building-A-20261128-0315"
+
+
+def write(tmp_path, text, name="site.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+BASE = "site: S\ntargets: [198.18.0.0/24]\ninterface: lan0\n"
+
+
+@pytest.mark.parametrize("extra, line, needle", [
+    ("colour: blue\n", 4, "unknown key 'colour'"),
+    ("rate: fast\n", 4, "'rate' has the wrong type"),
+    ("fail_on: severe\n", 4, "fail_on must be one of"),
+    ("formats: [html, pdf]\n", 4, "unknown report format(s) pdf"),
+    ("rules: [builtin:nope]\n", 4, "no shipped rules file"),
+    ("retention: {scans: 0}\n", 4, "retention.scans"),
+    ("report_name: '{sight}'\n", 4, "report_name pattern is invalid"),
+])
+def test_bad_config_one_line_with_file_and_line(tmp_path, extra, line, needle):
+    p = write(tmp_path, BASE + extra)
+    with pytest.raises(OperatorError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert msg.startswith(f"{p}:{line}: ") and needle in msg and "\n" not in msg
+
+
+def test_yaml_syntax_error_has_line(tmp_path):
+    p = write(tmp_path, BASE + "targets: [unclosed\n")
+    with pytest.raises(OperatorError, match=rf"^{p}:\d+: invalid YAML"):
+        load_config(p)
+
+
+def test_missing_required_and_unreadable(tmp_path):
+    with pytest.raises(OperatorError, match="missing required key 'interface'"):
+        load_config(write(tmp_path, "site: S\ntargets: [198.18.0.1]\n"))
+    with pytest.raises(OperatorError, match="cannot read config"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_toml_config_and_relative_paths(tmp_path):
+    p = write(tmp_path, 'site = "T"\ntargets = ["198.18.0.0/24"]\ninterface = "lan0"\n'
+                        'database = "db/c.db"\nreport_dir = "out"\nbogus = 1\n', "site.toml")
+    with pytest.raises(OperatorError, match=rf"^{p}:6: unknown key 'bogus'"):
+        load_config(p)
+    p.write_text('site = "T"\ntargets = ["198.18.0.0/24"]\ninterface = "lan0"\ndatabase = "db/c.db"\n')
+    cfg = load_config(p)
+    assert cfg.database == tmp_path / "db" / "c.db" and cfg.report_dir == tmp_path

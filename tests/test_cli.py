@@ -1,0 +1,55 @@
+"""The command registry is closed and wired; exit codes follow the documented contract."""
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from auditor import __version__
+from auditor.cli import COMMANDS, cli
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name, target", COMMANDS)
+def test_every_registered_command_imports_and_is_wired(name, target):
+    module_name, attr = target.split(":")
+    command = getattr(importlib.import_module(module_name), attr)
+    assert cli.commands[name] is command
+
+
+def test_help_lists_every_command_and_version():
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--help"]).output
+    for name, _ in COMMANDS:
+        assert re.search(rf"^\s+{name}\b", out, re.M), f"{name} missing from --help"
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+@pytest.mark.parametrize("name", [n for n, _ in COMMANDS])
+def test_every_command_is_documented_in_readme(name):
+    assert f"camaudit {name}" in README, f"README does not mention 'camaudit {name}'"
+
+
+def test_usage_errors_exit_2():
+    runner = CliRunner()
+    assert runner.invoke(cli, ["no-such-command"]).exit_code == 2
+    result = runner.invoke(cli, ["scan", "198.18.0.0/24"])  # --interface missing
+    assert result.exit_code == 2
+
+
+def test_operator_error_is_one_line_exit_2(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["scan", "198.18.0.0/33", "-i", "lo", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == ["Error: invalid target '198.18.0.0/33': " +
+                                                  result.output.split("'198.18.0.0/33': ", 1)[1].strip()]
+
+
+def test_public_scope_refused_before_any_packet(tmp_path):
+    result = CliRunner().invoke(cli, ["scan", "8.8.8.8", "-i", "lo", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 2 and "--allow-public" in result.output
+    assert not (tmp_path / "x.db").exists()

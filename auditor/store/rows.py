@@ -1,0 +1,186 @@
+"""Conversions between the records of ``auditor.models`` and table rows.
+
+JSON columns are written compactly; values from the network are stored as received
+(the report escapes them). Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from ..assemble import normalise_mac
+from ..models import (
+    CONFIDENCES,
+    DEVICE_CLASSES,
+    RAW_EXCERPT_MAX,
+    Device,
+    Evidence,
+    Finding,
+    Identity,
+    Observation,
+    Waiver,
+)
+
+_SCAN_LIST_FIELDS = ("targets", "excludes", "probes")
+_SCAN_TEXT_FIELDS = ("site", "interface", "operator", "host", "tool_version", "kb_version")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def loads(text: str | None, default: Any) -> Any:
+    if text is None or text == "":
+        return default
+    return json.loads(text)
+
+
+def mac_or_none(value: object) -> str | None:
+    return normalise_mac(value) if value else None
+
+
+def scan_meta_row(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The scans-row columns for ``begin_scan``'s meta (unknown keys are ignored)."""
+    row: dict[str, Any] = {}
+    for name in _SCAN_LIST_FIELDS:
+        row[name] = dumps([str(v) for v in meta.get(name) or []])
+    for name in _SCAN_TEXT_FIELDS:
+        value = meta.get(name)
+        row[name] = None if value is None else str(value)
+    rules = []
+    for rule in meta.get("rules") or []:
+        if isinstance(rule, Mapping):
+            rules.append({"path": str(rule.get("path")), "sha256": str(rule.get("sha256"))})
+        else:
+            path, sha = rule
+            rules.append({"path": str(path), "sha256": str(sha)})
+    row["rules"] = dumps(rules)
+    return row
+
+
+def observation_row(scan_id: int, obs: Observation) -> dict[str, Any]:
+    return {
+        "scan_id": scan_id,
+        "ip": obs.ip,
+        "probe": obs.probe,
+        "fields": dumps(obs.fields),
+        "raw": (obs.raw or "")[:RAW_EXCERPT_MAX],
+        "seen_at": float(obs.seen_at),
+        "warning": obs.warning,
+    }
+
+
+def row_observation(row: Mapping[str, Any]) -> Observation:
+    return Observation(ip=row["ip"], probe=row["probe"], fields=loads(row["fields"], {}), raw=row["raw"],
+                       seen_at=row["seen_at"], warning=row["warning"])
+
+
+def open_ports(device: Device) -> list[int]:
+    ports: set[int] = set()
+    for obs in device.host.observations:
+        if obs.probe == "ports":
+            ports.update(p for p in obs.fields.get("open") or [] if isinstance(p, int) and 0 < p < 65536)
+    return sorted(ports)
+
+
+def host_warnings(device: Device) -> list[str]:
+    return [f"{obs.probe}: {obs.warning}" for obs in device.host.observations if obs.warning]
+
+
+def endpoint_of(device: Device) -> str | None:
+    if device.key.startswith("epr:"):
+        return device.key[4:]
+    for obs in device.host.observations:
+        value = obs.fields.get("endpoint")
+        if obs.probe == "wsdiscovery" and isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def seen_at(device: Device, default: float) -> float:
+    return max((obs.seen_at for obs in device.host.observations), default=default)
+
+
+def scan_device_row(scan_id: int, device_key: str, device: Device,
+                    facts: Mapping[str, Any] | None) -> dict[str, Any]:
+    ident = device.identity
+    ips = list(device.host.ips) or [device.ip]
+    return {
+        "scan_id": scan_id,
+        "device_key": device_key,
+        "host_key": device.key,
+        "ip": device.ip,
+        "ips": dumps(ips),
+        "mac": mac_or_none(device.mac),
+        "maker": ident.maker,
+        "brand": ident.brand,
+        "relation": ident.relation,
+        "relation_text": ident.relation_text,
+        "device_class": ident.device_class if ident.device_class in DEVICE_CLASSES else "unknown",
+        "model": ident.model,
+        "firmware": ident.firmware,
+        "serial": ident.serial,
+        "confidence": ident.confidence if ident.confidence in CONFIDENCES else "low",
+        "covered": 1 if ident.covered else 0,
+        "covered_basis": ident.covered_basis,
+        "evidence": dumps([asdict(ev) for ev in ident.evidence]),
+        "conflicts": dumps(list(ident.conflicts)),
+        "open_ports": dumps(open_ports(device)),
+        "facts": dumps(dict(facts) if facts else {}),
+        "warnings": dumps(host_warnings(device)),
+    }
+
+
+def row_identity(row: Mapping[str, Any]) -> Identity:
+    evidence = tuple(Evidence(**ev) for ev in loads(row["evidence"], []))
+    return Identity(
+        maker=row["maker"], brand=row["brand"], relation=row["relation"], relation_text=row["relation_text"],
+        device_class=row["device_class"], model=row["model"], firmware=row["firmware"], serial=row["serial"],
+        confidence=row["confidence"], covered=bool(row["covered"]), covered_basis=row["covered_basis"],
+        evidence=evidence, conflicts=tuple(loads(row["conflicts"], [])),
+    )
+
+
+def finding_row(scan_id: int, finding: Finding, device_key: str) -> dict[str, Any]:
+    return {
+        "scan_id": scan_id,
+        "rule_id": finding.rule_id,
+        "title": finding.title,
+        "severity": finding.severity,
+        "device_key": device_key,
+        "ip": finding.ip,
+        "mac": mac_or_none(finding.mac),
+        "message": finding.message,
+        "remediation": finding.remediation,
+        "refs": dumps(list(finding.references)),
+        "evidence": dumps(list(finding.evidence)),
+        "waiver": dumps(asdict(finding.waiver)) if finding.waiver is not None else None,
+        "waiver_state": finding.waiver_state,
+    }
+
+
+def waiver_row(scan_id: int, item: Mapping[str, Any] | Waiver) -> dict[str, Any]:
+    """A waiver as the policy stage reports it: a dict with the Waiver's fields plus
+    ``state`` and ``matched`` (or ``{"waiver": Waiver, "state": …, "matched": …}``)."""
+    data: dict[str, Any]
+    if is_dataclass(item) and not isinstance(item, type):
+        data = asdict(item)
+    else:
+        data = dict(item)  # type: ignore[arg-type]
+        inner = data.pop("waiver", None)
+        if inner is not None and is_dataclass(inner) and not isinstance(inner, type):
+            data = {**asdict(inner), **data}
+    return {
+        "scan_id": scan_id,
+        "device": str(data.get("device", "")),
+        "rule": str(data.get("rule", "")),
+        "reason": str(data.get("reason", "")),
+        "owner": str(data.get("owner", "")),
+        "ticket": str(data.get("ticket", "")),
+        "expires": str(data.get("expires", "")),
+        "state": data.get("state"),
+        "matched": 1 if data.get("matched") else 0,
+    }

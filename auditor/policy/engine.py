@@ -1,0 +1,247 @@
+"""Combine rules files into a Policy and evaluate it over devices.
+
+Deterministic: findings come out sorted by severity, rule id, IP (numerically) and
+device key, whatever order the devices and files arrived in. Fast: matchers are
+compiled once at load; each device's facts are computed once per evaluation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import OperatorError
+from ..facts import KevLookup, default_kev_lookup, device_facts
+from ..models import SEVERITIES, Device, Finding, Waiver
+from .inventory import InventoryEntry
+from .schema import Rule, RulesFile, WaiverEntry, Zone, parse_rules_file
+from .template import render_value
+
+EXPIRING_DAYS = 30
+"""A waiver that ends within this many days is listed as expiring (it still applies)."""
+
+WaiverState = Literal["active", "expiring", "expired"]
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+_IDENTITY_FACTS = frozenset({"maker", "brand", "relation", "covered", "device_class", "model", "confidence"})
+_MAX_IDENTITY_EVIDENCE = 6
+
+
+def waiver_state(expires: dt.date, today: dt.date) -> WaiverState:
+    """The waiver applies through ``expires``; within EXPIRING_DAYS of it, it is 'expiring'."""
+    if expires < today:
+        return "expired"
+    return "expiring" if (expires - today).days <= EXPIRING_DAYS else "active"
+
+
+@dataclass(frozen=True)
+class WaiverStatus:
+    waiver: Waiver
+    state: WaiverState
+    matched: bool
+    """The waiver was applied to (or, if expired, named) at least one finding."""
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The shape of an entry of the JSON document's ``waivers`` list."""
+        w = self.waiver
+        return {"device": w.device, "rule": w.rule, "reason": w.reason, "owner": w.owner, "ticket": w.ticket,
+                "expires": w.expires, "state": self.state, "matched": self.matched}
+
+
+def _device_ids(device: Device) -> list[str]:
+    ids = [device.key.casefold()]
+    if device.mac:
+        ids.append(device.mac.casefold())
+    if device.identity.serial:
+        ids.append(device.identity.serial.strip().casefold())
+    return ids
+
+
+@dataclass(frozen=True)
+class Policy:
+    files: tuple[tuple[str, str], ...]
+    """(path, sha256) of every file read: rules files, then inventory CSVs."""
+    rules: tuple[Rule, ...]
+    """Combined rules (later files override by id), including disabled ones."""
+    zones: tuple[Zone, ...]
+    inventory: tuple[InventoryEntry, ...] | None
+    waivers: tuple[WaiverEntry, ...]
+
+    @property
+    def active_rules(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.enabled)
+
+    def rule(self, rule_id: str) -> Rule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def zones_of(self, ip: str) -> list[str]:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return []
+        return [z.name for z in self.zones if z.contains(address)]
+
+    def inventory_entry(self, device: Device) -> InventoryEntry | None:
+        for entry in self.inventory or ():
+            if entry.mac and device.mac and entry.mac == device.mac.lower():
+                return entry
+            if entry.serial and device.identity.serial and \
+                    entry.serial.casefold() == device.identity.serial.strip().casefold():
+                return entry
+        return None
+
+    def facts_for(self, device: Device, kev: KevLookup | None = None) -> dict[str, Any]:
+        """``device_facts`` plus the facts this policy supplies (zones, inventory)."""
+        facts = device_facts(device, kev=kev)
+        facts["zones"] = self.zones_of(device.ip)
+        if self.inventory is not None:
+            entry = self.inventory_entry(device)
+            facts["in_inventory"] = entry is not None
+            if entry is not None:
+                facts["inventory_location"] = entry.location or None
+                facts["inventory_owner"] = entry.owner or None
+        return facts
+
+    def waiver_status(self, today: dt.date | None = None, findings: Iterable[Finding] = ()) -> list[WaiverStatus]:
+        """Every waiver with its state on ``today`` and whether it matched a finding."""
+        day = today or dt.date.today()
+        used = {f.waiver for f in findings if f.waiver is not None}
+        return [WaiverStatus(w.waiver, waiver_state(w.expires, day), w.waiver in used, w.source)
+                for w in self.waivers]
+
+
+def _combine(parsed: Sequence[RulesFile]) -> Policy:
+    rules: dict[str, Rule] = {}
+    zones: dict[str, Zone] = {}
+    inventory: list[InventoryEntry] | None = None
+    files: list[tuple[str, str]] = [(f.path, f.sha256) for f in parsed]
+    waivers: list[WaiverEntry] = []
+    for rf in parsed:
+        for rule in rf.rules:
+            rules[rule.id] = rule  # dict keeps the first position; the later file's content wins
+        zones.update((z.name, z) for z in rf.zones)
+        if rf.inventory is not None:
+            inventory = (inventory or []) + list(rf.inventory)
+        if rf.inventory_file is not None:
+            files.append(rf.inventory_file)
+        waivers.extend(rf.waivers)
+    for rule in rules.values():
+        path = rule.source.rsplit(":", 1)[0]
+        for zone, line in rule.zone_refs:
+            if zone not in zones:
+                raise OperatorError(f"rule {rule.id}: unknown zone {zone!r} (defined: {', '.join(zones) or 'none'})",
+                                    path, line)
+    for w in waivers:
+        if w.waiver.rule not in rules:
+            raise OperatorError(f"waiver names unknown rule {w.waiver.rule!r} (load the file that defines it "
+                                "before this one)", w.path, w.line)
+    return Policy(tuple(files), tuple(rules.values()), tuple(zones.values()),
+                  tuple(inventory) if inventory is not None else None, tuple(waivers))
+
+
+def load_policy(paths: Sequence[Path | str]) -> Policy:
+    """Read rules files in order (later ones override rules and zones by id/name)."""
+    return _combine([parse_rules_file(Path(p)) for p in paths])
+
+
+def combine_files(parsed: Sequence[RulesFile]) -> Policy:
+    """Combine already-parsed files (``rules check`` parses each alone to report every file's error)."""
+    return _combine(parsed)
+
+
+def _evidence(rule: Rule, device: Device, facts: dict[str, Any]) -> tuple[str, ...]:
+    lines = [f"{name}: {render_value(facts.get(name))}" for name in rule.facts]
+    if _IDENTITY_FACTS.intersection(rule.facts):
+        for e in device.identity.evidence[:_MAX_IDENTITY_EVIDENCE]:
+            points = f" → {e.supports}" if e.supports else ""
+            note = f": {render_value(e.note)}" if e.note else ""
+            lines.append(f"{render_value(e.probe)} {render_value(e.field)} {render_value(e.value)}{points} "
+                         f"({e.strength}){note}")
+    return tuple(lines)
+
+
+def _ip_key(ip: str) -> tuple[int, int, str]:
+    try:
+        address = ipaddress.ip_address(ip)
+        return (address.version, int(address), "")
+    except ValueError:
+        return (9, 0, ip)
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (_RANK.get(f.severity, len(_RANK)), f.rule_id, _ip_key(f.ip),
+                                           f.device_key))
+
+
+def evaluate(policy: Policy, devices: Iterable[Device], today: dt.date | None = None,
+             kev: KevLookup | None = None) -> list[Finding]:
+    """Findings of every enabled rule on every device, waivers applied, in a deterministic order.
+
+    ``today`` decides waiver states (default: the local date); ``kev`` maps
+    (maker, model, firmware) to KEV CVE ids (default: the knowledge base).
+    """
+    day = today or dt.date.today()
+    lookup = kev if kev is not None else default_kev_lookup()
+    rules = policy.active_rules
+    waivers: dict[tuple[str, str], list[WaiverEntry]] = {}
+    for w in policy.waivers:
+        waivers.setdefault((w.waiver.rule, w.waiver.device.casefold()), []).append(w)
+    findings: list[Finding] = []
+    for device in devices:
+        facts = policy.facts_for(device, kev=lookup)
+        ids = _device_ids(device)
+        for rule in rules:
+            if not rule.matcher(facts):
+                continue
+            candidates = [w for i in ids for w in waivers.get((rule.id, i), ())]
+            waiver = max(candidates, key=lambda w: w.expires) if candidates else None
+            state = waiver_state(waiver.expires, day) if waiver else None
+            message = rule.message.render(facts)
+            if waiver is not None and state == "expired":
+                message += (f" [waiver {render_value(waiver.waiver.ticket)} expired {waiver.waiver.expires}: "
+                            "no longer applies]")
+            findings.append(Finding(
+                rule_id=rule.id, title=rule.title, severity=rule.severity,  # type: ignore[arg-type]
+                device_key=device.key, ip=device.ip, mac=device.mac, message=message,
+                remediation=rule.remediation, references=rule.references,
+                evidence=_evidence(rule, device, facts),
+                waiver=waiver.waiver if waiver else None, waiver_state=state,
+            ))
+    return sort_findings(findings)
+
+
+def exceeds(findings: Iterable[Finding], fail_on: str | None) -> bool:
+    """True when a finding that is not waived is at or above ``fail_on`` (None/'none': never)."""
+    if fail_on is None or fail_on == "none":
+        return False
+    if fail_on not in _RANK:
+        raise ValueError(f"unknown severity {fail_on!r}")
+    limit = _RANK[fail_on]
+    return any(not f.waived and _RANK.get(f.severity, len(_RANK)) <= limit for f in findings)
+
+
+def shipped_rule_files(names: Sequence[str] | None = None) -> list[Path]:
+    """Shipped rules files: ``names`` (e.g. 'ndaa-889') in order, or every shipped file sorted by name."""
+    from ..resources import data_dir
+
+    folder = data_dir("rules")
+    if names is None:
+        return sorted(folder.glob("*.yaml"))
+    return [folder / f"{n}.yaml" for n in names]
+
+
+DEFAULT_RULES = ("ndaa-889", "hardening")
+"""What scan/audit load when the operator names no --rules file."""
+
+
+def default_rule_files() -> list[Path]:
+    return shipped_rule_files(DEFAULT_RULES)
+
+

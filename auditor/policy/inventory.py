@@ -1,0 +1,75 @@
+"""The approved-asset inventory: a CSV of mac, serial, location, owner.
+
+Either ``mac`` or ``serial`` identifies a row; extra columns (an asset system's
+export usually has some) are ignored. Errors name ``csvfile:line``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import OperatorError
+
+MAX_BYTES = 8 * 1024 * 1024
+_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
+
+
+def normalise_mac(text: str) -> str | None:
+    """``AA-BB-CC-DD-EE-FF`` / ``aabb.ccdd.eeff`` / ``aa:bb:…`` → ``aa:bb:cc:dd:ee:ff``; None if not a MAC."""
+    raw = text.strip().lower()
+    hexes = re.sub(r"[:\-.]", "", raw)
+    if not _MAC_HEX.match(hexes) or (raw != hexes and len(raw) not in (14, 17)):
+        return None
+    return ":".join(hexes[i:i + 2] for i in range(0, 12, 2))
+
+
+@dataclass(frozen=True)
+class InventoryEntry:
+    mac: str | None
+    serial: str | None
+    location: str
+    owner: str
+    source: str
+    """``file:line`` of the row."""
+
+
+def load_inventory(path: Path) -> tuple[list[InventoryEntry], str]:
+    """Entries of the CSV at ``path`` and the file's sha256."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise OperatorError(f"cannot read inventory: {exc.strerror or exc}", str(path)) from None
+    if len(data) > MAX_BYTES:
+        raise OperatorError(f"inventory larger than {MAX_BYTES} bytes", str(path))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise OperatorError("inventory is not UTF-8 text", str(path)) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    if "mac" not in header and "serial" not in header:
+        raise OperatorError("inventory needs a header row with a 'mac' or 'serial' column "
+                            "(columns: mac, serial, location, owner)", str(path), 1)
+    reader.fieldnames = header
+    entries = []
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            raise OperatorError("more fields than the header names", str(path), line)
+        cells = {k: (v or "").strip() for k, v in row.items()}
+        if not any(cells.values()):
+            continue
+        mac_text, serial = cells.get("mac", ""), cells.get("serial", "")
+        mac = normalise_mac(mac_text) if mac_text else None
+        if mac_text and mac is None:
+            raise OperatorError(f"bad MAC address {mac_text!r}", str(path), line)
+        if not mac and not serial:
+            raise OperatorError("row has neither a mac nor a serial", str(path), line)
+        entries.append(InventoryEntry(mac, serial or None, cells.get("location", ""), cells.get("owner", ""),
+                                      f"{path}:{line}"))
+    return entries, hashlib.sha256(data).hexdigest()

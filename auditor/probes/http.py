@@ -1,0 +1,358 @@
+"""HTTP(S) banner probe: Server header, title, auth realm, vendor paths, TLS certificate.
+
+A minimal HTTP/1.1 client on asyncio streams (``Connection: close``, GET only, no
+redirects followed, no credentials, byte-capped, deadline-bounded). ``/`` first, then
+the vendor-typical paths concurrently; one observation per web port. Parsers are
+pure functions over the raw reply bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .. import __version__
+from ..models import RAW_EXCERPT_MAX, Observation
+from ..xmlsafe import UnsafeXML, local, parse_xml
+from .base import HostState, ProbeContext
+from .streams import (
+    MAX_REPLY,
+    ConnectFailed,
+    budget,
+    clean_text,
+    close,
+    connect,
+    insecure_tls_context,
+    read_reply,
+)
+from .x509 import parse_certificate
+
+PLAIN_PORTS: tuple[int, ...] = (80, 81, 88, 5000, 7001, 8080, 8081, 8888, 8899, 9000)
+TLS_PORTS: tuple[int, ...] = (443, 8443)
+VENDOR_PATHS: tuple[str, ...] = (
+    "/doc/page/login.asp",  # Hikvision web UI
+    "/ISAPI/System/deviceInfo",  # Hikvision ISAPI (401 with a realm; 200 = unauthenticated access)
+    "/SDK/webLanguage",  # Hikvision
+    "/RPC2_Login",  # Dahua JSON-RPC login endpoint (GET only: no login attempted)
+)
+MAX_HEADERS = 100
+
+
+@dataclass
+class HttpResponse:
+    version: str
+    status: int
+    reason: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+    def all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+
+_STATUS = re.compile(rb"^(HTTP/\d(?:\.\d)?|RTSP/\d\.\d)\s+(\d{3})(?:\s+(.*))?$")
+
+
+def split_head(data: bytes) -> tuple[bytes, bytes] | None:
+    """(head, body) split at the blank line; None while the head is incomplete."""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        i = data.find(sep)
+        if i >= 0:
+            return data[:i], data[i + len(sep) :]
+    return None
+
+
+def parse_response(data: bytes) -> HttpResponse:
+    """Parse an HTTP (or RTSP) reply; ``ValueError`` if it does not start with a status line.
+
+    A reply cut off inside its headers is parsed as far as it goes.
+    """
+    parts = split_head(data)
+    head, body = parts if parts is not None else (data, b"")
+    lines = head.replace(b"\r\n", b"\n").split(b"\n")
+    m = _STATUS.match(lines[0].strip())
+    if not m:
+        raise ValueError("not an HTTP/RTSP status line")
+    resp = HttpResponse(
+        version=m.group(1).decode("ascii"),
+        status=int(m.group(2)),
+        reason=clean_text(m.group(3) or b"", 64),
+    )
+    for line in lines[1 : MAX_HEADERS + 1]:
+        if b":" not in line:
+            continue
+        k, v = line.split(b":", 1)
+        name = k.strip().decode("latin-1")
+        if not name or not all(33 <= ord(c) < 127 for c in name):
+            continue
+        resp.headers.append((name[:64], clean_text(v.decode("latin-1"), 512)))
+    te = (resp.header("Transfer-Encoding") or "").lower()
+    resp.body = dechunk(body) if "chunked" in te else body
+    return resp
+
+
+def dechunk(body: bytes) -> bytes:
+    """Best-effort chunked decoding; stops at the first malformed chunk."""
+    out = bytearray()
+    i = 0
+    while i < len(body):
+        j = body.find(b"\r\n", i)
+        if j < 0:
+            break
+        try:
+            size = int(body[i:j].split(b";", 1)[0].strip() or b"x", 16)
+        except ValueError:
+            break
+        if size <= 0:
+            break
+        out += body[j + 2 : j + 2 + size]
+        i = j + 2 + size + 2
+    return bytes(out)
+
+
+def reply_complete(data: bytes) -> bool:
+    """True once an HTTP/RTSP reply is whole (by Content-Length or chunk terminator)."""
+    parts = split_head(data)
+    if parts is None:
+        return False
+    head, body = parts
+    m = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    if m:
+        return len(body) >= int(m.group(1))
+    if re.search(rb"(?im)^transfer-encoding:.*chunked", head):
+        return body.endswith(b"0\r\n\r\n")
+    status = _STATUS.match(head.split(b"\n", 1)[0].strip())
+    if status and (status.group(1).startswith(b"RTSP") or status.group(2) in (b"204", b"304")):
+        return True  # RTSP replies without Content-Length have no body
+    return False
+
+
+_AUTH = re.compile(r"^\s*([A-Za-z][\w-]*)(?:\s+(.*))?$")
+_PARAM = re.compile(r'([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+def parse_www_authenticate(values: Iterable[str]) -> tuple[str | None, str | None]:
+    """(scheme, realm) from WWW-Authenticate values; prefers the first challenge with a realm."""
+    scheme: str | None = None
+    for value in values:
+        m = _AUTH.match(value)
+        if not m:
+            continue
+        this_scheme = m.group(1).capitalize() if m.group(1).lower() in ("basic", "digest") else m.group(1)
+        scheme = scheme or this_scheme
+        for pm in _PARAM.finditer(m.group(2) or ""):
+            if pm.group(1).lower() == "realm":
+                realm = pm.group(2) if pm.group(2) is not None else pm.group(3)
+                return this_scheme, clean_text(realm or "")
+    return scheme, None
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+
+
+def extract_title(body: bytes) -> str | None:
+    """Page title as plain text (entities decoded, whitespace collapsed); never interpreted as markup."""
+    m = _TITLE.search(body[:MAX_REPLY])
+    if not m:
+        return None
+    text = html.unescape(m.group(1).decode("utf-8", "replace"))
+    text = clean_text(" ".join(text.split()))
+    return text or None
+
+
+def headers_upper(headers: list[tuple[str, str]]) -> bool:
+    """True when the server sends header names in upper case (a Dahua web server tell)."""
+    names = [k for k, _ in headers if any(c.isalpha() for c in k) and k.upper() not in ("P3P", "ETAG")]
+    return len(names) >= 2 and all(k == k.upper() for k in names)
+
+
+_ISAPI_FIELDS = {
+    "deviceName": "device_name",
+    "model": "model",
+    "serialNumber": "serial",
+    "firmwareVersion": "firmware",
+    "firmwareReleasedDate": "firmware_date",
+    "macAddress": "mac",
+    "deviceType": "device_type",
+}
+
+
+def parse_isapi_device_info(body: bytes) -> dict[str, str]:
+    """Fields of an ISAPI ``<DeviceInfo>`` document (served without auth by old firmware).
+
+    Raises ``UnsafeXML`` for hostile or malformed XML.
+    """
+    root = parse_xml(body, max_bytes=MAX_REPLY)
+    if local(root.tag) != "DeviceInfo":
+        return {}
+    out: dict[str, str] = {}
+    for child in root:
+        key = _ISAPI_FIELDS.get(local(child.tag))
+        if key and child.text and child.text.strip():
+            out[key] = clean_text(child.text)
+    if "mac" in out:
+        out["mac"] = out["mac"].lower().replace("-", ":")
+    return out
+
+
+def summarize_root(resp: HttpResponse) -> dict[str, Any]:
+    """Observation fields taken from the reply to ``GET /``."""
+    fields: dict[str, Any] = {"status": resp.status, "headers_upper": headers_upper(resp.headers)}
+    server = resp.header("Server")
+    if server:
+        fields["server"] = clean_text(server)
+    title = extract_title(resp.body)
+    if title:
+        fields["title"] = title
+    scheme, realm = parse_www_authenticate(resp.all("WWW-Authenticate"))
+    if scheme:
+        fields["auth_scheme"] = scheme
+    if realm:
+        fields["realm"] = realm
+    p3p = resp.header("P3P")
+    if p3p:
+        fields["p3p"] = clean_text(p3p)
+    location = resp.header("Location")
+    if location and 300 <= resp.status < 400:
+        fields["location"] = clean_text(location)
+    return fields
+
+
+def raw_excerpt(data: bytes) -> str:
+    """Head of the reply plus the start of the body, for a person to check."""
+    return data[:RAW_EXCERPT_MAX].decode("utf-8", "replace")
+
+
+class HttpProbe:
+    name: ClassVar[str] = "http"
+
+    def __init__(
+        self,
+        plain_ports: Iterable[int] = PLAIN_PORTS,
+        tls_ports: Iterable[int] = TLS_PORTS,
+        paths: Iterable[str] = VENDOR_PATHS,
+        max_bytes: int = MAX_REPLY,
+    ) -> None:
+        self.plain_ports = tuple(plain_ports)
+        self.tls_ports = tuple(tls_ports)
+        self.paths = tuple(paths)
+        self.max_bytes = max_bytes
+        self._tls = insecure_tls_context() if self.tls_ports else None
+
+    async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
+        if host.ip not in ctx.scope:
+            return
+        ports = [p for p in (*self.plain_ports, *self.tls_ports) if p in host.open_ports]
+        await asyncio.gather(*(self._probe_port(ctx, host.ip, p) for p in ports), return_exceptions=True)
+
+    async def _probe_port(self, ctx: ProbeContext, ip: str, port: int) -> None:
+        tls = port in self.tls_ports
+        fields: dict[str, Any] = {"port": port, "scheme": "https" if tls else "http"}
+        warnings: list[str] = []
+        try:
+            got = await self._get(ctx, ip, port, "/", tls=tls, want_cert=tls)
+        except ConnectFailed as exc:
+            ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, warning=f"connect failed: {exc}"))
+            return
+        data, note, cert = got
+        if cert is not None:
+            try:
+                info = parse_certificate(cert)
+                fields.update(cert_subject=clean_text(info.subject), cert_issuer=clean_text(info.issuer),
+                              cert_self_signed=info.self_signed)
+                if info.not_after:
+                    fields["cert_not_after"] = info.not_after
+            except ValueError as exc:
+                warnings.append(f"unreadable TLS certificate: {exc}")
+        if note:
+            warnings.append(note)
+        try:
+            resp = parse_response(data)
+        except ValueError:
+            if data:
+                warnings.append("not an HTTP reply")
+            ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=raw_excerpt(data),
+                                 warning="; ".join(warnings) or "no HTTP reply"))
+            return
+        fields.update(summarize_root(resp))
+        if self.paths and ctx.remaining() > 0:
+            results = await asyncio.gather(
+                *(self._get(ctx, ip, port, path, tls=tls) for path in self.paths), return_exceptions=True
+            )
+            self._add_paths(fields, warnings, results)
+        ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=raw_excerpt(data),
+                             warning="; ".join(dict.fromkeys(warnings)) or None))
+
+    def _add_paths(self, fields: dict[str, Any], warnings: list[str], results: list[Any]) -> None:
+        paths: dict[str, int] = {}
+        realms: dict[str, str] = {}
+        for path, res in zip(self.paths, results, strict=True):
+            if isinstance(res, BaseException):
+                continue
+            data, note, _ = res
+            try:
+                resp = parse_response(data)
+            except ValueError:
+                continue
+            paths[path] = resp.status
+            scheme, realm = parse_www_authenticate(resp.all("WWW-Authenticate"))
+            if realm:
+                realms[path] = realm
+                fields.setdefault("realm", realm)
+                fields.setdefault("auth_scheme", scheme)
+            if note:
+                warnings.append(f"{path}: {note}")
+            if path.startswith("/ISAPI/System/deviceInfo") and resp.status == 200:
+                try:
+                    info = parse_isapi_device_info(resp.body)
+                except UnsafeXML as exc:
+                    warnings.append(f"{path}: {exc}")
+                else:
+                    if info:
+                        fields["device_info"] = info
+        fields["paths"] = paths
+        if realms:
+            fields["path_realms"] = realms
+
+    async def _get(
+        self, ctx: ProbeContext, ip: str, port: int, path: str, *, tls: bool, want_cert: bool = False
+    ) -> tuple[bytes, str | None, bytes | None]:
+        """(reply bytes, warning note or None, DER certificate or None); raises ``ConnectFailed``."""
+        reader, writer = await connect(ctx, ip, port, tls=self._tls if tls else None)
+        cert: bytes | None = None
+        try:
+            if want_cert:
+                sslobj = writer.get_extra_info("ssl_object")
+                cert = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+            default = 443 if tls else 80
+            hostport = ip if port == default else f"{ip}:{port}"
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: camaudit/{__version__}\r\n"
+                "Accept: */*\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n".encode("ascii")
+            )
+            t = budget(ctx)
+            try:
+                await asyncio.wait_for(writer.drain(), t)
+            except (TimeoutError, OSError):
+                return b"", "could not send the request", cert
+            res = await read_reply(reader, budget(ctx), cap=self.max_bytes, complete=reply_complete)
+        finally:
+            close(writer)
+        note = None
+        if res.truncated:
+            note = f"reply over {self.max_bytes} bytes; kept the first {self.max_bytes}"
+        elif res.timed_out and not split_head(res.data):
+            note = f"no complete HTTP reply within {t:.1f}s"
+        return res.data, note, cert

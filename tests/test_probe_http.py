@@ -1,0 +1,233 @@
+"""HTTP probe: parsers on recorded replies, then the client against loopback fake servers."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import pytest
+from hostprobe_support import ASSETS, make_ctx, read_request, serve, tarpit
+
+from auditor.models import Observation
+from auditor.probes.base import HostState
+from auditor.probes.http import (
+    HttpProbe,
+    extract_title,
+    headers_upper,
+    parse_isapi_device_info,
+    parse_response,
+    parse_www_authenticate,
+    reply_complete,
+    summarize_root,
+)
+from auditor.probes.x509 import parse_certificate
+from auditor.xmlsafe import UnsafeXML
+
+HTTP = ASSETS / "http"
+
+
+def asset(name: str) -> bytes:
+    return (HTTP / name).read_bytes()
+
+
+# ------------------------------------------------------------------ parsers
+
+
+def test_hikvision_ipc_root() -> None:
+    f = summarize_root(parse_response(asset("hikvision-ipc-root.http")))
+    assert f["status"] == 200 and f["server"] == "App-webs/"
+    assert "title" not in f  # empty <title></title> is absent, not ""
+    assert f["headers_upper"] is False and "p3p" not in f
+
+
+def test_hikvision_isapi_401_realm() -> None:
+    resp = parse_response(asset("hikvision-isapi-401.http"))
+    assert resp.status == 401
+    assert parse_www_authenticate(resp.all("www-authenticate")) == ("Digest", "IP Camera(C6342)")
+    assert extract_title(resp.body) == "Document Error: Unauthorized"
+
+
+def test_hikvision_nvr_root() -> None:
+    f = summarize_root(parse_response(asset("hikvision-nvr-root.http")))
+    assert f["server"] == "DNVRS-Webs" and f["title"] == "index"
+
+
+def test_dahua_upper_case_headers_and_p3p() -> None:
+    f = summarize_root(parse_response(asset("dahua-root.http")))
+    assert f["headers_upper"] is True
+    assert f["p3p"] == "CP=CAO PSA OUR"
+    assert f["title"] == "WEB SERVICE"
+    assert "server" not in f
+    assert headers_upper(parse_response(asset("dahua-rpc2-login.http")).headers) is True
+
+
+def test_axis_realm_carries_mac() -> None:
+    f = summarize_root(parse_response(asset("axis-root-401.http")))
+    assert f["auth_scheme"] == "Digest" and f["realm"] == "AXIS_ACCC8E4A2B1C"
+    assert f["server"] == "Apache" and f["headers_upper"] is False
+
+
+def test_isapi_device_info_open() -> None:
+    resp = parse_response(asset("hikvision-isapi-deviceinfo-open.http"))
+    info = parse_isapi_device_info(resp.body)
+    assert info == {
+        "device_name": "IP CAMERA",
+        "model": "DS-2CD2032-I",
+        "serial": "DS-2CD2032-I20150908CCWR541234567",
+        "mac": "c0:56:e3:12:34:56",
+        "firmware": "V5.3.0",
+        "firmware_date": "build 150513",
+        "device_type": "IPCamera",
+    }
+
+
+def test_isapi_xxe_refused() -> None:
+    with pytest.raises(UnsafeXML):
+        parse_isapi_device_info(parse_response(asset("isapi-xxe.http")).body)
+
+
+def test_chunked_body_decoded() -> None:
+    data = asset("chunked.http")
+    assert reply_complete(data)
+    assert extract_title(parse_response(data).body) == "NVR Login"
+
+
+def test_script_title_kept_as_text() -> None:
+    f = summarize_root(parse_response(asset("script-title.http")))
+    assert f["title"] == "<script>alert(1)</script> <b>Cam&Co</b>"  # text, escaped by the report
+    assert f["server"] == "<script>alert('srv')</script>"
+
+
+def test_truncated_and_garbage() -> None:
+    resp = parse_response(asset("truncated-head.http"))
+    assert resp.status == 200 and resp.header("Server") == "Boa/0.94.14rc21"
+    assert not reply_complete(asset("truncated-head.http"))
+    with pytest.raises(ValueError):
+        parse_response(asset("garbage.bin"))
+    with pytest.raises(ValueError):
+        parse_response(b"")
+
+
+def test_www_authenticate_variants() -> None:
+    assert parse_www_authenticate(['Basic realm="DVR"']) == ("Basic", "DVR")
+    assert parse_www_authenticate(["Negotiate", 'Digest realm=HikvisionDS, nonce="x"']) == (
+        "Digest", "HikvisionDS")
+    assert parse_www_authenticate(["Bearer"]) == ("Bearer", None)
+    assert parse_www_authenticate(["!!!"]) == (None, None)
+
+
+def test_certificate_reader_matches_openssl() -> None:
+    info = parse_certificate(asset("test-cert.der"))
+    subject = "C=CN, ST=ZheJiang, L=HangZhou, O=Hikvision, OU=Camera, CN=192.168.1.64"
+    assert info.subject == subject and info.issuer == subject and info.self_signed
+    assert info.not_after is not None and info.not_after.startswith("2046-")
+
+
+@pytest.mark.parametrize("junk", [b"", b"\x30", b"\x30\x84\xff\xff\xff\xff", b"\x04\x02ab", b"\x30\x03\x02\x01"])
+def test_certificate_reader_rejects_junk(junk: bytes) -> None:
+    with pytest.raises(ValueError):
+        parse_certificate(junk)
+
+
+def test_certificate_reader_survives_truncations() -> None:
+    der = asset("test-cert.der")
+    for cut in range(0, len(der), 7):
+        try:
+            parse_certificate(der[:cut])
+        except ValueError:
+            pass
+
+
+# ------------------------------------------------------------------ against fake servers
+
+ROUTES = {
+    "/": "dahua-root.http",
+    "/RPC2_Login": "dahua-rpc2-login.http",
+    "/ISAPI/System/deviceInfo": "hikvision-isapi-401.http",
+}
+
+
+async def asset_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    request = await read_request(reader)
+    path = request.split(b" ")[1].decode()
+    assert b"Authorization" not in request and request.startswith(b"GET ")
+    name = ROUTES.get(path)
+    writer.write(asset(name) if name else b"HTTP/1.1 404 NOT FOUND\r\nCONTENT-LENGTH: 0\r\n\r\n")
+    await writer.drain()
+
+
+def run_probe(probe: HttpProbe, handler: object, *, tls: bool = False, timeout: float = 1.0) -> list[Observation]:
+    async def main() -> list[Observation]:
+        ssl_ctx = None
+        if tls:
+            ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ssl_ctx.load_cert_chain(HTTP / "test-cert.pem", HTTP / "test-key.pem")
+        server, port = await serve(handler, ssl=ssl_ctx)  # type: ignore[arg-type]
+        probe.plain_ports = () if tls else (port,)
+        probe.tls_ports = (port,) if tls else ()
+        out: list[Observation] = []
+        host = HostState("127.0.0.1", open_ports={port})
+        try:
+            await probe.probe_host(make_ctx(out, timeout=timeout), host)
+        finally:
+            server.close()
+        return out
+
+    return asyncio.run(main())
+
+
+def test_probe_plain_port_with_vendor_paths() -> None:
+    (obs,) = run_probe(HttpProbe(), asset_server)
+    f = obs.fields
+    assert obs.warning is None
+    assert f["scheme"] == "http" and f["status"] == 200 and f["title"] == "WEB SERVICE"
+    assert f["headers_upper"] is True and f["p3p"] == "CP=CAO PSA OUR"
+    assert f["paths"] == {"/doc/page/login.asp": 404, "/ISAPI/System/deviceInfo": 401,
+                          "/SDK/webLanguage": 404, "/RPC2_Login": 200}
+    assert f["path_realms"] == {"/ISAPI/System/deviceInfo": "IP Camera(C6342)"}
+    assert f["realm"] == "IP Camera(C6342)" and f["auth_scheme"] == "Digest"
+    assert "WEB SERVICE" in obs.raw
+
+
+def test_probe_tls_reads_certificate() -> None:
+    (obs,) = run_probe(HttpProbe(paths=()), asset_server, tls=True)
+    f = obs.fields
+    assert obs.warning is None and f["scheme"] == "https" and f["status"] == 200
+    assert f["cert_subject"].endswith("O=Hikvision, OU=Camera, CN=192.168.1.64")
+    assert f["cert_self_signed"] is True
+
+
+def test_probe_tarpit_warns_and_stops() -> None:
+    (obs,) = run_probe(HttpProbe(), tarpit, timeout=0.3)
+    assert obs.warning is not None and "no complete HTTP reply" in obs.warning
+    assert "paths" not in obs.fields  # a silent port is not asked four more times
+
+
+def test_probe_oversize_reply_is_capped() -> None:
+    async def huge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nServer: big\r\nContent-Length: 9000000\r\n\r\n<title>x</title>")
+        for _ in range(100):
+            writer.write(b"A" * 90000)
+            await writer.drain()
+
+    (obs,) = run_probe(HttpProbe(paths=(), max_bytes=32 * 1024), huge)
+    assert obs.fields["server"] == "big" and obs.fields["title"] == "x"
+    assert obs.warning is not None and "over 32768 bytes" in obs.warning
+    assert len(obs.raw) <= 2048
+
+
+def test_probe_garbage_reply() -> None:
+    async def junk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(asset("garbage.bin"))
+        await writer.drain()
+
+    (obs,) = run_probe(HttpProbe(), junk)
+    assert obs.warning == "not an HTTP reply" and obs.fields == {"port": obs.fields["port"], "scheme": "http"}
+
+
+def test_probe_skips_ports_not_open() -> None:
+    out: list[Observation] = []
+    asyncio.run(HttpProbe().probe_host(make_ctx(out), HostState("127.0.0.1", open_ports={22})))
+    assert out == []

@@ -328,6 +328,30 @@ class Store:
                 self.db.execute("DELETE FROM findings WHERE scan_id = ?", [scan_id])
             self._write_findings(scan_id, findings)
 
+    @_serialised
+    def prune(self, keep_last: int) -> int:
+        """Retention: delete every scan older than the newest ``keep_last`` (never a running
+        one) with all its data; devices seen only in deleted scans go too. Returns how many
+        scans were deleted."""
+        if keep_last < 1:
+            raise ValueError("keep_last must be at least 1")
+        with self._writing(), immediate(self.db):
+            doomed = [r["id"] for r in self.db.query(
+                """SELECT id FROM scans WHERE status != 'running'
+                   AND id NOT IN (SELECT id FROM scans ORDER BY id DESC LIMIT ?)""", [keep_last])]
+            if not doomed:
+                return 0
+            marks = ",".join("?" * len(doomed))
+            for table in ("observations", "scan_devices", "findings", "waivers"):
+                self.db.execute(f"DELETE FROM {table} WHERE scan_id IN ({marks})", doomed)
+            self.db.execute("DELETE FROM devices WHERE key NOT IN (SELECT device_key FROM scan_devices)")
+            self.db.execute(
+                """UPDATE devices SET
+                       first_scan = (SELECT MIN(scan_id) FROM scan_devices WHERE device_key = devices.key),
+                       last_scan = (SELECT MAX(scan_id) FROM scan_devices WHERE device_key = devices.key)""")
+            self.db.execute(f"DELETE FROM scans WHERE id IN ({marks})", doomed)
+        return len(doomed)
+
     # ---- queries ----------------------------------------------------------------------------
 
     def _scan_row(self, scan_id: int) -> dict[str, Any]:

@@ -1,0 +1,181 @@
+"""History commands: ``scans``, ``devices``, ``diff``, ``export`` — read the store, never write a scan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..diff import is_empty
+from ..document import SCHEMA_VERSION
+from ..errors import OperatorError
+from ..models import SEVERITIES
+from ..store import Store
+from .options import db_option, open_store
+from .tables import cell, render_csv, render_table
+
+DEVICE_COLUMNS: tuple[str, ...] = ("id", "ip", "mac", "maker", "brand", "relation", "device_class", "model",
+                                   "firmware", "serial", "covered", "confidence", "open_ports", "finding_count",
+                                   "first_seen", "conflicts")
+FINDING_COLUMNS: tuple[str, ...] = ("rule", "severity", "title", "device_id", "ip", "mac", "message", "waived",
+                                    "waiver_expires", "remediation")
+
+
+_SEVERITY_HEADERS = tuple({"critical": "CRIT", "medium": "MED"}.get(s, s.upper()) for s in SEVERITIES)
+
+
+def _dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _when(iso: str | None) -> str:
+    return "-" if iso is None else iso.replace("T", " ")[:16] + "Z"
+
+
+def _resolve_scan(store: Store, scan_id: int | None) -> int:
+    if scan_id is not None:
+        store.scan(scan_id)  # raises OperatorError when unknown
+        return scan_id
+    found = store.latest_scan(complete_only=True) or store.latest_scan()
+    if found is None:
+        raise OperatorError("no scans recorded yet (run 'camaudit scan' first)", path=store.label)
+    return found
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@db_option
+def scans(as_json: bool, db: Path) -> None:
+    """List recorded scans: id, start (UTC), status, devices, unwaived findings by severity."""
+    with open_store(db) as store:
+        store.recover_interrupted()
+        items = store.list_scans()
+    if as_json:
+        click.echo(_dump_json({"schema_version": SCHEMA_VERSION, "scans": items}), nl=False)
+        return
+    if not items:
+        click.echo(f"no scans recorded in {db}")
+        return
+    headers = ["ID", "STARTED", "STATUS", "SECS", "DEVICES", *_SEVERITY_HEADERS, "WAIVED",
+               "TARGETS"]
+    click.echo(render_table(headers, [
+        [s["id"], _when(s["started_at"]), s["status"], s["duration_s"], s["devices"],
+         *(s["findings"][sev] for sev in SEVERITIES), s["waived"], " ".join(s["targets"])]
+        for s in items]))
+
+
+@click.command()
+@click.option("--scan", "scan_id", type=int, metavar="N", help="Scan id (default: the latest complete scan).")
+@click.option("--covered", is_flag=True, help="Only devices from covered makers (NDAA §889).")
+@click.option("--maker", metavar="NAME", help="Only devices whose maker or brand contains NAME.")
+@click.option("--json", "as_json", is_flag=True, help="JSON (the document's device entries).")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@db_option
+def devices(scan_id: int | None, covered: bool, maker: str | None, as_json: bool, as_csv: bool, db: Path) -> None:
+    """The inventory of one scan as a table, JSON or CSV."""
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    with open_store(db) as store:
+        scan_id = _resolve_scan(store, scan_id)
+        found = store.devices(scan_id, covered=True if covered else None, maker=maker)
+    if as_json:
+        click.echo(_dump_json({"schema_version": SCHEMA_VERSION, "scan_id": scan_id, "devices": found}), nl=False)
+    elif as_csv:
+        click.echo(render_csv(DEVICE_COLUMNS, ([d.get(c) for c in DEVICE_COLUMNS] for d in found)), nl=False)
+    elif not found:
+        click.echo(f"scan {scan_id}: no devices match")
+    else:
+        headers = ["IP", "MAC", "MAKER", "BRAND", "CLASS", "MODEL", "FIRMWARE", "COVERED", "CONF", "FINDINGS"]
+        click.echo(render_table(headers, [
+            [d["ip"], d["mac"], d["maker"], d["brand"], d["device_class"], d["model"], d["firmware"],
+             d["covered"], d["confidence"], d["finding_count"]] for d in found]))
+
+
+def _diff_text(result: dict[str, Any]) -> str:
+    lines = [f"scan {result['from_scan']} -> scan {result['to_scan']}"]
+    if is_empty(result):
+        return "\n".join([*lines, "no changes"])
+
+    def device_line(mark: str, d: dict[str, Any]) -> str:
+        what = " ".join(cell(d.get(k)) for k in ("maker", "model") if d.get(k)) or "unidentified"
+        return f"  {mark} {cell(d['ip'])}  {cell(d['id'])}  {what}"
+
+    def finding_line(mark: str, f: dict[str, Any]) -> str:
+        return f"  {mark} {f['severity']:<8} {cell(f['rule'])}  {cell(f['ip'])}  {cell(f['device_id'])}"
+
+    sections: list[tuple[str, list[str]]] = [
+        ("new devices", [device_line("+", d) for d in result["new_devices"]]),
+        ("gone devices", [device_line("-", d) for d in result["gone_devices"]]),
+        ("changed devices", [
+            f"  ~ {cell(d['ip'])}  {cell(d['id'])}  " + "; ".join(
+                f"{name} {cell(old)} -> {cell(new)}" for name, (old, new) in d["changes"].items())
+            for d in result["changed_devices"]]),
+        ("new findings", [finding_line("+", f) for f in result["new_findings"]]),
+        ("resolved findings", [finding_line("-", f) for f in result["resolved_findings"]]),
+    ]
+    for title, entries in sections:
+        if entries:
+            lines.append(f"{title} ({len(entries)}):")
+            lines.extend(entries)
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("a", type=int, required=False)
+@click.argument("b", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+@db_option
+def diff(a: int | None, b: int | None, as_json: bool, db: Path) -> None:
+    """What changed from scan A to scan B (default: the last two complete scans; with only A,
+    from A to the latest complete scan): devices new, gone or changed (IP, firmware, maker,
+    brand, ...), findings new or resolved."""
+    with open_store(db) as store:
+        if a is None:
+            last = store.last_complete_scans(2)
+            if len(last) < 2:
+                raise OperatorError(f"need two complete scans to compare, found {len(last)}; name them: "
+                                    "camaudit diff A B", path=store.label)
+            a, b = last
+        elif b is None:
+            b = store.latest_scan(complete_only=True)
+            if b is None:
+                raise OperatorError("no complete scan to compare with; name it: camaudit diff A B",
+                                    path=store.label)
+        result = store.diff(a, b)
+    if as_json:
+        click.echo(_dump_json({"schema_version": SCHEMA_VERSION, **result}), nl=False)
+    else:
+        click.echo(_diff_text(result))
+
+
+@click.command()
+@click.option("--scan", "scan_id", type=int, metavar="N", help="Scan id (default: the latest complete scan).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--table", type=click.Choice(["devices", "findings"]), default="devices", show_default=True,
+              help="For CSV: which table to write.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here instead of standard output.")
+@db_option
+def export(scan_id: int | None, fmt: str, table: str, output: Path | None, db: Path) -> None:
+    """Export one scan: the full JSON document (schema v1) or a CSV table."""
+    with open_store(db) as store:
+        scan_id = _resolve_scan(store, scan_id)
+        if fmt == "json":
+            text = _dump_json(store.scan_document(scan_id))
+        elif table == "devices":
+            text = render_csv(DEVICE_COLUMNS, ([d.get(c) for c in DEVICE_COLUMNS] for d in store.devices(scan_id)))
+        else:
+            text = render_csv(FINDING_COLUMNS, (
+                [f["rule"], f["severity"], f["title"], f["device_id"], f["ip"], f["mac"], f["message"],
+                 f["waived"], (f["waiver"] or {}).get("expires"), f["remediation"]]
+                for f in store.findings(scan_id)))
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OperatorError(f"cannot write: {exc.strerror}", path=str(output)) from exc
+    click.echo(f"wrote {output}", err=True)

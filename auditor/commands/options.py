@@ -1,0 +1,36 @@
+"""Options shared by every command that touches the database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import click
+
+from ..errors import OperatorError
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+DEFAULT_DB = "camaudit.db"
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def db_option(func: F) -> F:
+    """``--db PATH`` (default ``camaudit.db`` in the working directory, or ``$CAMAUDIT_DB``);
+    the command receives it as ``db: Path``."""
+    return click.option(
+        "--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB,
+        envvar="CAMAUDIT_DB", show_default=True, show_envvar=True,
+        help="SQLite database of scans.")(func)
+
+
+def open_store(db: Path, must_exist: bool = True, lock_timeout: float = 10.0) -> Store:
+    """Open the database; for reading commands, refuse to create an empty one by mistake."""
+    from ..store import Store
+
+    if must_exist and not db.exists():
+        raise OperatorError("no camaudit database here (run 'camaudit scan' first, or pass --db / set CAMAUDIT_DB)",
+                            path=str(db))
+    return Store(db, lock_timeout=lock_timeout)

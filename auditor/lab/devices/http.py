@@ -1,0 +1,119 @@
+"""The web server of an emulated device: vendor headers and title, protected paths, ONVIF POSTs.
+
+One listener config per TCP port: the web UI (``HttpService``), the ONVIF device service
+(``OnvifService``, POSTs to its path), or both when they share the port, as on most
+cameras. HTTP/1.1, one request per connection (``Connection: close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from email.utils import formatdate
+from html import escape as html_escape
+
+from ..spec import HttpService
+from . import hostile, onvif_soap, wire
+from .runtime import DeviceRuntime
+
+REASONS = {
+    200: "OK",
+    301: "Moved Permanently",
+    302: "Found",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def _title_page(http: HttpService | None) -> bytes:
+    title = http.title if http else ""
+    # The title is inserted as configured: hostile devices carry markup in it on purpose.
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        f"<title>{title}</title></head><body></body></html>\n"
+    ).encode()
+
+
+def _challenge(dev: DeviceRuntime, http: HttpService) -> str:
+    realm = http.realm or ""
+    if http.auth_scheme == "Basic":
+        return f'Basic realm="{realm}"'
+    nonce = hashlib.md5(f"{dev.spec.mac}{dev.started}".encode()).hexdigest()
+    return f'Digest qop="auth", realm="{realm}", nonce="{nonce}", stale="FALSE"'
+
+
+class HttpListener:
+    """Connection handler for one TCP port of one device."""
+
+    def __init__(self, dev: DeviceRuntime, http: HttpService | None, onvif: bool, tls: bool = False) -> None:
+        self.dev = dev
+        self.http = http
+        self.onvif = onvif
+        self.tls = tls
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.dev.hostile("tarpit"):
+            await hostile.tarpit(self.dev, reader, writer)
+            return
+        try:
+            req = await wire.read_request(reader, max_body=onvif_soap.MAX_REQUEST)
+            if req is None:
+                return
+            status, headers, body = self.respond(req)
+            writer.write(self._render(status, headers, b"" if req.method == "HEAD" else body, len(body)))
+            await asyncio.wait_for(writer.drain(), 30)
+        except (OSError, TimeoutError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    def respond(self, req: wire.Request) -> tuple[int, list[tuple[str, str]], bytes]:
+        """(status, extra headers, body) for ``req``."""
+        path = req.target.split("?", 1)[0]
+        onvif = self.dev.spec.services.onvif
+        if self.onvif and onvif is not None and path == onvif.path:
+            if req.method != "POST":
+                return 405, [("Allow", "POST")], b""
+            status, body = onvif_soap.handle(self.dev, req.body)
+            return status, [("Content-Type", onvif_soap.CONTENT_TYPE)], body
+        http = self.http
+        if http is None:
+            return 404, [("Content-Type", "text/html")], b"<html><body>404 Not Found</body></html>\n"
+        if req.method not in ("GET", "HEAD", "POST"):
+            return 405, [("Allow", "GET, HEAD, POST")], b""
+        if path == "/" and "/" not in http.paths:
+            page = _title_page(http)
+            if self.dev.hostile("oversize"):
+                page = page + b"<!--" + b"A" * hostile.TCP_OVERSIZE + b"-->"
+            return 200, [("Content-Type", "text/html")], page
+        status = http.paths.get(path, 200 if path == "/" else 404)
+        headers: list[tuple[str, str]] = [("Content-Type", "text/html")]
+        if status == 401 and http.realm is not None:
+            headers.append(("WWW-Authenticate", _challenge(self.dev, http)))
+        if status in (301, 302):
+            headers.append(("Location", "/"))
+        if status == 200:
+            return status, headers, _title_page(http)
+        reason = html_escape(REASONS.get(status, "Error"))
+        return status, headers, f"<html><head><title>{status} {reason}</title></head><body></body></html>\n".encode()
+
+    def _render(self, status: int, headers: list[tuple[str, str]], body: bytes, length: int) -> bytes:
+        http = self.http
+        all_headers: list[tuple[str, str]] = [("Date", formatdate(usegmt=True))]
+        if http is not None and http.server is not None:
+            all_headers.append(("Server", http.server))
+        all_headers.extend(headers)
+        if http is not None:
+            all_headers.extend(http.extra_headers.items())
+        all_headers.append(("Content-Length", str(length)))
+        all_headers.append(("Connection", "close"))
+        if http is not None and http.upper_case_headers:
+            all_headers = [(k.upper(), v) for k, v in all_headers]
+        return wire.render(f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}", all_headers, body)

@@ -1,0 +1,67 @@
+"""Per-device state shared by the protocol handlers: the spec, bound ports, the device clock."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass, field
+
+from ..spec import HOSTILE_BEHAVIOURS, DeviceSpec
+from ..topology import LAN, ROUTED, ROUTER_LAN_IP, ROUTER_ROUTED_IP
+
+TARPIT_CAP = 16
+"""Tarpit connections held open per device; more are closed at once (no fd leak)."""
+
+
+@dataclass
+class DeviceRuntime:
+    """What a handler needs besides the request: kept small (1000 of these in one process)."""
+
+    spec: DeviceSpec
+    ports: dict[int, int] = field(default_factory=dict)
+    """Spec port -> port actually bound (differs only in tests, which bind ephemeral ports)."""
+    started: float = field(default_factory=time.time)
+    tarpits: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.spec.services.hostile) - set(HOSTILE_BEHAVIOURS)
+        if unknown:
+            raise ValueError(f"{self.spec.name}: unknown hostile behaviour(s) {sorted(unknown)}")
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def ip(self) -> str:
+        return self.spec.ip
+
+    def hostile(self, behaviour: str) -> bool:
+        return behaviour in self.spec.services.hostile
+
+    def port(self, spec_port: int) -> int:
+        """Port the service configured on ``spec_port`` really listens on."""
+        return self.ports.get(spec_port, spec_port)
+
+    def clock(self) -> float:
+        """Device clock (epoch seconds): real time plus the ONVIF clock offset."""
+        onvif = self.spec.services.onvif
+        return time.time() + (onvif.clock_offset_s if onvif else 0.0)
+
+    def network(self) -> ipaddress.IPv4Network:
+        ip = ipaddress.IPv4Address(self.spec.ip)
+        for net in (LAN, ROUTED):
+            if ip in net:
+                return net
+        return ipaddress.IPv4Network(f"{ip}/24", strict=False)
+
+    def gateway(self) -> str:
+        ip = ipaddress.IPv4Address(self.spec.ip)
+        if ip in ROUTED:
+            return ROUTER_ROUTED_IP
+        if ip in LAN:
+            return ROUTER_LAN_IP
+        return str(next(self.network().hosts()))
+
+    def mac_dashes(self) -> str:
+        return self.spec.mac.lower().replace(":", "-")

@@ -1,0 +1,174 @@
+"""The device emulator process: one process, one asyncio loop, every device of the lab.
+
+Run by the lab runner as::
+
+    python -m auditor.lab.emulator --tag TAG --state STATE.json
+
+State file (JSON, written by the runner)::
+
+    {"tag": "TAG",
+     "devices": [{"ns": "caml<TAG>-d3", "spec": {...DeviceSpec as dataclasses.asdict...}},
+                 ...]}
+
+``spec`` is what :func:`auditor.lab.devices.specdict.spec_to_dict` (or
+``auditor.lab.fleet.fleet_to_data`` per device) produces. Optional per-device
+``"iface"`` (default ``eth0``) names the interface the multicast groups are joined on.
+Every ``ns`` must be one of this lab's namespaces (``caml<TAG>-…``): the emulator never
+opens a socket in the machine's own namespace.
+
+For each device the process enters its namespace (``setns``, this thread only), binds
+the device's sockets on 0.0.0.0 (one device per namespace) and joins the discovery
+groups on its interface, then returns; after all devices it serves every socket from
+one loop and prints ``READY <devices> <sockets>`` on stdout. SIGTERM/SIGINT close
+everything and exit 0. Setup errors print ``ERROR <device>: <why>`` on stderr, exit 1.
+
+``--loopback`` (tests, no root needed): ignore namespaces, bind every device on
+127.0.0.1 with ephemeral ports, no multicast; before READY print one line per device
+``PORTS <name> <json {spec port: bound port}>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import resource
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .devices.runtime import DeviceRuntime
+from .devices.server import Bound, close_all, open_device, serve, shutdown
+from .devices.specdict import spec_from_dict, spec_to_dict
+from .devices.tls import CertStore
+from .nsenter import enter_netns
+from .spec import DeviceSpec
+from .topology import DEVICE_IFACE, NS_PREFIX
+
+__all__ = ["LabDevice", "main", "read_state", "spec_from_dict", "spec_to_dict", "state_data"]
+
+log = logging.getLogger("auditor.lab.emulator")
+
+
+class StateError(ValueError):
+    """The state file is missing, malformed, or names a namespace outside the lab."""
+
+
+@dataclass(frozen=True)
+class LabDevice:
+    ns: str | None
+    spec: DeviceSpec
+    iface: str = DEVICE_IFACE
+
+
+def state_data(tag: str, devices: list[tuple[str, DeviceSpec]]) -> dict[str, Any]:
+    """The JSON-ready state document for ``devices`` as (namespace, spec) pairs."""
+    return {"tag": tag, "devices": [{"ns": ns, "spec": spec_to_dict(s)} for ns, s in devices]}
+
+
+def read_state(path: str | Path, tag: str, loopback: bool = False) -> list[LabDevice]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StateError(f"{path}: cannot read state: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("devices"), list):
+        raise StateError(f"{path}: expected an object with a 'devices' list")
+    if data.get("tag", tag) != tag:
+        raise StateError(f"{path}: state is for lab {data.get('tag')!r}, not {tag!r}")
+    prefix = f"{NS_PREFIX}{tag}-"
+    out: list[LabDevice] = []
+    for i, entry in enumerate(data["devices"]):
+        if not isinstance(entry, dict) or "spec" not in entry:
+            raise StateError(f"{path}: devices[{i}] needs 'spec'")
+        try:
+            spec = spec_from_dict(entry["spec"])
+        except ValueError as exc:
+            raise StateError(f"{path}: devices[{i}]: {exc}") from exc
+        ns = entry.get("ns")
+        if not loopback and (not isinstance(ns, str) or not ns.startswith(prefix)):
+            raise StateError(f"{path}: devices[{i}] ({spec.name}): namespace {ns!r} is not under {prefix!r}")
+        out.append(LabDevice(ns, spec, str(entry.get("iface") or DEVICE_IFACE)))
+    return out
+
+
+def raise_nofile(wanted: int) -> int:
+    """Raise the soft open-files limit towards ``wanted`` (up to the hard limit); returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def open_all(devices: list[LabDevice], loopback: bool) -> list[tuple[DeviceRuntime, list[Bound]]]:
+    certs = CertStore()
+    opened: list[tuple[DeviceRuntime, list[Bound]]] = []
+    try:
+        for d in devices:
+            try:
+                if loopback:
+                    opened.append(open_device(d.spec, bind_ip="127.0.0.1", iface=None,
+                                              port_map=lambda p: 0, certs=certs))  # fmt: skip
+                else:
+                    assert d.ns is not None
+                    with enter_netns(d.ns):
+                        opened.append(open_device(d.spec, iface=d.iface, certs=certs))
+            except Exception as exc:
+                raise StateError(f"{d.spec.name}: {exc}") from exc
+    except BaseException:
+        for _, bound in opened:
+            close_all(bound)
+        certs.close()
+        raise
+    # Contexts hold the cert and key in memory; the temporary files are no longer needed.
+    certs.close()
+    return opened
+
+
+async def run(devices: list[LabDevice], loopback: bool) -> int:
+    t0 = time.monotonic()
+    opened = open_all(devices, loopback)
+    handles = []
+    for _dev, bound in opened:
+        handles.extend(await serve(bound))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if loopback:
+        for dev, _ in opened:
+            print(f"PORTS {dev.name} {json.dumps(dev.ports)}")
+    n_sockets = sum(len(b) for _, b in opened)
+    print(f"READY {len(opened)} {n_sockets}", flush=True)
+    log.info("%d devices, %d sockets up in %.2fs", len(opened), n_sockets, time.monotonic() - t0)
+    await stop.wait()
+    await shutdown(handles)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m auditor.lab.emulator", description=__doc__.split("\n")[0])
+    ap.add_argument("--tag", required=True, help="lab tag (namespace names are caml<TAG>-…)")
+    ap.add_argument("--state", required=True, help="JSON state file written by the lab runner")
+    ap.add_argument("--loopback", action="store_true", help="tests: serve on 127.0.0.1, no namespaces")
+    ap.add_argument("--log-level", default="WARNING")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="emulator %(levelname)s %(message)s")  # fmt: skip
+    try:
+        devices = read_state(args.state, args.tag, loopback=args.loopback)
+        raise_nofile(max(4096, 16 * len(devices) + 1024))
+        return asyncio.run(run(devices, args.loopback))
+    except StateError as exc:
+        print(f"ERROR {exc}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,9 +17,12 @@ import importlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .models import Device, Observation
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -83,23 +86,27 @@ def _no_kev(maker: str | None, model: str | None, firmware: str | None) -> list[
     return []
 
 
+def kev_lookup_of(kb: Any) -> KevLookup:
+    """``kb.kev_for`` if the knowledge base object has one, else a lookup that finds nothing."""
+    kev_for = getattr(kb, "kev_for", None)
+    return kev_for if callable(kev_for) else _no_kev
+
+
 @functools.cache
 def default_kev_lookup() -> KevLookup:
-    """The knowledge base's ``kev_for`` when it is available, else a lookup that finds nothing."""
+    """The shipped knowledge base's ``kev_for`` when it is available, else a lookup that finds nothing."""
     try:
         knowledge = importlib.import_module("auditor.knowledge")
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "auditor.knowledge":
+            raise
         log.debug("auditor.knowledge not available: kev facts will be empty")
         return _no_kev
-    for getter in ("default_kb", "load_kb", "load"):
+    for getter in ("load_knowledge_base", "default_kb", "load_kb", "load"):
         fn = getattr(knowledge, getter, None)
         if callable(fn):
-            kb = fn()
-            kev_for = getattr(kb, "kev_for", None)
-            if callable(kev_for):
-                return kev_for  # type: ignore[no-any-return]
-    kev_for = getattr(knowledge, "kev_for", None)
-    return kev_for if callable(kev_for) else _no_kev
+            return kev_lookup_of(fn())
+    return kev_lookup_of(knowledge)
 
 
 def _by_probe(observations: Iterable[Observation]) -> dict[str, list[dict[str, Any]]]:
@@ -188,10 +195,13 @@ def _needs_review(device: Device) -> bool:
     return bool(flag) or any("review" in t.casefold() for t in texts)
 
 
-def device_facts(device: Device, kev: KevLookup | None = None) -> dict[str, Any]:
-    """The facts of ``device`` (every name in ``FACTS``; policy facts left empty).
+def device_facts(device: Device, kev: KevLookup | None = None, *, policy: Policy | None = None,
+                 kb: Any = None) -> dict[str, Any]:
+    """The facts of ``device``: every name in ``FACTS``.
 
-    ``kev`` maps (maker, model, firmware) to KEV CVE ids; default: the knowledge base.
+    ``kev`` maps (maker, model, firmware) to KEV CVE ids; else ``kb.kev_for`` when a
+    knowledge base is given; else the shipped knowledge base. With ``policy`` the
+    policy facts (zones, inventory) are filled in, else they stay empty/None.
     """
     ident = device.identity
     obs = _by_probe(device.host.observations)
@@ -199,11 +209,11 @@ def device_facts(device: Device, kev: KevLookup | None = None) -> dict[str, Any]
     services = _services(obs, open_ports)
     calls = _onvif_calls(obs)
     offset = _clock_offset(obs)
-    lookup = kev if kev is not None else default_kev_lookup()
+    lookup = kev if kev is not None else kev_lookup_of(kb) if kb is not None else default_kev_lookup()
     kev_ids = sorted(set(lookup(ident.maker, ident.model, ident.firmware))) if ident.maker else []
     name = _first(obs, "onvif", "hostname") or _first(obs, "dhip", "machine_name") or _first(
         obs, "wsdiscovery", "name")
-    return {
+    facts: dict[str, Any] = {
         "key": device.key,
         "ip": device.ip,
         "ips": list(device.host.ips) or [device.ip],
@@ -238,3 +248,6 @@ def device_facts(device: Device, kev: KevLookup | None = None) -> dict[str, Any]
         "inventory_location": None,
         "inventory_owner": None,
     }
+    if policy is not None:
+        facts.update(policy.policy_facts(device))
+    return facts

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import OperatorError
-from ..facts import KevLookup, default_kev_lookup, device_facts
+from ..facts import KevLookup, default_kev_lookup, device_facts, kev_lookup_of
 from ..models import SEVERITIES, Device, Finding, Waiver
 from .inventory import InventoryEntry
 from .schema import Rule, RulesFile, WaiverEntry, Zone, parse_rules_file
@@ -39,17 +39,33 @@ def waiver_state(expires: dt.date, today: dt.date) -> WaiverState:
 
 @dataclass(frozen=True)
 class WaiverStatus:
-    waiver: Waiver
+    """A waiver with its state; flat, so ``dataclasses.asdict`` gives the JSON document's entry."""
+
+    device: str
+    rule: str
+    reason: str
+    owner: str
+    ticket: str
+    expires: str
     state: WaiverState
     matched: bool
-    """The waiver was applied to (or, if expired, named) at least one finding."""
+    """The waiver names a device of the scan (or was attached to a finding)."""
     source: str
+    """``file:line`` of the waiver."""
+
+    @classmethod
+    def of(cls, entry: WaiverEntry, state: WaiverState, matched: bool) -> WaiverStatus:
+        w = entry.waiver
+        return cls(w.device, w.rule, w.reason, w.owner, w.ticket, w.expires, state, matched, entry.source)
+
+    @property
+    def waiver(self) -> Waiver:
+        return Waiver(self.device, self.rule, self.reason, self.owner, self.ticket, self.expires)
 
     def as_dict(self) -> dict[str, Any]:
         """The shape of an entry of the JSON document's ``waivers`` list."""
-        w = self.waiver
-        return {"device": w.device, "rule": w.rule, "reason": w.reason, "owner": w.owner, "ticket": w.ticket,
-                "expires": w.expires, "state": self.state, "matched": self.matched}
+        return {"device": self.device, "rule": self.rule, "reason": self.reason, "owner": self.owner,
+                "ticket": self.ticket, "expires": self.expires, "state": self.state, "matched": self.matched}
 
 
 def _device_ids(device: Device) -> list[str]:
@@ -97,10 +113,9 @@ class Policy:
                 return entry
         return None
 
-    def facts_for(self, device: Device, kev: KevLookup | None = None) -> dict[str, Any]:
-        """``device_facts`` plus the facts this policy supplies (zones, inventory)."""
-        facts = device_facts(device, kev=kev)
-        facts["zones"] = self.zones_of(device.ip)
+    def policy_facts(self, device: Device) -> dict[str, Any]:
+        """The facts this policy supplies: zones and (when an inventory is loaded) inventory membership."""
+        facts: dict[str, Any] = {"zones": self.zones_of(device.ip)}
         if self.inventory is not None:
             entry = self.inventory_entry(device)
             facts["in_inventory"] = entry is not None
@@ -109,11 +124,28 @@ class Policy:
                 facts["inventory_owner"] = entry.owner or None
         return facts
 
-    def waiver_status(self, today: dt.date | None = None, findings: Iterable[Finding] = ()) -> list[WaiverStatus]:
-        """Every waiver with its state on ``today`` and whether it matched a finding."""
+    def facts_for(self, device: Device, kev: KevLookup | None = None) -> dict[str, Any]:
+        """``device_facts`` with this policy's facts filled in (what the rules see)."""
+        return device_facts(device, kev=kev, policy=self)
+
+    def waiver_status(self, today: dt.date | None = None,
+                      matched_by: Iterable[Finding | Device] = ()) -> list[WaiverStatus]:
+        """Every waiver with its state on ``today``.
+
+        ``matched`` says whether the waiver names one of the given devices (pass the
+        scan's devices) or was attached to one of the given findings (pass findings).
+        """
         day = today or dt.date.today()
-        used = {f.waiver for f in findings if f.waiver is not None}
-        return [WaiverStatus(w.waiver, waiver_state(w.expires, day), w.waiver in used, w.source)
+        used: set[Waiver] = set()
+        device_ids: set[str] = set()
+        for item in matched_by:
+            if isinstance(item, Finding):
+                if item.waiver is not None:
+                    used.add(item.waiver)
+            else:
+                device_ids.update(_device_ids(item))
+        return [WaiverStatus.of(w, waiver_state(w.expires, day),
+                                w.waiver in used or w.waiver.device.casefold() in device_ids)
                 for w in self.waivers]
 
 
@@ -181,14 +213,15 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def evaluate(policy: Policy, devices: Iterable[Device], today: dt.date | None = None,
-             kev: KevLookup | None = None) -> list[Finding]:
+             kev: KevLookup | None = None, kb: Any = None) -> list[Finding]:
     """Findings of every enabled rule on every device, waivers applied, in a deterministic order.
 
     ``today`` decides waiver states (default: the local date); ``kev`` maps
-    (maker, model, firmware) to KEV CVE ids (default: the knowledge base).
+    (maker, model, firmware) to KEV CVE ids (default: ``kb.kev_for``, else the shipped
+    knowledge base).
     """
     day = today or dt.date.today()
-    lookup = kev if kev is not None else default_kev_lookup()
+    lookup = kev if kev is not None else kev_lookup_of(kb) if kb is not None else default_kev_lookup()
     rules = policy.active_rules
     waivers: dict[tuple[str, str], list[WaiverEntry]] = {}
     for w in policy.waivers:
@@ -228,12 +261,13 @@ def exceeds(findings: Iterable[Finding], fail_on: str | None) -> bool:
 
 
 def shipped_rule_files(names: Sequence[str] | None = None) -> list[Path]:
-    """Shipped rules files: ``names`` (e.g. 'ndaa-889') in order, or every shipped file sorted by name."""
+    """Shipped rules files: ``names`` (e.g. 'ndaa-889') in order, or all (the defaults first, then by name)."""
     from ..resources import data_dir
 
     folder = data_dir("rules")
     if names is None:
-        return sorted(folder.glob("*.yaml"))
+        first = [folder / f"{n}.yaml" for n in DEFAULT_RULES]
+        return first + sorted(p for p in folder.glob("*.yaml") if p not in first)
     return [folder / f"{n}.yaml" for n in names]
 
 

@@ -99,7 +99,7 @@ def _rule(src: Source, node: yaml.Node) -> Rule:
         message = Template.parse(src.string(message_node, f"{where}: message"))
     except TemplateError as exc:
         raise src.error(message_node, f"{where}: message: {exc}") from None
-    info = MatchInfo()
+    info = MatchInfo(where=f"{where}: ")
     matcher = compile_match(src, fields["match"][1], info)
     remediation = src.string(fields["remediation"][1], f"{where}: remediation") if "remediation" in fields else ""
     references = tuple(src.strings(fields["references"][1], f"{where}: references")) if "references" in fields \

@@ -1,0 +1,83 @@
+"""``camaudit rules check FILE...`` and ``camaudit rules list [FILE...]``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from ..errors import OperatorError
+from ..policy import Policy, RulesFile, combine_files, load_policy, parse_rules_file, shipped_rule_files
+
+_FILES = click.Path(dir_okay=False, path_type=Path)
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+@click.group()
+def rules() -> None:
+    """Check and list policy rules files (schema: rules/README.md)."""
+
+
+@rules.command("check")
+@click.argument("files", nargs=-1, required=True, type=_FILES)
+@click.pass_context
+def check(ctx: click.Context, files: tuple[Path, ...]) -> None:
+    """Check rules FILEs as they would be loaded together (later files override rules by id).
+
+    Prints one line per error (file:line: what) and exits 2 if there is any.
+    """
+    parsed: list[RulesFile] = []
+    errors: list[str] = []
+    for path in files:
+        try:
+            parsed.append(parse_rules_file(path))
+        except OperatorError as exc:
+            errors.append(str(exc))
+    policy: Policy | None = None
+    if not errors:
+        try:
+            policy = combine_files(parsed)
+        except OperatorError as exc:
+            errors.append(str(exc))
+    if errors or policy is None:
+        for line in errors:
+            click.echo(f"error: {line}", err=True)
+        ctx.exit(2)
+        return
+    enabled = len(policy.active_rules)
+    inventory = "no inventory" if policy.inventory is None else f"{len(policy.inventory)} inventory entries"
+    click.echo(f"ok: {len(files)} file(s), {len(policy.rules)} rules ({enabled} enabled), "
+               f"{len(policy.zones)} zones, {inventory}, {len(policy.waivers)} waivers")
+
+
+@rules.command("list")
+@click.argument("files", nargs=-1, type=_FILES)
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Date that decides waiver states (default: today).")
+def list_rules(files: tuple[Path, ...], today: dt.datetime | None) -> None:
+    """List the rules of FILEs (default: every shipped rules file), then zones and waivers."""
+    paths = list(files) or shipped_rule_files()
+    policy = load_policy(paths)
+    rows = [(r.id, r.severity, "yes" if r.enabled else "no", r.title, r.source) for r in policy.rules]
+    click.echo(_table(("RULE", "SEVERITY", "ENABLED", "TITLE", "DEFINED AT"), rows))
+    if policy.zones:
+        click.echo("\nzones:")
+        for z in policy.zones:
+            subnets = ", ".join(str(n) for n in z.subnets)
+            exclude = f" minus {', '.join(str(n) for n in z.exclude)}" if z.exclude else ""
+            click.echo(f"  {z.name}: {subnets}{exclude}")
+    if policy.inventory is not None:
+        click.echo(f"\ninventory: {len(policy.inventory)} entries")
+    statuses = policy.waiver_status(today.date() if today else None)
+    if statuses:
+        click.echo("\nwaivers:")
+        click.echo(_table(("DEVICE", "RULE", "EXPIRES", "STATE", "TICKET", "OWNER"),
+                          [(w.device, w.rule, w.expires, w.state, w.ticket, w.owner) for w in statuses]))

@@ -1,0 +1,151 @@
+"""RTSP probe: OPTIONS and DESCRIBE ``rtsp://ip:port/`` without credentials.
+
+What it learns: the Server header, the methods offered (``Public``), and whether a
+stream description needs authentication (401 + scheme and realm) or is handed to
+anyone (200 + SDP). Both requests share one connection; if the server closes after
+OPTIONS, DESCRIBE gets a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from .. import __version__
+from ..models import RAW_EXCERPT_MAX, Observation
+from .base import HostState, ProbeContext
+from .http import HttpResponse, parse_response, parse_www_authenticate, reply_complete
+from .streams import ConnectFailed, budget, clean_text, close, connect, read_reply
+
+RTSP_PORTS: tuple[int, ...] = (554, 8554)
+MAX_RTSP_REPLY = 16 * 1024
+
+
+def build_request(method: str, url: str, cseq: int) -> bytes:
+    extra = "Accept: application/sdp\r\n" if method == "DESCRIBE" else ""
+    return (f"{method} {url} RTSP/1.0\r\nCSeq: {cseq}\r\nUser-Agent: camaudit/{__version__}\r\n{extra}\r\n"
+            ).encode("ascii")
+
+
+def parse_public(value: str | None) -> list[str]:
+    """Methods from a ``Public`` header, upper-cased, de-duplicated, capped."""
+    if not value:
+        return []
+    methods = [clean_text(m, 32).upper() for m in value.replace(";", ",").split(",")]
+    return list(dict.fromkeys(m for m in methods if m and m.replace("_", "").isalpha()))[:32]
+
+
+def sdp_session_name(body: bytes) -> str | None:
+    for line in body.decode("utf-8", "replace").splitlines()[:200]:
+        if line.startswith("s="):
+            return clean_text(line[2:]) or None
+    return None
+
+
+def summarize(options: HttpResponse | None, describe: HttpResponse | None) -> dict[str, Any]:
+    """Observation fields from the OPTIONS and DESCRIBE replies (either may be missing)."""
+    fields: dict[str, Any] = {}
+    for resp in (describe, options):
+        if resp is not None and "server" not in fields:
+            server = resp.header("Server")
+            if server:
+                fields["server"] = clean_text(server)
+    if options is not None:
+        fields["options_status"] = options.status
+        methods = parse_public(options.header("Public"))
+        if methods:
+            fields["methods"] = methods
+    main = describe or options
+    if main is not None:
+        fields["status"] = main.status
+    if describe is not None:
+        fields["describe_status"] = describe.status
+        if describe.status in (401, 403):
+            fields["auth_required"] = True
+        elif describe.status == 200:
+            fields["auth_required"] = False
+            name = sdp_session_name(describe.body)
+            if name:
+                fields["sdp_session"] = name
+    for resp in (describe, options):
+        if resp is None:
+            continue
+        scheme, realm = parse_www_authenticate(resp.all("WWW-Authenticate"))
+        if scheme:
+            fields["auth_scheme"] = scheme
+            if realm:
+                fields["realm"] = realm
+            break
+    return fields
+
+
+class RtspProbe:
+    name: ClassVar[str] = "rtsp"
+
+    def __init__(self, ports: Iterable[int] = RTSP_PORTS, max_bytes: int = MAX_RTSP_REPLY) -> None:
+        self.ports = tuple(ports)
+        self.max_bytes = max_bytes
+
+    async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
+        if host.ip not in ctx.scope:
+            return
+        ports = [p for p in self.ports if p in host.open_ports]
+        await asyncio.gather(*(self._probe_port(ctx, host.ip, p) for p in ports), return_exceptions=True)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ProbeContext, request: bytes
+    ) -> tuple[bytes, str | None]:
+        t = budget(ctx)
+        writer.write(request)
+        try:
+            await asyncio.wait_for(writer.drain(), t)
+        except (TimeoutError, OSError):
+            return b"", None
+        res = await read_reply(reader, budget(ctx), cap=self.max_bytes, complete=reply_complete)
+        if res.truncated:
+            return res.data, f"reply over {self.max_bytes} bytes; kept the first {self.max_bytes}"
+        if res.timed_out and not res.data:
+            return b"", f"no RTSP reply within {t:.1f}s"
+        return res.data, None
+
+    async def _probe_port(self, ctx: ProbeContext, ip: str, port: int) -> None:
+        url = f"rtsp://{ip}:{port}/"
+        warnings: list[str] = []
+        raws: list[bytes] = []
+        replies: dict[str, HttpResponse | None] = {"OPTIONS": None, "DESCRIBE": None}
+        try:
+            reader, writer = await connect(ctx, ip, port)
+        except ConnectFailed as exc:
+            ctx.emit(Observation(ip=ip, probe=self.name, fields={"port": port},
+                                 warning=f"connect failed: {exc}"))
+            return
+        try:
+            for cseq, method in enumerate(("OPTIONS", "DESCRIBE"), 1):
+                if ctx.remaining() <= 0:
+                    break
+                data, note = await self._exchange(reader, writer, ctx, build_request(method, url, cseq))
+                if not data and note is None and method == "DESCRIBE":
+                    # The server hung up after OPTIONS: one fresh connection for DESCRIBE.
+                    close(writer)
+                    try:
+                        reader, writer = await connect(ctx, ip, port)
+                    except ConnectFailed:
+                        break
+                    data, note = await self._exchange(reader, writer, ctx, build_request(method, url, cseq))
+                if note:
+                    warnings.append(f"{method}: {note}")
+                if data:
+                    raws.append(data)
+                    try:
+                        replies[method] = parse_response(data)
+                    except ValueError:
+                        warnings.append(f"{method}: not an RTSP reply")
+                if note:
+                    break  # silent (tarpit) or oversize: do not spend a second wait on it
+        finally:
+            close(writer)
+        fields: dict[str, Any] = {"port": port, **summarize(replies["OPTIONS"], replies["DESCRIBE"])}
+        raw = b"\n".join(raws)[:RAW_EXCERPT_MAX].decode("utf-8", "replace")
+        ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=raw,
+                             warning="; ".join(warnings) or None))

@@ -1,0 +1,165 @@
+"""Store: identity across scans, per-scan records, re-identification, retention."""
+
+from __future__ import annotations
+
+import pytest
+from store_factory import device, finding, meta, record_scan
+
+from auditor.errors import OperatorError
+from auditor.models import Observation, Waiver
+from auditor.store import OBSERVATION_BATCH, Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "camaudit.db", lock_timeout=1.0) as s:
+        yield s
+
+
+def test_camera_that_changed_ip_is_the_same_device(store):
+    first = record_scan(store, [device("198.18.0.11", "c0:56:e3:12:34:56")])
+    second = record_scan(store, [device("198.18.0.42", "c0:56:e3:12:34:56")])
+    [before], [after] = store.devices(first), store.devices(second)
+    assert before["id"] == after["id"] == "mac:c0:56:e3:12:34:56"
+    assert after["first_seen_scan"] == first
+    result = store.diff(first, second)
+    assert result["new_devices"] == [] and result["gone_devices"] == []
+    [changed] = result["changed_devices"]
+    assert changed["changes"] == {"ip": ["198.18.0.11", "198.18.0.42"]}
+    assert store.db["devices"].count == 1
+    row = store.db["devices"].get("mac:c0:56:e3:12:34:56")
+    assert (row["first_scan"], row["last_scan"]) == (first, second)
+
+
+def test_routed_camera_seen_only_by_serial_later_keeps_its_history(store):
+    """Scan 1 saw it on-link (MAC); scan 2 from another subnet (no MAC, serial from SADP)."""
+    first = record_scan(store, [device("198.18.0.11", "c0:56:e3:12:34:56", serial="DS-2CD2143G2-I20230101")])
+    routed = device("198.19.0.11", None, serial="DS-2CD2143G2-I20230101")
+    assert routed.key == "serial:DS-2CD2143G2-I20230101"
+    second = record_scan(store, [routed])
+    assert [d["id"] for d in store.devices(second)] == ["mac:c0:56:e3:12:34:56"]
+    assert store.diff(first, second)["changed_devices"][0]["changes"]["ip"] == ["198.18.0.11", "198.19.0.11"]
+
+
+def test_same_serial_with_a_different_mac_is_not_merged(store):
+    record_scan(store, [device("198.18.0.11", "c0:56:e3:00:00:01", serial="0000")])
+    second = record_scan(store, [device("198.18.0.12", "c0:56:e3:00:00:02", serial="0000")])
+    assert [d["id"] for d in store.devices(second)] == ["mac:c0:56:e3:00:00:02"]
+
+
+def test_two_devices_in_one_scan_never_share_an_identity(store):
+    record_scan(store, [device("198.18.0.11", "c0:56:e3:00:00:01", serial="SN-A")])
+    a = device("198.19.0.5", None, serial="SN-A")
+    b = device("198.19.0.6", None, serial="SN-A", key="epr:urn:uuid:1")
+    scan_id = record_scan(store, [a, b])
+    assert sorted(d["id"] for d in store.devices(scan_id)) == ["epr:urn:uuid:1", "mac:c0:56:e3:00:00:01"]
+
+
+def test_findings_follow_the_stable_key_and_count_per_device(store):
+    record_scan(store, [device("198.18.0.11", "c0:56:e3:12:34:56", serial="SN1")])
+    routed = device("198.19.0.11", None, serial="SN1")
+    scan_id = record_scan(store, [routed], [finding(routed), finding(routed, "hardening.telnet", "high")])
+    [f1, f2] = store.findings(scan_id)
+    assert f1["device_id"] == f2["device_id"] == "mac:c0:56:e3:12:34:56"
+    assert [f1["severity"], f2["severity"]] == ["critical", "high"]
+    assert store.devices(scan_id)[0]["finding_count"] == 2
+
+
+def test_observations_and_hosts_round_trip(store):
+    cam = device("198.18.0.11", "c0:56:e3:12:34:56", serial="SN1", warning="XML with DOCTYPE refused")
+    scan_id = record_scan(store, [cam])
+    assert store.observations(scan_id) == list(cam.host.observations)
+    assert store.hosts(scan_id) == [cam.host]
+    assert store.load_devices(scan_id) == [cam]
+    [entry] = store.devices(scan_id)
+    assert entry["warnings"] == ["sadp: XML with DOCTYPE refused"] and entry["open_ports"] == [80, 554]
+
+
+def test_observations_are_committed_in_batches_and_bounded(store):
+    scan_id = store.begin_scan(meta())
+    many = (Observation(ip=f"198.18.{i // 250}.{i % 250 + 1}", probe="ports", fields={"open": []},
+                        raw="x" * 5000, seen_at=1.0) for i in range(OBSERVATION_BATCH * 2 + 7))
+    assert store.add_observations(scan_id, many) == OBSERVATION_BATCH * 2 + 7
+    stored = store.observations(scan_id)
+    assert len(stored) == OBSERVATION_BATCH * 2 + 7 and len(stored[0].raw) == 2048
+
+
+def test_finished_scans_are_append_only(store):
+    scan_id = record_scan(store, [device("198.18.0.11", "c0:56:e3:12:34:56")])
+    with pytest.raises(ValueError, match="complete"):
+        store.add_observations(scan_id, [Observation(ip="198.18.0.9", probe="arp", fields={})])
+    with pytest.raises(ValueError, match="complete"):
+        store.add_devices(scan_id, [device("198.18.0.9", "c0:56:e3:00:00:09")])
+    with pytest.raises(ValueError, match="finish status"):
+        store.finish_scan(scan_id, "running", {})
+
+
+def test_unknown_scan_is_an_operator_error(store):
+    with pytest.raises(OperatorError, match="no scan 7"):
+        store.scan_document(7)
+    assert store.devices() == [] and store.latest_scan() is None
+
+
+def test_replace_identities_for_reidentification(store):
+    unknown = device("198.18.0.11", "c0:56:e3:12:34:56", maker=None, covered=False, model=None, firmware=None)
+    scan_id = record_scan(store, [unknown])
+    hosts = store.hosts(scan_id)
+    assert [h.key for h in hosts] == [unknown.key]
+    better = device("198.18.0.11", "c0:56:e3:12:34:56", maker="Hikvision", model=None, firmware=None)
+    store.replace_identities(scan_id, [better], facts={better.key: {"maker": "Hikvision"}})
+    store.replace_findings(scan_id, [finding(better)])
+    [entry] = store.devices(scan_id)
+    assert entry["maker"] == "Hikvision" and entry["covered"] is True and entry["facts"] == {"maker": "Hikvision"}
+    assert [f["rule"] for f in store.findings(scan_id)] == ["ndaa-889.covered-maker"]
+    assert store.facts(scan_id) == {better.key: {"maker": "Hikvision"}}
+
+
+def test_list_scans_counts_unwaived_findings_by_severity(store):
+    cam = device("198.18.0.11", "c0:56:e3:12:34:56")
+    waiver = Waiver(device="c0:56:e3:12:34:56", rule="hardening.telnet", reason="lab", owner="ops", ticket="T-1",
+                    expires="2030-01-01")
+    scan_id = store.begin_scan(meta())
+    store.add_devices(scan_id, [cam])
+    store.add_findings(scan_id, [finding(cam), finding(cam, "hardening.telnet", "high", waiver, "active")])
+    store.add_waivers(scan_id, [{"waiver": waiver, "state": "active", "matched": True}])
+    store.finish_scan(scan_id, "complete", {})
+    [listed] = store.list_scans()
+    assert listed["findings"] == {"critical": 1, "high": 0, "medium": 0, "low": 0, "info": 0}
+    assert listed["waived"] == 1 and listed["devices"] == 1
+    doc = store.scan_document(scan_id)
+    assert doc["waivers"] == [{"device": "c0:56:e3:12:34:56", "rule": "hardening.telnet", "reason": "lab",
+                               "owner": "ops", "ticket": "T-1", "expires": "2030-01-01", "state": "active",
+                               "matched": True}]
+    telnet = next(f for f in doc["findings"] if f["rule"] == "hardening.telnet")
+    assert telnet["waived"] is True and telnet["waiver"]["state"] == "active"
+
+
+def test_device_filters(store):
+    scan_id = record_scan(store, [
+        device("198.18.0.11", "c0:56:e3:00:00:01", maker="Hikvision", brand="LTS"),
+        device("198.18.0.12", "00:40:8c:00:00:01", maker="Axis", covered=False),
+    ])
+    assert [d["ip"] for d in store.devices(scan_id, covered=True)] == ["198.18.0.11"]
+    assert [d["ip"] for d in store.devices(scan_id, covered=False)] == ["198.18.0.12"]
+    assert [d["ip"] for d in store.devices(scan_id, maker="lts")] == ["198.18.0.11"]
+    assert [d["ip"] for d in store.devices(scan_id, maker="AXIS")] == ["198.18.0.12"]
+
+
+def test_last_complete_scans_skips_failed_and_interrupted(store):
+    ids = [record_scan(store, [], status=s) for s in ("complete", "failed", "complete", "interrupted")]
+    assert store.last_complete_scans(2) == [ids[0], ids[2]]
+    assert store.last_complete_scans(5) == [ids[0], ids[2]]
+    assert store.previous_complete_scan(ids[3]) == ids[2]
+
+
+def test_prune_keeps_the_newest_scans_and_their_devices(store):
+    gone = device("198.18.0.12", "00:40:8c:00:00:01", maker="Axis")
+    ids = [record_scan(store, [device("198.18.0.11", "c0:56:e3:12:34:56"), gone], [finding(gone)]),
+           record_scan(store, [device("198.18.0.13", "c0:56:e3:12:34:56")]),
+           record_scan(store, [device("198.18.0.14", "c0:56:e3:12:34:56")])]
+    assert store.prune(keep_last=2) == 1
+    assert [s["id"] for s in store.list_scans()] == ids[1:]
+    assert store.db["devices"].count == 1 and store.db["devices"].get("mac:c0:56:e3:12:34:56")["first_scan"] == ids[1]
+    assert store.db.execute("SELECT COUNT(*) FROM observations WHERE scan_id = ?", [ids[0]]).fetchone()[0] == 0
+    assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert store.prune(keep_last=2) == 0

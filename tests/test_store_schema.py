@@ -1,0 +1,113 @@
+"""Schema versions and forward migrations: from an empty file and from every earlier version."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlite_utils import Database
+from store_factory import device, meta, record_scan
+
+from auditor.errors import OperatorError
+from auditor.store import SCHEMA_VERSION, Store
+from auditor.store.schema import MIGRATIONS, migrate, user_version
+
+
+def _indexes(db: Database) -> set[str]:
+    return {r["name"] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'idx_%'")}
+
+
+def test_empty_file_is_migrated_to_the_current_version(tmp_path):
+    path = tmp_path / "camaudit.db"
+    path.touch()
+    with Store(path) as store:
+        assert store.schema_migrated_from == 0 and store.schema_version == SCHEMA_VERSION
+        assert user_version(store.db) == SCHEMA_VERSION == len(MIGRATIONS) >= 2
+        assert store.db.journal_mode == "wal"
+        assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert {"pid", "boot_id", "owner_host"} <= set(store.db["scans"].columns_dict)
+        assert "idx_observations_scan_ip" in _indexes(store.db)
+    # reopening an up-to-date file changes nothing
+    with Store(path) as store:
+        assert store.schema_migrated_from == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("old_version", range(1, SCHEMA_VERSION))
+def test_every_earlier_version_migrates_with_its_data(tmp_path, old_version):
+    path = tmp_path / "old.db"
+    db = Database(path)
+    assert migrate(db, str(path), target=old_version) == (0, old_version)
+    assert user_version(db) == old_version
+    # a scan recorded by that older camaudit, with one device and a finding
+    db.execute("INSERT INTO scans (id, status, started_at, finished_at, targets) "
+               "VALUES (1, 'complete', 1000.0, 1010.0, '[\"198.18.0.0/24\"]')")
+    db.execute("INSERT INTO devices (key, mac, first_scan, last_scan, first_seen, last_seen) "
+               "VALUES ('mac:c0:56:e3:00:00:01', 'c0:56:e3:00:00:01', 1, 1, 1000.0, 1000.0)")
+    db.execute("INSERT INTO scan_devices (scan_id, device_key, host_key, ip, ips, mac, maker, device_class, "
+               "confidence, covered) VALUES (1, 'mac:c0:56:e3:00:00:01', 'mac:c0:56:e3:00:00:01', '198.18.0.11', "
+               "'[\"198.18.0.11\"]', 'c0:56:e3:00:00:01', 'Hikvision', 'camera', 'high', 1)")
+    db.execute("INSERT INTO findings (scan_id, rule_id, title, severity, device_key, ip, message) VALUES "
+               "(1, 'ndaa-889.covered-maker', 'Covered', 'critical', 'mac:c0:56:e3:00:00:01', '198.18.0.11', 'm')")
+    db.close()
+
+    with Store(path) as store:
+        assert store.schema_migrated_from == old_version
+        assert user_version(store.db) == SCHEMA_VERSION
+        assert "idx_findings_scan" in _indexes(store.db)
+        [scan] = store.list_scans()
+        assert scan["id"] == 1 and scan["status"] == "complete" and scan["devices"] == 1
+        assert scan["findings"]["critical"] == 1
+        assert [d["maker"] for d in store.devices(1)] == ["Hikvision"]
+        # and the migrated file takes new scans that continue its history
+        second = record_scan(store, [device("198.18.0.12", "c0:56:e3:00:00:01")])
+        assert store.diff(1, second)["changed_devices"][0]["changes"]["ip"] == ["198.18.0.11", "198.18.0.12"]
+
+
+def test_a_failed_migration_leaves_the_old_version(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    db = Database(path)
+    migrate(db, str(path), target=1)
+    db.close()
+    broken = (*MIGRATIONS[:2], ("CREATE INDEX idx_ok ON scans(id)", "THIS IS NOT SQL"))
+    monkeypatch.setattr("auditor.store.schema.MIGRATIONS", broken)
+    with pytest.raises(sqlite3.OperationalError):
+        migrate(Database(path), str(path), target=3)
+    db = Database(path)
+    assert user_version(db) == 1
+    assert "pid" not in db["scans"].columns_dict and "idx_ok" not in _indexes(db)
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    db = Database(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(OperatorError, match="newer than this camaudit"):
+        Store(path)
+
+
+def test_foreign_sqlite_file_and_non_database_are_refused(tmp_path):
+    other = tmp_path / "other.db"
+    Database(other)["people"].insert({"name": "x"})
+    with pytest.raises(OperatorError, match="not a camaudit database"):
+        Store(other)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(OperatorError, match=r"junk\.db: cannot use database"):
+        Store(junk)
+
+
+def test_scan_meta_is_recorded_with_owner(tmp_path):
+    import os
+
+    with Store(tmp_path / "c.db") as store:
+        scan_id = store.begin_scan(meta(rules=[("rules/a.yaml", "00" * 32)], excludes=["198.18.0.1"]))
+        row = store.db["scans"].get(scan_id)
+        assert row["pid"] == os.getpid() and row["owner_host"]
+        info = store.scan(scan_id)
+        assert info["status"] == "running" and info["finished_at"] is None and info["duration_s"] is None
+        assert info["rules"] == [{"path": "rules/a.yaml", "sha256": "00" * 32}]
+        assert info["excludes"] == ["198.18.0.1"] and info["interface"] == "lan0"
+        store.finish_scan(scan_id, "failed", {"error": "interface down"})
+        info = store.scan(scan_id)
+        assert info["status"] == "failed" and info["stats"] == {"error": "interface down"}

@@ -300,6 +300,11 @@ def kill_pids(pids: Iterable[int], grace_s: float = 3.0) -> None:
             pass
 
 
+def emulator_pids_alive(pids: Iterable[int]) -> list[int]:
+    """The pids of ``pids`` that are still running (zombies of our own children are reaped)."""
+    return [p for p in pids if _alive(p)]
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as fh:

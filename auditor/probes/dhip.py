@@ -1,0 +1,156 @@
+"""Dahua DHIP discovery (UDP 37810): MAC, serial, model, vendor (OEM name) and firmware.
+
+Dahua devices and their relabels (Lorex, Amcrest, "General") answer a
+``DHDiscover.search`` with ``client.notifyDevInfo``; ``Vendor`` is the brand the device
+is sold under, which is exactly what identification needs to unmask. Framing: a
+32-byte little-endian header (``20 00 00 00`` ``DHIP`` 8 zero bytes, body length, 0,
+body length, 0) then JSON. Reference: julienblitte/UniversalScanner ``Dahua2.cs``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, ClassVar
+
+from .base import ProbeContext
+from .udp import ReplyError, UdpDiscovery, clean, normalise_mac, to_int
+
+PORT = 37810
+GROUP = "239.255.255.251"
+HEADER_LEN = 32
+MAGIC = b"DHIP"
+MAX_BODY_BYTES = 32 * 1024
+"""A real notifyDevInfo is ~800 bytes; anything past this is hostile."""
+SEARCH_BODY = b'{ "method" : "DHDiscover.search", "params" : { "mac" : "", "uni" : 1 } }\n'
+
+_HEADER = struct.Struct("<I4s8xIIII")
+"""header size, magic, 8 reserved bytes, body length, 0, body length, 0."""
+
+_TEXT_FIELDS = {
+    "serial": "SerialNo",
+    "model": "DeviceType",
+    "device_class": "DeviceClass",
+    "vendor": "Vendor",
+    "machine_name": "MachineName",
+    "firmware": "Version",
+}
+_INT_FIELDS = {"http_port": "HttpPort", "service_port": "Port"}
+
+
+def build_dhip_header(body_len: int) -> bytes:
+    return _HEADER.pack(HEADER_LEN, MAGIC, body_len, 0, body_len, 0)
+
+
+def build_dhip_search() -> bytes:
+    """The ``DHDiscover.search`` datagram: 32-byte header + JSON body with its newline."""
+    return build_dhip_header(len(SEARCH_BODY)) + SEARCH_BODY
+
+
+def _body(data: bytes) -> bytes:
+    if len(data) < HEADER_LEN:
+        raise ReplyError(f"DHIP reply of {len(data)} bytes is shorter than its header")
+    size, magic, len1, _, len2, _ = _HEADER.unpack_from(data)
+    if size != HEADER_LEN or magic != MAGIC:
+        raise ReplyError("not a DHIP frame (bad header)")
+    body = data[HEADER_LEN:]
+    declared = len1 or len2
+    if declared > MAX_BODY_BYTES or len(body) > MAX_BODY_BYTES:
+        raise ReplyError(f"DHIP body over the {MAX_BODY_BYTES}-byte cap")
+    if declared:
+        if declared > len(body):
+            raise ReplyError(f"truncated DHIP reply: header says {declared} bytes, {len(body)} arrived")
+        body = body[:declared]
+    return body.rstrip(b"\x00 \r\n\t")
+
+
+def parse_dhip_reply(data: bytes) -> dict[str, Any]:
+    """A DHIP ``client.notifyDevInfo`` → fields (names per docs/observations.md).
+
+    Returns {} for a datagram that is not a device reply (another tool's
+    ``DHDiscover.search``). Raises ``ReplyError`` for malformed/hostile payloads.
+    """
+    body = _body(data)
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ReplyError("DHIP body is not UTF-8") from exc
+    except RecursionError as exc:
+        raise ReplyError("DHIP JSON nested too deep") from exc
+    except ValueError as exc:
+        raise ReplyError(f"DHIP body is not JSON: {str(exc)[:80]}") from exc
+    if not isinstance(doc, dict):
+        raise ReplyError("DHIP body is not a JSON object")
+    method = doc.get("method")
+    if method != "client.notifyDevInfo":
+        if isinstance(method, str) and method.startswith("DHDiscover."):
+            return {}
+        raise ReplyError(f"unexpected DHIP method {clean(method, 60)!r}")
+    params = doc.get("params")
+    info = params.get("deviceInfo") if isinstance(params, dict) else None
+    if not isinstance(info, dict):
+        raise ReplyError("DHIP notifyDevInfo without params.deviceInfo")
+    fields: dict[str, Any] = {}
+    mac = normalise_mac(doc.get("mac")) or normalise_mac(info.get("Mac")) or normalise_mac(info.get("MAC"))
+    if mac:
+        fields["mac"] = mac
+    for field, key in _TEXT_FIELDS.items():
+        value = clean(info.get(key))
+        if value is not None:
+            fields[field] = value
+    ipv4 = info.get("IPv4Address")
+    if isinstance(ipv4, dict):
+        address = clean(ipv4.get("IPAddress"), 64)
+        if address:
+            fields["ipv4"] = address
+    for field, key in _INT_FIELDS.items():
+        number = to_int(info.get(key))
+        if number is not None:
+            fields[field] = number
+    if "mac" not in fields and "serial" not in fields:
+        raise ReplyError("DHIP notifyDevInfo without MAC or serial")
+    return fields
+
+
+def parse_dhip_replies(data: bytes) -> list[dict[str, Any]]:
+    """Engine adapter: one reply → [fields], a non-reply → []."""
+    fields = parse_dhip_reply(data)
+    return [fields] if fields else []
+
+
+def dhip_key(ip: str, fields: dict[str, Any]) -> str:
+    """De-duplicate by MAC, else serial."""
+    if fields.get("mac"):
+        return f"mac:{fields['mac']}"
+    return f"serial:{fields.get('serial')}"
+
+
+class DhipProbe:
+    """Multicast/broadcast + routed-unicast DHIP search; one observation per MAC/serial.
+
+    ``port``/``group`` are overridable for tests (``group=None``: unicast only).
+    """
+
+    name: ClassVar[str] = "dhip"
+
+    def __init__(self, port: int = PORT, group: str | None = GROUP, repeats: int = 2) -> None:
+        self.port = port
+        self.group = group
+        self.repeats = repeats
+
+    @staticmethod
+    def _payloads(multicast: bool) -> list[bytes]:
+        return [build_dhip_search()]
+
+    async def run(self, ctx: ProbeContext) -> None:
+        await UdpDiscovery(
+            name=self.name,
+            port=self.port,
+            group=self.group,
+            payloads=self._payloads,
+            parse=parse_dhip_replies,
+            key=dhip_key,
+            broadcast=self.group is not None,
+            listen_group=self.group is not None,
+            repeats=self.repeats,
+        ).run(ctx)

@@ -1,0 +1,128 @@
+"""Hikvision SADP (UDP 37020): model, serial, MAC, firmware and activation state, no login.
+
+A Hikvision device (and its relabels) answers an ``inquiry`` with a ``<ProbeMatch>``
+even when ONVIF is disabled, which is Hikvision's default. Devices answer to the
+sender and, on some firmware, to the multicast group, so the probe listens on both.
+Reference parsers: cameronnewman/hikvision-tooling ``internal/sadp/scanner.go``;
+julienblitte/UniversalScanner ``Hikvision.cs``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+from xml.sax.saxutils import escape
+
+from ..xmlsafe import local, parse_xml, text_of
+from .base import ProbeContext
+from .udp import ReplyError, UdpDiscovery, clean, normalise_mac, to_bool, to_int
+
+PORT = 37020
+GROUP = "239.255.255.250"
+MAX_REPLY_BYTES = 16 * 1024
+"""A real ProbeMatch is ~1.5 KB; anything past this is hostile."""
+
+_TEXT_FIELDS = {
+    "serial": "DeviceSN",
+    "model": "DeviceDescription",
+    "device_type": "DeviceType",
+    "firmware": "SoftwareVersion",
+    "dsp_version": "DSPVersion",
+    "oem_info": "OEMInfo",
+    "ipv4": "IPv4Address",
+    "boot_time": "BootTime",
+}
+_INT_FIELDS = {"http_port": "HttpPort", "command_port": "CommandPort"}
+_BOOL_FIELDS = {"activated": "Activated", "encrypted": "Encrypt"}
+
+
+def build_sadp_inquiry(probe_uuid: str | None = None, types: str = "inquiry") -> bytes:
+    """The SADP inquiry; ``probe_uuid`` defaults to a fresh upper-case UUID (as SADPTool sends)."""
+    uid = probe_uuid or str(uuid.uuid4()).upper()
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f"<Probe><Uuid>{escape(uid)}</Uuid><Types>{escape(types)}</Types></Probe>"
+    ).encode()
+
+
+def parse_sadp_reply(data: bytes) -> dict[str, Any]:
+    """A SADP ``<ProbeMatch>`` → fields (names per docs/observations.md).
+
+    Returns {} for a message that is not a reply (an inquiry from another SADP tool).
+    Raises ``ValueError`` (``UnsafeXML``/``ReplyError``) for malformed/hostile payloads.
+    """
+    root = parse_xml(data, max_bytes=MAX_REPLY_BYTES)
+    tag = local(root.tag)
+    if tag == "Probe":
+        return {}
+    if tag != "ProbeMatch":
+        raise ReplyError(f"not a SADP ProbeMatch (root <{tag[:40]}>)")
+    fields: dict[str, Any] = {}
+    mac = normalise_mac(text_of(root, "MAC"))
+    if mac:
+        fields["mac"] = mac
+    for field, tag_name in _TEXT_FIELDS.items():
+        value = clean(text_of(root, tag_name))
+        if value is not None:
+            fields[field] = value
+    for field, tag_name in _INT_FIELDS.items():
+        number = to_int(text_of(root, tag_name))
+        if number is not None:
+            fields[field] = number
+    for field, tag_name in _BOOL_FIELDS.items():
+        raw = text_of(root, tag_name)
+        flag = to_bool(raw) if raw is not None else None
+        if flag is not None:
+            fields[field] = flag
+    if not fields.get("mac") and not fields.get("serial") and not fields.get("encrypted"):
+        raise ReplyError("SADP ProbeMatch without MAC or serial")
+    return fields
+
+
+def parse_sadp_replies(data: bytes) -> list[dict[str, Any]]:
+    """Engine adapter: one reply → [fields], a non-reply → []."""
+    fields = parse_sadp_reply(data)
+    return [fields] if fields else []
+
+
+def sadp_key(ip: str, fields: dict[str, Any]) -> str:
+    """De-duplicate by MAC, else serial, else sender."""
+    if fields.get("mac"):
+        return f"mac:{fields['mac']}"
+    if fields.get("serial"):
+        return f"serial:{fields['serial']}"
+    return f"ip:{ip}"
+
+
+class SadpProbe:
+    """Multicast/broadcast + routed-unicast SADP inquiry; one observation per MAC/serial.
+
+    ``port``/``group`` are overridable for tests (``group=None``: unicast only, and no
+    broadcast either).
+    """
+
+    name: ClassVar[str] = "sadp"
+
+    def __init__(self, port: int = PORT, group: str | None = GROUP, repeats: int = 2) -> None:
+        self.port = port
+        self.group = group
+        self.repeats = repeats
+
+    @staticmethod
+    def _payloads(multicast: bool) -> list[bytes]:
+        # One inquiry per destination: ``inquiry_v32`` as well would double a storm of
+        # replies that already arrive twice per round (multicast and broadcast).
+        return [build_sadp_inquiry()]
+
+    async def run(self, ctx: ProbeContext) -> None:
+        await UdpDiscovery(
+            name=self.name,
+            port=self.port,
+            group=self.group,
+            payloads=self._payloads,
+            parse=parse_sadp_replies,
+            key=sadp_key,
+            broadcast=self.group is not None,
+            listen_group=self.group is not None,
+            repeats=self.repeats,
+        ).run(ctx)

@@ -1,0 +1,23 @@
+"""Build Devices for policy tests from small dicts (the per-rule case files use the same shape)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditor.models import Device, Evidence, Host, Identity, Observation
+
+
+def make_device(ip: str = "198.18.0.11", mac: str | None = "c0:56:e3:1a:2b:3c",
+                identity: dict[str, Any] | None = None,
+                observations: list[dict[str, Any]] | None = None, key: str | None = None) -> Device:
+    ident = dict(identity or {})
+    evidence = tuple(Evidence(**e) for e in ident.pop("evidence", []))
+    obs = tuple(Observation(ip=o.get("ip", ip), probe=o["probe"], fields=o.get("fields", {}),
+                            warning=o.get("warning"), seen_at=0.0) for o in observations or [])
+    ident.setdefault("maker", None)
+    host = Host(key=key or (f"mac:{mac}" if mac else f"ip:{ip}"), ip=ip, mac=mac, ips=(ip,), observations=obs)
+    return Device(host=host, identity=Identity(evidence=evidence, **ident))
+
+
+def no_kev(maker: str | None, model: str | None, firmware: str | None) -> list[str]:
+    return []

@@ -8,6 +8,7 @@ time by the schema code, which asks for the type it expects and gets a one-line
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ MAX_BYTES = 2 * 1024 * 1024
 """Rules files are written by people; anything larger is a mistake."""
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def line_of(node: yaml.Node) -> int:
@@ -82,8 +84,8 @@ class Source:
             raise self.error(node, f"{what} must be a single value, not {kind_of(node)}")
         try:
             return _CONSTRUCTOR.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            raise self.error(node, f"{what}: {exc}") from None
+        except (yaml.YAMLError, ValueError) as exc:
+            raise self.error(node, f"{what}: invalid value {node.value!r} ({exc})") from None
 
     def string(self, node: yaml.Node, what: str, allow_empty: bool = False) -> str:
         value = self.scalar(node, what)
@@ -100,17 +102,13 @@ class Source:
         return value
 
     def date(self, node: yaml.Node, what: str) -> dt.date:
-        value = self.scalar(node, what)
-        if isinstance(value, dt.datetime):
-            raise self.error(node, f"{what} must be a date YYYY-MM-DD, not a timestamp")
-        if isinstance(value, dt.date):
-            return value
-        if isinstance(value, str):
+        if isinstance(node, yaml.ScalarNode) and _ISO_DAY.match(str(node.value).strip()):
             try:
-                return dt.date.fromisoformat(value.strip())
+                return dt.date.fromisoformat(str(node.value).strip())
             except ValueError:
                 pass
-        raise self.error(node, f"{what} must be a date YYYY-MM-DD, not {value!r}")
+        shown = node.value if isinstance(node, yaml.ScalarNode) else kind_of(node)
+        raise self.error(node, f"{what} must be a date YYYY-MM-DD, not {shown!r}")
 
     def strings(self, node: yaml.Node, what: str) -> list[str]:
         return [self.string(item, f"{what} item") for item in self.sequence(node, what)]

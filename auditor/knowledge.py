@@ -1,0 +1,651 @@
+"""The vendor knowledge base: loads ``seeds/vendors/*.yaml`` and answers "who made this?".
+
+Knowledge is data (makers, brands and their relations, IEEE-registry name patterns,
+signatures, KEV facts); this module only validates and indexes it. A schema error is
+an :class:`~auditor.errors.OperatorError` naming the file and line. The shipped
+knowledge base is loaded once per process (:func:`load_knowledge` caches by directory).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import OperatorError
+from .firmware import compare_firmware, parse_firmware_version
+from .oui import Registry, default_registry, is_locally_administered, is_multicast, normalise_mac
+from .resources import data_dir
+
+STRENGTHS: tuple[str, ...] = ("strong", "medium", "weak")
+RELATIONS: tuple[str, ...] = ("own brand", "subsidiary", "OEM relabel")
+STATUSES: tuple[str, ...] = ("confirmed", "review")
+CONFIDENCE_LEVELS: tuple[str, ...] = ("high", "medium-high", "medium", "medium-low", "low-medium", "low")
+KINDS: tuple[str, ...] = ("video", "telecom", "radio", "printer", "computer", "network")
+SIGNATURE_KINDS: tuple[str, ...] = (
+    "protocol", "model", "firmware", "http_server", "http_title", "http_realm", "http_path",
+    "http_p3p", "http_headers_upper", "rtsp_server", "rtsp_realm", "port", "wsd_type", "ssh_banner",
+)
+CLASSES: tuple[str, ...] = ("camera", "recorder", "other")
+_MAX_TEXT = 256
+_LINE = "__line__"
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Maker:
+    name: str
+    legal_name: str
+    country: str
+    kind: str
+    group: str
+    """Makers sharing a group (a parent and its unit) never conflict with each other."""
+    covered: bool
+    covered_basis: str | None = None
+    ndaa_889: str | None = None
+    fcc_covered_list: bool = False
+    review: str | None = None
+    note: str | None = None
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Brand:
+    name: str
+    maker: str
+    relation: str
+    """own brand | subsidiary | OEM relabel"""
+    status: str
+    """confirmed | review (review: the device is not automatically covered)"""
+    confidence: str
+    source: str
+    period: str | None = None
+    review: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class NameMatch:
+    """Free text a device showed (ONVIF Manufacturer, DHIP Vendor…) resolved to the knowledge base."""
+
+    text: str
+    maker: str
+    brand: str
+    """Canonical brand name, or the maker's name when the text names the maker itself."""
+    relation: str
+    """maker | own brand | subsidiary | OEM relabel"""
+    status: str = "confirmed"
+    confidence: str = "high"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    covered: bool
+    basis: str | None = None
+    review: str | None = None
+
+
+@dataclass(frozen=True)
+class OuiRule:
+    target: str
+    """Maker or brand name this registry entry belongs to."""
+    is_brand: bool
+    patterns: tuple[re.Pattern[str], ...]
+    expected_orgs: tuple[str, ...]
+    traps: tuple[str, ...] = ()
+    note: str | None = None
+    source: str = ""
+    line: int = 0
+
+    def matches(self, org: str) -> bool:
+        text = " ".join(org.split())
+        return any(p.fullmatch(text) for p in self.patterns)
+
+
+@dataclass(frozen=True)
+class OuiMatch:
+    mac: str
+    prefix: str
+    """Registered block, e.g. ``C0:56:E3`` or ``40:2C:76:1``."""
+    prefix_len: int
+    """24 (MA-L), 28 (MA-M) or 36 (MA-S)."""
+    org: str
+    """Organisation name as registered."""
+    maker: str | None
+    """Canonical maker the organisation maps to (None: not a maker the knowledge base knows)."""
+    brand: str | None = None
+    relation: str | None = None
+    covered: bool = False
+    covered_basis: str | None = None
+    review: str | None = None
+
+
+@dataclass(frozen=True)
+class Signature:
+    id: str
+    kind: str
+    pattern: re.Pattern[str]
+    strength: str
+    note: str
+    source: str
+    maker: str | None = None
+    brand: str | None = None
+    device_class: str | None = None
+
+
+@dataclass(frozen=True)
+class KevLine:
+    firmware: re.Pattern[str]
+    platforms: tuple[str, ...] = ()
+    introduced: str | None = None
+    last_affected: str | None = None
+    fixed: str | None = None
+    affected_all: bool = False
+    built_before: date | None = None
+    fixed_built_from: date | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class KevEntry:
+    cve: str
+    maker: str
+    title: str
+    kev_status: str
+    kev_date: date | None
+    source: str
+    lines: tuple[KevLine, ...]
+    brand: str | None = None
+    models: re.Pattern[str] | None = None
+    advisory: str | None = None
+    verified: str = "partial"
+
+
+@dataclass(frozen=True)
+class KevMatch:
+    cve: str
+    maker: str
+    title: str
+    kev_status: str
+    """listed | unconfirmed"""
+    kev_date: str | None
+    status: str
+    """vulnerable | fixed | unknown (unknown: check the advisory by hand)"""
+    reason: str
+    fixed: str | None
+    source: str
+    advisory: str | None = None
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that records each mapping's line as ``__line__`` (1-based)."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping: dict[str, Any] = {str(k): v for k, v in loader.construct_mapping(node, deep=True).items()}
+    mapping[_LINE] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class _File:
+    """One seed file being read: every error names the file and line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise OperatorError(f"cannot read knowledge file: {exc.strerror}", str(path)) from exc
+        try:
+            self.data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            raise OperatorError(f"invalid YAML: {getattr(exc, 'problem', exc)}", str(path), line) from exc
+        if not isinstance(self.data, dict):
+            raise OperatorError("expected a mapping at the top level", str(path), 1)
+
+    def fail(self, message: str, where: Any) -> OperatorError:
+        line = where.get(_LINE) if isinstance(where, dict) else where if isinstance(where, int) else None
+        return OperatorError(message, str(self.path), line)
+
+    def items(self, where: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        value = where.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(f"'{key}' must be a list of mappings", where)
+        return value
+
+    def text(self, where: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+        value = where.get(key)
+        if value is None:
+            if required:
+                raise self.fail(f"missing '{key}'", where)
+            return None
+        if isinstance(value, date):
+            return value.isoformat()
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise self.fail(f"'{key}' must be text", where)
+        return str(value)
+
+    def choice(self, where: dict[str, Any], key: str, options: Iterable[str], *, required: bool = True) -> str | None:
+        value = self.text(where, key, required=required)
+        if value is not None and value not in options:
+            raise self.fail(f"'{key}' is {value!r}; expected one of {', '.join(options)}", where)
+        return value
+
+    def texts(self, where: dict[str, Any], key: str, *, required: bool = False) -> tuple[str, ...]:
+        value = where.get(key)
+        if value is None:
+            if required:
+                raise self.fail(f"missing '{key}'", where)
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"'{key}' must be a list of text", where)
+        return tuple(value)
+
+    def regex(self, where: dict[str, Any], key: str, text: str, *, anchor: str = "") -> re.Pattern[str]:
+        try:
+            return re.compile(anchor + text, re.IGNORECASE)
+        except re.error as exc:
+            raise self.fail(f"'{key}' is not a valid regex ({exc})", where) from exc
+
+    def day(self, where: dict[str, Any], key: str) -> date | None:
+        value = where.get(key)
+        if value is None:
+            return None
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError as exc:
+            raise self.fail(f"'{key}' must be a date YYYY-MM-DD", where) from exc
+
+
+# ---------------------------------------------------------------- the knowledge base
+
+
+@dataclass
+class KnowledgeBase:
+    """Everything ``seeds/vendors/`` says, indexed. Build with :func:`load_knowledge`."""
+
+    version: str
+    makers: Mapping[str, Maker]
+    brands: Mapping[str, Brand]
+    signatures: tuple[Signature, ...]
+    oui_rules: tuple[OuiRule, ...]
+    kev: tuple[KevEntry, ...]
+    law: Mapping[str, Any] = field(default_factory=dict)
+    registry: Registry = field(default_factory=default_registry)
+    _names: tuple[tuple[re.Pattern[str], str, bool], ...] = ()
+    _org_cache: dict[str, OuiRule | None] = field(default_factory=dict)
+
+    # -- makers and brands
+
+    def maker(self, name: str | None) -> Maker | None:
+        return self.makers.get(name) if name else None
+
+    def brand(self, name: str | None) -> Brand | None:
+        return self.brands.get(name) if name else None
+
+    def group_of(self, maker: str) -> str:
+        found = self.makers.get(maker)
+        return found.group if found else maker
+
+    def same_group(self, a: str | None, b: str | None) -> bool:
+        return a is not None and b is not None and self.group_of(a) == self.group_of(b)
+
+    def coverage(self, maker: str | None, brand: str | None = None) -> Coverage:
+        """Covered status of equipment made by ``maker``, shown as ``brand``.
+
+        A brand whose relation is under review (e.g. Lorex) is never automatically covered.
+        """
+        found = self.maker(maker)
+        if found is None:
+            return Coverage(False)
+        shown = self.brand(brand)
+        if shown is not None and shown.maker == found.name and shown.status == "review":
+            return Coverage(False, None, shown.review or f"{shown.name}: relation to {found.name} needs review")
+        return Coverage(found.covered, found.covered_basis, found.review)
+
+    def match_name(self, text: str | None) -> NameMatch | None:
+        """Resolve free text a device showed to a maker or brand (start-anchored, whole words)."""
+        if not text:
+            return None
+        shown = " ".join(str(text).split())[:_MAX_TEXT]
+        for pattern, target, is_brand in self._names:
+            if pattern.match(shown):
+                if is_brand:
+                    brand = self.brands[target]
+                    return NameMatch(shown, brand.maker, brand.name, brand.relation, brand.status, brand.confidence)
+                return NameMatch(shown, target, target, "maker")
+        return None
+
+    # -- OUI
+
+    def owner_of_org(self, org: str) -> OuiRule | None:
+        """The reviewed rule whose patterns match a registered organisation name, if any."""
+        if org not in self._org_cache:
+            self._org_cache[org] = next((rule for rule in self.oui_rules if rule.matches(org)), None)
+        return self._org_cache[org]
+
+    def lookup_oui(self, mac: str | None) -> OuiMatch | None:
+        """Longest-prefix registry match for a globally administered unicast MAC, else None."""
+        normal = normalise_mac(mac)
+        if normal is None or is_locally_administered(normal) or is_multicast(normal):
+            return None
+        entry = self.registry.lookup(normal)
+        if entry is None:
+            return None
+        rule = self.owner_of_org(entry.org)
+        if rule is None:
+            return OuiMatch(normal, entry.prefix, entry.prefix_len, entry.org, None)
+        if rule.is_brand:
+            brand = self.brands[rule.target]
+            cover = self.coverage(brand.maker, brand.name)
+            return OuiMatch(normal, entry.prefix, entry.prefix_len, entry.org, brand.maker, brand.name,
+                            brand.relation, cover.covered, cover.basis, cover.review)
+        cover = self.coverage(rule.target)
+        return OuiMatch(normal, entry.prefix, entry.prefix_len, entry.org, rule.target, None, None,
+                        cover.covered, cover.basis, cover.review)
+
+    # -- signatures
+
+    def match_signatures(self, kind: str, value: object) -> list[Signature]:
+        """Signatures of ``kind`` whose pattern is found in ``value`` (bounded text)."""
+        if value is None:
+            return []
+        text = str(value).strip()[:_MAX_TEXT]
+        if not text:
+            return []
+        return [s for s in self.signatures if s.kind == kind and s.pattern.search(text)]
+
+    # -- KEV
+
+    def kev_for(self, maker: str | None, model: str | None, firmware: str | None,
+                brand: str | None = None) -> list[KevMatch]:
+        """Known-exploited vulnerabilities that apply to this device, each vulnerable/fixed/unknown."""
+        results: list[KevMatch] = []
+        for entry in self.kev:
+            if maker is None or not self.same_group(entry.maker, maker):
+                continue
+            if entry.brand is not None:
+                by_model = bool(model and entry.models and entry.models.search(model))
+                if brand != entry.brand and not by_model:
+                    continue
+            elif entry.models is not None and model and not entry.models.search(model):
+                continue
+            status, reason, fixed = _kev_status(entry, firmware)
+            results.append(KevMatch(
+                cve=entry.cve, maker=entry.maker, title=entry.title, kev_status=entry.kev_status,
+                kev_date=entry.kev_date.isoformat() if entry.kev_date else None, status=status,
+                reason=reason, fixed=fixed, source=entry.source, advisory=entry.advisory,
+            ))
+        return results
+
+
+def _kev_status(entry: KevEntry, firmware: str | None) -> tuple[str, str, str | None]:
+    version = parse_firmware_version(firmware)
+    if version is None:
+        return "unknown", "firmware version not known", None
+    for line in entry.lines:
+        if not line.firmware.search(version.raw):
+            continue
+        fixed = line.fixed
+        if line.built_before or line.fixed_built_from:
+            built = version.build_date
+            if built is None:
+                return "unknown", f"{version.raw}: no build date to compare", fixed
+            if line.built_before and built < line.built_before:
+                return "vulnerable", f"built {built} before {line.built_before}", fixed
+            if line.fixed_built_from and built >= line.fixed_built_from:
+                return "fixed", f"built {built}, on or after {line.fixed_built_from}", fixed
+            return "unknown", f"built {built}: check the advisory's per-product table", fixed
+        if line.affected_all:
+            return "vulnerable", f"{version.raw}: every build of this line is affected ({line.note})", fixed
+        if line.introduced and (compare_firmware(version, line.introduced) or 0) < 0:
+            return "fixed", f"{version.raw} predates the affected range ({line.introduced})", fixed
+        if fixed:
+            cmp = compare_firmware(version, fixed)
+            if cmp is not None:
+                if cmp < 0:
+                    if line.last_affected is None or (compare_firmware(version, line.last_affected) or 0) <= 0:
+                        return "vulnerable", f"{version.raw} is older than fixed {fixed}", fixed
+                    return "unknown", f"{version.raw} is after {line.last_affected} but before {fixed}", fixed
+                return "fixed", f"{version.raw} is at or after fixed {fixed}", fixed
+        if line.last_affected:
+            cmp = compare_firmware(version, line.last_affected)
+            if cmp is not None and cmp <= 0:
+                return "vulnerable", f"{version.raw} is at or before last affected {line.last_affected}", fixed
+            if cmp is not None:
+                return "unknown", f"{version.raw} is after {line.last_affected}; no fixed version published", fixed
+        return "unknown", f"{version.raw}: cannot be compared with the advisory", fixed
+    return "unknown", f"{version.raw}: firmware line not in the advisory excerpt", None
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _load_makers(f: _File) -> tuple[str, dict[str, Maker], dict[str, Any]]:
+    version = f.text(f.data, "kb_version")
+    assert version is not None
+    makers: dict[str, Maker] = {}
+    for item in f.items(f.data, "makers"):
+        name = f.text(item, "name")
+        assert name is not None
+        if name in makers:
+            raise f.fail(f"duplicate maker {name!r}", item)
+        covered = item.get("covered")
+        if covered is not None and not isinstance(covered, dict):
+            raise f.fail("'covered' must be a mapping or null", item)
+        sources = f.texts(item, "sources", required=True)
+        if not sources:
+            raise f.fail(f"maker {name!r} has no sources", item)
+        makers[name] = Maker(
+            name=name,
+            legal_name=f.text(item, "legal_name") or name,
+            country=f.text(item, "country") or "",
+            kind=f.choice(item, "kind", KINDS) or "video",
+            group=f.text(item, "group", required=False) or name,
+            covered=covered is not None,
+            covered_basis=f.text(covered, "basis") if covered else None,
+            ndaa_889=f.text(covered, "ndaa_889", required=False) if covered else None,
+            fcc_covered_list=bool(covered.get("fcc_covered_list")) if covered else False,
+            review=f.text(item, "review", required=False),
+            note=f.text(item, "note", required=False),
+            sources=sources,
+        )
+    law = f.data.get("law") or {}
+    return version, makers, law
+
+
+_NamePattern = tuple[re.Pattern[str], str, bool]
+"""(pattern, maker or brand name, is_brand)"""
+
+
+def _load_brands(f: _File, makers: Mapping[str, Maker]) -> tuple[dict[str, Brand], list[_NamePattern]]:
+    names: list[_NamePattern] = []
+    maker_names = f.data.get("maker_names")
+    if not isinstance(maker_names, dict):
+        raise f.fail("'maker_names' must be a mapping of maker → name patterns", f.data)
+    brands: dict[str, Brand] = {}
+    for item in f.items(f.data, "brands"):
+        name = f.text(item, "name")
+        maker = f.text(item, "maker")
+        assert name is not None and maker is not None
+        if maker not in makers:
+            raise f.fail(f"brand {name!r}: unknown maker {maker!r}", item)
+        if name in brands or name in makers:
+            raise f.fail(f"duplicate brand {name!r}", item)
+        status = f.choice(item, "status", STATUSES) or "confirmed"
+        brands[name] = Brand(
+            name=name, maker=maker,
+            relation=f.choice(item, "relation", RELATIONS) or "",
+            status=status,
+            confidence=f.choice(item, "confidence", CONFIDENCE_LEVELS) or "low",
+            source=f.text(item, "source") or "",
+            period=f.text(item, "period", required=False),
+            review=f.text(item, "review", required=status == "review"),
+            note=f.text(item, "note", required=False),
+        )
+        names.extend((f.regex(item, "names", pattern + r"\b", anchor="^"), name, True)
+                     for pattern in f.texts(item, "names", required=True))
+    for maker, patterns in maker_names.items():
+        if maker == _LINE:
+            continue
+        if maker not in makers:
+            raise f.fail(f"maker_names: unknown maker {maker!r}", f.data)
+        if not isinstance(patterns, list):
+            raise f.fail(f"maker_names.{maker} must be a list", f.data)
+        names.extend((f.regex(f.data, "maker_names", str(pattern) + r"\b", anchor="^"), maker, False)
+                     for pattern in patterns)
+    # Longer patterns first, so "prama hikvision" wins over "hikvision"-style prefixes.
+    names.sort(key=lambda entry: -len(entry[0].pattern))
+    return brands, names
+
+
+def _load_oui(f: _File, makers: Mapping[str, Maker], brands: Mapping[str, Brand]) -> tuple[OuiRule, ...]:
+    rules: list[OuiRule] = []
+    for item in f.items(f.data, "entries"):
+        maker = f.text(item, "maker", required=False)
+        brand = f.text(item, "brand", required=False)
+        if (maker is None) == (brand is None):
+            raise f.fail("each entry names exactly one of 'maker' or 'brand'", item)
+        if maker is not None and maker not in makers:
+            raise f.fail(f"unknown maker {maker!r}", item)
+        if brand is not None and brand not in brands:
+            raise f.fail(f"unknown brand {brand!r}", item)
+        patterns = tuple(f.regex(item, "patterns", p) for p in f.texts(item, "patterns", required=True))
+        rules.append(OuiRule(
+            target=maker or brand or "", is_brand=brand is not None, patterns=patterns,
+            expected_orgs=f.texts(item, "expected_orgs", required=True), traps=f.texts(item, "traps"),
+            note=f.text(item, "note", required=False), source=f.text(item, "source") or "",
+            line=int(item.get(_LINE, 0)),
+        ))
+    return tuple(rules)
+
+
+def _load_signatures(f: _File, makers: Mapping[str, Maker], brands: Mapping[str, Brand]) -> tuple[Signature, ...]:
+    out: list[Signature] = []
+    seen: set[str] = set()
+    for item in f.items(f.data, "signatures"):
+        sid = f.text(item, "id")
+        assert sid is not None
+        if sid in seen:
+            raise f.fail(f"duplicate signature id {sid!r}", item)
+        seen.add(sid)
+        maker = f.text(item, "maker", required=False)
+        brand = f.text(item, "brand", required=False)
+        if maker is not None and maker not in makers:
+            raise f.fail(f"{sid}: unknown maker {maker!r}", item)
+        if brand is not None and brand not in brands:
+            raise f.fail(f"{sid}: unknown brand {brand!r}", item)
+        device_class = f.choice(item, "device_class", CLASSES, required=False)
+        if maker is None and brand is None and device_class is None:
+            raise f.fail(f"{sid}: names no maker, brand or device_class", item)
+        out.append(Signature(
+            id=sid, kind=f.choice(item, "kind", SIGNATURE_KINDS) or "",
+            pattern=f.regex(item, "pattern", f.text(item, "pattern") or ""),
+            strength=f.choice(item, "strength", STRENGTHS) or "weak",
+            note=f.text(item, "note") or "", source=f.text(item, "source") or "",
+            maker=maker, brand=brand, device_class=device_class,
+        ))
+    return tuple(out)
+
+
+def _load_kev(f: _File, makers: Mapping[str, Maker], brands: Mapping[str, Brand]) -> tuple[KevEntry, ...]:
+    out: list[KevEntry] = []
+    for item in f.items(f.data, "kev"):
+        cve = f.text(item, "cve")
+        maker = f.text(item, "maker")
+        assert cve is not None and maker is not None
+        if not re.fullmatch(r"CVE-\d{4}-\d{4,}", cve):
+            raise f.fail(f"'{cve}' is not a CVE id", item)
+        if maker not in makers:
+            raise f.fail(f"{cve}: unknown maker {maker!r}", item)
+        brand = f.text(item, "brand", required=False)
+        if brand is not None and brand not in brands:
+            raise f.fail(f"{cve}: unknown brand {brand!r}", item)
+        kev = item.get("kev")
+        if not isinstance(kev, dict):
+            raise f.fail(f"{cve}: 'kev' must be a mapping with status", item)
+        models = f.text(item, "models", required=False)
+        lines = [
+            KevLine(
+                firmware=f.regex(line, "firmware", f.text(line, "firmware") or "."),
+                platforms=f.texts(line, "platforms"),
+                introduced=f.text(line, "introduced", required=False),
+                last_affected=f.text(line, "last_affected", required=False),
+                fixed=f.text(line, "fixed", required=False),
+                affected_all=bool(line.get("affected_all", False)),
+                built_before=f.day(line, "built_before"),
+                fixed_built_from=f.day(line, "fixed_built_from"),
+                note=f.text(line, "note", required=False) or "",
+            )
+            for line in f.items(item, "lines")
+        ]
+        out.append(KevEntry(
+            cve=cve, maker=maker, title=f.text(item, "title") or "",
+            kev_status=f.choice(kev, "status", ("listed", "unconfirmed")) or "unconfirmed",
+            kev_date=f.day(kev, "date_added"), source=f.text(item, "source") or "",
+            lines=tuple(lines), brand=brand,
+            models=f.regex(item, "models", models) if models else None,
+            advisory=f.text(item, "advisory", required=False),
+            verified=f.text(item, "verified", required=False) or "partial",
+        ))
+    return tuple(out)
+
+
+FILES: tuple[str, ...] = ("makers.yaml", "brands.yaml", "oui-patterns.yaml", "signatures.yaml", "firmware-kev.yaml")
+
+
+def _build(directory: Path, registry: Registry) -> KnowledgeBase:
+    missing = [name for name in FILES if not (directory / name).is_file()]
+    if missing:
+        raise OperatorError(f"knowledge base incomplete: missing {', '.join(missing)}", str(directory))
+    version, makers, law = _load_makers(_File(directory / "makers.yaml"))
+    brands, names = _load_brands(_File(directory / "brands.yaml"), makers)
+    oui_rules = _load_oui(_File(directory / "oui-patterns.yaml"), makers, brands)
+    signatures = _load_signatures(_File(directory / "signatures.yaml"), makers, brands)
+    kev = _load_kev(_File(directory / "firmware-kev.yaml"), makers, brands)
+    return KnowledgeBase(version=version, makers=makers, brands=brands, signatures=signatures,
+                         oui_rules=oui_rules, kev=kev, law=law, registry=registry, _names=tuple(names))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(directory: Path) -> KnowledgeBase:
+    return _build(directory, default_registry())
+
+
+def default_directory() -> Path:
+    return data_dir("seeds") / "vendors"
+
+
+def load_knowledge(directory: str | Path | None = None, registry: Registry | None = None) -> KnowledgeBase:
+    """Load (once per directory) the knowledge base; the shipped one when ``directory`` is None."""
+    path = Path(directory).resolve() if directory is not None else default_directory().resolve()
+    if registry is not None:
+        return _build(path, registry)
+    return _cached(path)
+
+
+def lookup_oui(mac: str | None) -> OuiMatch | None:
+    """Module-level convenience: :meth:`KnowledgeBase.lookup_oui` on the shipped knowledge base."""
+    return load_knowledge().lookup_oui(mac)
+
+

@@ -48,7 +48,7 @@ def parse_head(head: bytes) -> Request | None:
         return None
     lines = text.split("\r\n")
     parts = lines[0].split(" ")
-    if len(parts) != 3:
+    if len(parts) != 3 or not parts[0].isalpha() or not parts[2].startswith(("HTTP/", "RTSP/")):
         return None
     req = Request(parts[0].upper(), parts[1], parts[2])
     for line in lines[1:]:

@@ -1,0 +1,310 @@
+"""ARP sweep of the targets on the interface's attached subnet, plus the kernel's neighbour table.
+
+ARP is the one probe every IPv4 host must answer, and it yields the MAC (hence the
+OUI) of on-link devices. Requests go out through a scapy L2 socket on
+``ctx.interface``, paced by the shared rate limit, with one retry round for hosts
+that stayed silent (a software bridge or a real switch drops frames when hundreds of
+hosts answer at once). Replies are read from a non-blocking AF_PACKET socket in the
+event loop (no extra thread: the scan may run with its thread inside a lab namespace,
+and a socket opened by another thread would live in the wrong one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import ipaddress
+import json
+import socket
+import struct
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
+
+from ..models import Observation
+from .base import ProbeContext
+from .udp import RCVBUF_BYTES, SO_RCVBUFFORCE, normalise_mac
+
+ETH_P_ARP = 0x0806
+SIOCGIFHWADDR = 0x8927
+BROADCAST_MAC = b"\xff" * 6
+_ETH = struct.Struct("!6s6sH")
+_ARP = struct.Struct("!HHBBH6s4s6s4s")
+NEIGH_MAX_BYTES = 4 * 1024 * 1024
+BAD_NEIGH_STATES = {"FAILED", "INCOMPLETE", "NOARP", "NONE"}
+
+
+class L2Sender(Protocol):
+    def send(self, x: Any) -> Any: ...
+    def close(self) -> None: ...
+
+
+def build_arp_request(src_mac: str, src_ip: str, target_ip: str) -> bytes:
+    """Broadcast Ethernet frame carrying an ARP who-has ``target_ip`` from ``src_mac``/``src_ip``."""
+    smac = bytes.fromhex(src_mac.replace(":", ""))
+    eth = _ETH.pack(BROADCAST_MAC, smac, ETH_P_ARP)
+    arp = _ARP.pack(
+        1, 0x0800, 6, 4, 1, smac, socket.inet_aton(src_ip), b"\x00" * 6, socket.inet_aton(target_ip)
+    )
+    return eth + arp
+
+
+def parse_arp_reply(frame: bytes | Any) -> tuple[str, dict[str, Any]] | None:
+    """An Ethernet frame (bytes or a scapy packet) → ``(sender ip, {"mac", "source"})`` for an ARP reply.
+
+    Returns None for anything else (requests, other protocols, truncated or garbage
+    frames). ``mac`` is the ARP sender hardware address, normalised.
+    """
+    data = bytes(frame)
+    if len(data) < _ETH.size + _ARP.size:
+        return None
+    _dst, _src, ethertype = _ETH.unpack_from(data)
+    if ethertype != ETH_P_ARP:
+        return None
+    htype, ptype, hlen, plen, op, sha, spa, _tha, _tpa = _ARP.unpack_from(data, _ETH.size)
+    if (htype, ptype, hlen, plen, op) != (1, 0x0800, 6, 4, 2):
+        return None
+    mac = normalise_mac(sha.hex())
+    ip = socket.inet_ntoa(spa)
+    if mac is None or mac in ("00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff") or ip == "0.0.0.0":
+        return None
+    return ip, {"mac": mac, "source": "sweep"}
+
+
+def parse_neighbours(data: bytes | str) -> list[tuple[str, dict[str, Any]]]:
+    """``ip -j neigh show`` output → ``[(ip, {"mac", "source": "neighbour"})]`` for usable IPv4 entries.
+
+    Skips IPv6, entries without a link-layer address and FAILED/INCOMPLETE ones.
+    Raises ``ValueError`` on output that is not the expected JSON.
+    """
+    if len(data) > NEIGH_MAX_BYTES:
+        raise ValueError("neighbour table output too large")
+    doc = json.loads(data)
+    if not isinstance(doc, list):
+        raise ValueError("neighbour table JSON is not a list")
+    out: list[tuple[str, dict[str, Any]]] = []
+    for entry in doc:
+        if not isinstance(entry, dict):
+            continue
+        states = entry.get("state") or []
+        if isinstance(states, str):
+            states = [states]
+        if any(str(s).upper() in BAD_NEIGH_STATES for s in states):
+            continue
+        ip, mac = _neigh_pair(entry.get("dst"), entry.get("lladdr"))
+        if ip and mac:
+            out.append((ip, {"mac": mac, "source": "neighbour"}))
+    return out
+
+
+def parse_proc_arp(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """``/proc/net/arp`` → neighbour entries (fallback when ``ip`` is unavailable); incomplete ones skipped."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 6:
+            continue
+        try:
+            flags = int(parts[2], 16)
+        except ValueError:
+            continue
+        if not flags & 0x2:  # ATF_COM: completed entry
+            continue
+        ip, mac = _neigh_pair(parts[0], parts[3])
+        if ip and mac:
+            out.append((ip, {"mac": mac, "source": "neighbour", "dev": parts[5]}))
+    return out
+
+
+def _neigh_pair(dst: object, lladdr: object) -> tuple[str | None, str | None]:
+    try:
+        ip = str(ipaddress.IPv4Address(str(dst)))
+    except ValueError:
+        return None, None
+    mac = normalise_mac(lladdr)
+    if mac in (None, "00:00:00:00:00:00"):
+        return None, None
+    return ip, mac
+
+
+def interface_mac(interface: str) -> str:
+    """MAC of ``interface`` via SIOCGIFHWADDR on a socket of the calling thread's namespace."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        info = fcntl.ioctl(s.fileno(), SIOCGIFHWADDR, struct.pack("256s", interface.encode()[:15]))
+    mac = normalise_mac(info[18:24].hex())
+    if mac is None:
+        raise OSError(f"no MAC on {interface}")
+    return mac
+
+
+def _scapy_l2socket(interface: str) -> L2Sender:
+    import scapy.arch  # noqa: F401  (lazy: slow to import; it installs conf.L2socket for this OS)
+    from scapy.config import conf
+
+    sock: L2Sender = conf.L2socket(iface=interface, type=ETH_P_ARP, promisc=False)
+    return sock
+
+
+def _open_receiver(interface: str) -> socket.socket:
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    try:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)
+        sock.bind((interface, ETH_P_ARP))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class ArpProbe:
+    """ARP sweep of in-scope on-link targets + in-scope kernel neighbour entries.
+
+    ``sender_factory(iface)`` builds the L2 sender (default: scapy's ``conf.L2socket``) and
+    ``receiver_factory(iface)`` the non-blocking socket replies are read from (default: an
+    AF_PACKET socket for ARP); both are injectable so the engine is testable offline.
+    ``read_neighbours`` can be turned off for tests.
+    """
+
+    name: ClassVar[str] = "arp"
+
+    def __init__(
+        self,
+        retries: int = 1,
+        read_neighbours: bool = True,
+        sender_factory: Callable[[str], L2Sender] | None = None,
+        receiver_factory: Callable[[str], socket.socket] | None = None,
+    ) -> None:
+        self.retries = retries
+        self.read_neighbours = read_neighbours
+        self.sender_factory = sender_factory or _scapy_l2socket
+        self.receiver_factory = receiver_factory or _open_receiver
+
+    async def run(self, ctx: ProbeContext) -> None:
+        own_ip = str(ctx.iface_addr.ip)
+        neighbours = await self._neighbours(ctx) if self.read_neighbours else []
+        targets = [str(a) for a in ctx.scope.addresses() if ctx.on_link(a) and str(a) != own_ip]
+        found: set[str] = set()
+        if targets:
+            await self._sweep(ctx, targets, found)
+        for ip, fields in neighbours:
+            if ip in found or ip == own_ip or not ctx.on_link(ip) or ipaddress.IPv4Address(ip) not in ctx.scope:
+                continue
+            found.add(ip)
+            ctx.live.add(ip)
+            ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=f"neighbour {ip} lladdr {fields['mac']}"))
+
+    async def _sweep(self, ctx: ProbeContext, targets: list[str], found: set[str]) -> None:
+        own_ip = str(ctx.iface_addr.ip)
+        own_mac = interface_mac(ctx.interface)
+        wanted = set(targets)
+        recv = self.receiver_factory(ctx.interface)
+        try:
+            sender = self.sender_factory(ctx.interface)
+        except BaseException:
+            recv.close()
+            raise
+        state = {"last_send": time.monotonic()}
+        reader = asyncio.ensure_future(self._read(ctx, recv, wanted, found))
+        try:
+            pending = targets
+            for attempt in range(1 + max(0, self.retries)):
+                if attempt:
+                    # Let the first round's late answers land before asking again.
+                    await asyncio.sleep(min(max(ctx.timeout / 2, 0.1), 1.0, ctx.remaining()))
+                    pending = [ip for ip in pending if ip not in found]
+                if not pending or not await self._send_round(ctx, sender, own_mac, own_ip, pending, found, state):
+                    break
+            end = min(state["last_send"] + ctx.timeout, ctx.deadline)
+            while time.monotonic() < end and len(found) < len(wanted) and not reader.done():
+                await asyncio.sleep(min(0.05, max(0.0, end - time.monotonic())))
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            with contextlib.suppress(Exception):
+                sender.close()
+            recv.close()
+
+    async def _send_round(
+        self,
+        ctx: ProbeContext,
+        sender: L2Sender,
+        own_mac: str,
+        own_ip: str,
+        pending: list[str],
+        found: set[str],
+        state: dict[str, float],
+    ) -> bool:
+        for ip in pending:
+            if ip in found:
+                continue
+            left = ctx.remaining()
+            if left <= 0:
+                return False
+            try:
+                await asyncio.wait_for(ctx.rate.acquire(), timeout=left)
+            except TimeoutError:
+                return False
+            with contextlib.suppress(OSError):
+                sender.send(build_arp_request(own_mac, own_ip, ip))
+            state["last_send"] = time.monotonic()
+        return True
+
+    async def _read(self, ctx: ProbeContext, recv: socket.socket, wanted: set[str], found: set[str]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            frame = await loop.sock_recv(recv, 2048)
+            parsed = parse_arp_reply(frame)
+            if parsed is None:
+                continue
+            ip, fields = parsed
+            if ip in found or ip not in wanted:
+                continue
+            found.add(ip)
+            ctx.live.add(ip)
+            ctx.emit(
+                Observation(ip=ip, probe=self.name, fields=fields, raw=f"ARP reply {ip} is-at {fields['mac']}")
+            )
+
+    async def _neighbours(self, ctx: ProbeContext) -> list[tuple[str, dict[str, Any]]]:
+        """The kernel's neighbour table for ``ctx.interface`` (``ip -j neigh``; /proc fallback); [] on failure."""
+        timeout = max(0.1, min(ctx.timeout, 2.0, ctx.remaining()))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "ip", "-j", "neigh", "show", "dev", ctx.interface,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            )
+        except OSError:
+            return self._proc_neighbours(ctx.interface)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), timeout=1.0)
+            return []
+        if proc.returncode != 0:
+            return self._proc_neighbours(ctx.interface)
+        try:
+            return parse_neighbours(out or b"[]")
+        except ValueError:
+            return self._proc_neighbours(ctx.interface)
+
+    @staticmethod
+    def _proc_neighbours(interface: str) -> list[tuple[str, dict[str, Any]]]:
+        # thread-self: the calling thread's namespace (the scan may run inside a lab namespace).
+        for path in ("/proc/thread-self/net/arp", "/proc/net/arp"):
+            try:
+                with open(path, encoding="ascii", errors="replace") as f:
+                    text = f.read(NEIGH_MAX_BYTES)
+            except OSError:
+                continue
+            entries = [(ip, fields) for ip, fields in parse_proc_arp(text) if fields.get("dev") == interface]
+            for _, fields in entries:
+                fields.pop("dev", None)
+            return entries
+        return []

@@ -93,6 +93,9 @@ class Identity:
     covered_basis: str | None = None
     evidence: tuple[Evidence, ...] = ()
     conflicts: tuple[str, ...] = ()
+    review: str | None = None
+    """Set when a person must decide (e.g. a brand whose relation to a covered maker is under
+    review, such as Lorex, or HiSilicon parts): the report shows it beside ``covered``."""
 
 
 @dataclass(frozen=True)

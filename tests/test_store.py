@@ -163,3 +163,20 @@ def test_prune_keeps_the_newest_scans_and_their_devices(store):
     assert store.db.execute("SELECT COUNT(*) FROM observations WHERE scan_id = ?", [ids[0]]).fetchone()[0] == 0
     assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
     assert store.prune(keep_last=2) == 0
+
+
+def test_hosts_of_a_folded_device_collect_every_address_in_recording_order(store):
+    from auditor.models import Device, Host
+
+    first = Observation(ip="198.18.0.11", probe="arp", fields={"mac": "c0:56:e3:00:00:01"}, seen_at=1.0)
+    other = Observation(ip="198.19.0.7", probe="ports", fields={"open": [80]}, seen_at=2.0)
+    stray = Observation(ip="198.18.0.99", probe="arp", fields={"mac": "c0:56:e3:00:00:99"}, seen_at=2.5)
+    last = Observation(ip="198.18.0.11", probe="sadp", fields={"serial": "SN"}, seen_at=3.0)
+    base = device("198.18.0.11", "c0:56:e3:00:00:01")
+    host = Host(key=base.key, ip="198.18.0.11", mac="c0:56:e3:00:00:01", ips=("198.18.0.11", "198.19.0.7"),
+                observations=(first, other, last))
+    scan_id = store.begin_scan(meta())
+    store.add_observations(scan_id, [first, other, stray, last])
+    store.add_devices(scan_id, [Device(host=host, identity=base.identity)])
+    assert store.hosts(scan_id) == [host]
+    assert store.devices(scan_id)[0]["ips"] == ["198.18.0.11", "198.19.0.7"]

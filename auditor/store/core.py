@@ -495,13 +495,15 @@ class Store:
         """The scan's devices as Hosts again (key, addresses, their observations), for
         re-identification. A scan that ended before its devices were recorded has none:
         assemble ``observations(scan_id)`` instead."""
-        observations = self.observations(scan_id)
+        by_ip: dict[str, list[tuple[int, Observation]]] = {}
+        for n, obs in enumerate(self.observations(scan_id)):
+            by_ip.setdefault(obs.ip, []).append((n, obs))
         out = []
         for r in self.db.query("SELECT * FROM scan_devices WHERE scan_id = ? ORDER BY rowid", [scan_id]):
             ips = tuple(rows.loads(r["ips"], [r["ip"]]))
-            wanted = set(ips) | {r["ip"]}
+            mine = sorted(item for ip in dict.fromkeys((*ips, r["ip"])) for item in by_ip.get(ip, []))
             out.append(Host(key=r["host_key"], ip=r["ip"], mac=r["mac"], ips=ips,
-                            observations=tuple(o for o in observations if o.ip in wanted)))
+                            observations=tuple(obs for _, obs in mine)))
         return out
 
     @_serialised

@@ -37,3 +37,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "netns" in item.keywords:
             item.add_marker(skip)
+
+
+# --- lab fixtures (auditor/lab): a session-wide running demo lab; see tests/lab_fixture.py ---
+from lab_fixture import demo_lab  # noqa: E402,F401

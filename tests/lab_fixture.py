@@ -1,0 +1,53 @@
+"""A running demo lab for tests, shared by the whole session, always torn down.
+
+Use the ``demo_lab`` fixture (registered in conftest.py) in tests marked
+``@pytest.mark.netns``; it yields an :class:`auditor.lab.runner.LabState` with a
+random tag. Run independent clients inside the scanner namespace with
+:func:`scanner_run` (a subprocess under ``ip netns exec``) or, in-process,
+``with enter_netns(lab.scanner_ns):`` (this thread only).
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from auditor.lab.runner import LabState, lab_down, lab_up, scanner_argv
+
+
+def _netns_ok() -> tuple[bool, str]:
+    from conftest import netns_available
+
+    return netns_available()
+
+
+@pytest.fixture(scope="session")
+def demo_lab() -> Iterator[LabState]:
+    """The shipped demo fleet, up in its own namespaces for the test session."""
+    ok, reason = _netns_ok()
+    if not ok:
+        pytest.skip(reason)
+    tag = "t" + secrets.token_hex(4)
+    try:
+        state = lab_up(tag)
+    except BaseException:
+        lab_down(tag)
+        raise
+    try:
+        yield state
+    finally:
+        lab_down(tag)
+
+
+def scanner_run(lab: LabState, argv: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` inside the lab's scanner namespace; capture text output."""
+    return subprocess.run(scanner_argv(lab.tag, argv), capture_output=True, text=True, timeout=timeout)
+
+
+def scanner_python(lab: LabState, code: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run a Python snippet (this interpreter, so the venv's packages) inside the scanner namespace."""
+    return scanner_run(lab, [sys.executable, "-c", code, *args], timeout=timeout)

@@ -165,7 +165,10 @@ class Store:
         if self._lock.held:
             with immediate(self.db):
                 return self._mark_interrupted()
-        if not self._lock.try_acquire():
+        try:
+            if not self._lock.try_acquire():
+                return []
+        except OperatorError:  # e.g. a read-only directory: nobody can be writing there either
             return []
         try:
             with immediate(self.db):

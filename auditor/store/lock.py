@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import StoreLockedError
+from ..errors import OperatorError, StoreLockedError
 
 _POLL_S = 0.05
 
@@ -34,7 +34,10 @@ class WriterLock:
         """Take the lock if it is free right now; False if another process holds it."""
         if self._fd is not None:
             return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OperatorError(f"cannot create the lock file: {exc.strerror}", path=str(self.path)) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

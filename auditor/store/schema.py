@@ -143,6 +143,8 @@ def migrate(db: Database, label: str, target: int = SCHEMA_VERSION) -> tuple[int
     ``label`` names the database in error messages. Refuses a file written by a newer
     camaudit and an SQLite file that already holds unrelated tables.
     """
+    if user_version(db) == target:  # the common case: no write lock needed to open
+        return target, target
     with immediate(db):
         before = user_version(db)
         if before > len(MIGRATIONS):

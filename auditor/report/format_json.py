@@ -1,0 +1,26 @@
+"""JSON: the scan document itself, pretty-printed with a stable key order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .interface import ReportFormat
+
+
+def render_json(doc: dict[str, Any]) -> str:
+    """``doc`` as indented JSON, keys sorted so two renders of one scan are byte-identical."""
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+class JsonFormat(ReportFormat):
+    name = "json"
+    suffix = ".json"
+    media_type = "application/json"
+
+    def render(self, doc: dict[str, Any], *, site: str | None = None,
+               template_dirs: Sequence[Path] = ()) -> str:
+        # The document is rendered as stored: a site override would make it disagree with the store.
+        return render_json(doc)

@@ -1,0 +1,383 @@
+"""Turn a scan document (docs/json-schema.md) into what the HTML templates show.
+
+Pure functions, no I/O: the normalised document keeps every field the schema names (missing
+optional ones filled with empty values) so templates can run under ``StrictUndefined``;
+everything the templates would otherwise compute — the verdict, counts, grouping, the chart's
+geometry — is computed here, where it is tested directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from ..errors import OperatorError
+from ..models import SEVERITIES
+
+SUPPORTED_SCHEMA = 1
+BLOCKING = ("critical", "high")
+"""An unwaived finding at one of these severities makes the scan not compliant."""
+
+_SCAN_DEFAULTS: dict[str, Any] = {
+    "id": None, "status": "complete", "started_at": None, "finished_at": None, "duration_s": None,
+    "site": None, "targets": [], "excludes": [], "interface": None, "operator": None, "host": None,
+    "probes": [], "rules": [], "tool_version": None, "kb_version": None, "stats": {},
+}
+_STATS_DEFAULTS: dict[str, Any] = {
+    "addresses": None, "hosts_probed": None, "devices": None, "deadline_hit": False, "warnings": None,
+    "probe_seconds": {},
+}
+_DEVICE_DEFAULTS: dict[str, Any] = {
+    "id": "", "ip": "", "ips": [], "mac": None, "maker": None, "brand": None, "relation": None,
+    "relation_text": None, "device_class": "unknown", "model": None, "firmware": None, "serial": None,
+    "covered": False, "covered_basis": None, "confidence": "low", "evidence": [], "conflicts": [],
+    "open_ports": [], "facts": {}, "warnings": [], "finding_count": 0,
+}
+_EVIDENCE_DEFAULTS: dict[str, Any] = {"probe": "", "field": "", "value": "", "supports": None,
+                                      "strength": "medium", "note": ""}
+_FINDING_DEFAULTS: dict[str, Any] = {
+    "rule": "", "title": "", "severity": "info", "device_id": "", "ip": "", "mac": None, "message": "",
+    "remediation": "", "references": [], "evidence": [], "waived": False, "waiver": None,
+}
+_WAIVER_DEFAULTS: dict[str, Any] = {"device": "", "rule": "", "reason": "", "owner": "", "ticket": "",
+                                    "expires": "", "state": "active", "matched": True}
+_FINDING_WAIVER_DEFAULTS: dict[str, Any] = {"reason": "", "owner": "", "ticket": "", "expires": "",
+                                            "state": "active"}
+_WARNING_DEFAULTS: dict[str, Any] = {"ip": "", "probe": "", "message": ""}
+_CHANGES_DEFAULTS: dict[str, Any] = {"previous_scan_id": None, "new_devices": [], "gone_devices": [],
+                                     "changed_devices": [], "new_findings": [], "resolved_findings": []}
+_BRIEF_DEFAULTS: dict[str, Any] = {"id": "", "ip": "", "maker": None, "model": None}
+_CHANGED_DEFAULTS: dict[str, Any] = {"id": "", "ip": "", "changes": {}}
+_FREF_DEFAULTS: dict[str, Any] = {"rule": "", "device_id": "", "ip": ""}
+
+
+def _fill(item: Any, defaults: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(defaults)
+    if isinstance(item, dict):
+        out.update(item)
+    return out
+
+
+def _pair(value: Any) -> list[Any]:
+    """An (old, new) change as a two-item list whatever shape it arrived in."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return list(value)
+    return [None, value]
+
+
+def normalize(doc: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``doc`` with every schema field present; refuses other schema versions."""
+    if not isinstance(doc, dict):
+        raise OperatorError("scan document is not a JSON object")
+    version = doc.get("schema_version")
+    if version != SUPPORTED_SCHEMA:
+        raise OperatorError(f"scan document has schema_version {version!r}; this camaudit renders "
+                            f"version {SUPPORTED_SCHEMA}")
+    out = copy.deepcopy(doc)
+    out.setdefault("generated_at", None)
+    scan = _fill(doc.get("scan"), _SCAN_DEFAULTS)
+    scan["stats"] = _fill(scan.get("stats"), _STATS_DEFAULTS)
+    scan["rules"] = [_fill(r, {"path": "", "sha256": ""}) for r in scan["rules"] or []]
+    out["scan"] = scan
+    devices = []
+    for d in doc.get("devices") or []:
+        dev = _fill(d, _DEVICE_DEFAULTS)
+        dev["evidence"] = [_fill(e, _EVIDENCE_DEFAULTS) for e in dev["evidence"] or []]
+        devices.append(dev)
+    out["devices"] = devices
+    findings = []
+    for f in doc.get("findings") or []:
+        fin = _fill(f, _FINDING_DEFAULTS)
+        if fin["waiver"] is not None:
+            fin["waiver"] = _fill(fin["waiver"], _FINDING_WAIVER_DEFAULTS)
+        if fin["severity"] not in SEVERITIES:
+            fin["severity"] = "info"
+        findings.append(fin)
+    out["findings"] = findings
+    out["waivers"] = [_fill(w, _WAIVER_DEFAULTS) for w in doc.get("waivers") or []]
+    out["warnings"] = [_fill(w, _WARNING_DEFAULTS) for w in doc.get("warnings") or []]
+    changes = doc.get("changes")
+    if changes is not None:
+        ch = _fill(changes, _CHANGES_DEFAULTS)
+        ch["new_devices"] = [_fill(x, _BRIEF_DEFAULTS) for x in ch["new_devices"] or []]
+        ch["gone_devices"] = [_fill(x, _BRIEF_DEFAULTS) for x in ch["gone_devices"] or []]
+        ch["changed_devices"] = [_fill(x, _CHANGED_DEFAULTS) for x in ch["changed_devices"] or []]
+        for x in ch["changed_devices"]:
+            pairs = x["changes"] if isinstance(x["changes"], dict) else {}
+            x["changes"] = {str(k): _pair(v) for k, v in pairs.items()}
+        ch["new_findings"] = [_fill(x, _FREF_DEFAULTS) for x in ch["new_findings"] or []]
+        ch["resolved_findings"] = [_fill(x, _FREF_DEFAULTS) for x in ch["resolved_findings"] or []]
+        out["changes"] = ch
+    else:
+        out["changes"] = None
+    return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    compliant: bool
+    blocking_findings: int
+    """Unwaived critical/high findings."""
+    blocking_devices: int
+    """Devices carrying at least one of them."""
+    caveat: str | None = None
+    """Why the verdict may not tell the whole story (interrupted scan, deadline hit)."""
+
+    @property
+    def label(self) -> str:
+        return "Compliant" if self.compliant else "Not compliant"
+
+    @property
+    def key(self) -> str:
+        return "compliant" if self.compliant else "noncompliant"
+
+
+def verdict(doc: dict[str, Any]) -> Verdict:
+    """Not compliant when any unwaived critical or high finding exists; else compliant."""
+    blocking = [f for f in doc["findings"] if f["severity"] in BLOCKING and not f["waived"]]
+    scan = doc["scan"]
+    caveat = None
+    if scan["status"] != "complete":
+        caveat = f"The scan is {scan['status']}: devices it did not reach are not in this report."
+    elif scan["stats"].get("deadline_hit"):
+        caveat = "The scan hit its deadline: some hosts may not have been probed completely."
+    return Verdict(compliant=not blocking, blocking_findings=len(blocking),
+                   blocking_devices=len({f["device_id"] for f in blocking}), caveat=caveat)
+
+
+@dataclass(frozen=True)
+class SeverityCount:
+    severity: str
+    total: int
+    waived: int
+
+    @property
+    def open(self) -> int:
+        return self.total - self.waived
+
+
+def severity_segments(counts: list[SeverityCount]) -> list[dict[str, Any]]:
+    """Stacked-bar segments (x and width in percent) of all findings by severity."""
+    total = sum(c.total for c in counts)
+    out, x = [], 0.0
+    for c in counts:
+        if c.total:
+            width = 100.0 * c.total / total
+            out.append({"severity": c.severity, "x": round(x, 2), "width": round(width, 2)})
+            x += width
+    return out
+
+
+def severity_counts(doc: dict[str, Any]) -> list[SeverityCount]:
+    total = Counter(f["severity"] for f in doc["findings"])
+    waived = Counter(f["severity"] for f in doc["findings"] if f["waived"])
+    return [SeverityCount(s, total[s], waived[s]) for s in SEVERITIES]
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    count: int
+    kind: str
+    """covered | clear | unknown: drives colour and the text label beside the bar."""
+    y: float
+    width: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    bars: list[Bar]
+    width: int
+    height: int
+    label_width: int
+    plot_width: int
+    bar_height: int
+    ticks: list[tuple[float, int]] = field(default_factory=list)
+
+
+UNKNOWN_MAKER = "Unknown maker"
+
+
+def maker_chart(doc: dict[str, Any], *, max_bars: int = 12) -> Chart:
+    """Horizontal bar chart of devices per maker, largest first; the tail folds into 'Other makers'."""
+    counts: Counter[str] = Counter()
+    covered: set[str] = set()
+    for d in doc["devices"]:
+        name = d["maker"] or UNKNOWN_MAKER
+        counts[name] += 1
+        if d["covered"]:
+            covered.add(name)
+    ordered = sorted(counts.items(), key=lambda kv: (kv[0] == UNKNOWN_MAKER, -kv[1], kv[0].lower()))
+    if len(ordered) > max_bars:
+        head, tail = ordered[: max_bars - 1], ordered[max_bars - 1:]
+        ordered = [*head, ("Other makers", sum(c for _, c in tail))]
+    label_width, plot_width, bar_height, gap, top = 190, 330, 22, 10, 6
+    peak = max((c for _, c in ordered), default=1) or 1
+    bars = []
+    for i, (name, count) in enumerate(ordered):
+        kind = "covered" if name in covered else ("unknown" if name == UNKNOWN_MAKER else "clear")
+        bars.append(Bar(label=name, count=count, kind=kind, y=top + i * (bar_height + gap),
+                        width=round(max(2.0, plot_width * count / peak), 1)))
+    height = top + max(1, len(ordered)) * (bar_height + gap) + 18
+    step = _nice_step(peak)
+    ticks = [(round(plot_width * v / peak, 1), v) for v in range(0, peak + 1, step)]
+    return Chart(bars=bars, width=label_width + plot_width + 90, height=height, label_width=label_width,
+                 plot_width=plot_width, bar_height=bar_height, ticks=ticks)
+
+
+def _nice_step(peak: int) -> int:
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000):
+        if peak / step <= 5:
+            return step
+    return max(1, peak // 5)
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    rule: str
+    title: str
+    severity: str
+    findings: list[dict[str, Any]]
+    remediations: list[str]
+    references: list[str]
+
+    @property
+    def waived(self) -> int:
+        return sum(1 for f in self.findings if f["waived"])
+
+    @property
+    def open(self) -> int:
+        return len(self.findings) - self.waived
+
+
+def group_by_rule(doc: dict[str, Any]) -> list[RuleGroup]:
+    """Findings grouped per rule, most severe rule first, devices by IP within a rule."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for f in doc["findings"]:
+        groups.setdefault(f["rule"], []).append(f)
+    out = []
+    for rule, items in groups.items():
+        items = sorted(items, key=lambda f: ip_sort_key(f["ip"]))
+        sev = min((f["severity"] for f in items), key=SEVERITIES.index)
+        out.append(RuleGroup(rule=rule, title=items[0]["title"] or rule, severity=sev, findings=items,
+                             remediations=_unique(f["remediation"] for f in items),
+                             references=_unique(r for f in items for r in f["references"])))
+    out.sort(key=lambda g: (SEVERITIES.index(g.severity), -g.open, g.rule))
+    return out
+
+
+def _unique(values: Any) -> list[str]:
+    seen: dict[str, None] = {}
+    for v in values:
+        if v:
+            seen.setdefault(str(v), None)
+    return list(seen)
+
+
+def ip_sort_key(ip: str) -> str:
+    """A string that sorts addresses numerically (used by the table sort as ``data-v``)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return "z" + ip
+    return f"{addr.version}{int(addr):039d}"
+
+
+def device_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Devices with what the inventory shows beside them: their findings and worst severity."""
+    by_device: dict[str, list[dict[str, Any]]] = {}
+    for f in doc["findings"]:
+        by_device.setdefault(f["device_id"], []).append(f)
+    rows = []
+    for d in doc["devices"]:
+        fs = by_device.get(d["id"], [])
+        open_sevs = [f["severity"] for f in fs if not f["waived"]]
+        worst = min(open_sevs, key=SEVERITIES.index) if open_sevs else None
+        rows.append({"d": d, "findings": fs, "worst": worst,
+                     "sevs": " ".join(sorted({f["severity"] for f in fs}, key=SEVERITIES.index)) or "none",
+                     "count": len(fs), "ip_key": ip_sort_key(d["ip"]),
+                     "sev_rank": SEVERITIES.index(worst) if worst else len(SEVERITIES)})
+    return rows
+
+
+def waivers_by_state(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {"active": [], "expiring": [], "expired": []}
+    for w in doc["waivers"]:
+        out.setdefault(w["state"], []).append(w)
+    for items in out.values():
+        items.sort(key=lambda w: (str(w["expires"]), str(w["device"])))
+    return out
+
+
+def days_until(expires: str, generated_at: str | None) -> int | None:
+    """Days from the document's date to a waiver's expiry (None when either is unreadable)."""
+    try:
+        end = date.fromisoformat(str(expires)[:10])
+        ref = datetime.fromisoformat(str(generated_at).replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
+    return (end - ref).days
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the scan could not see, for the method-and-limits section."""
+
+    no_mac: list[dict[str, Any]]
+    unknown_maker: list[dict[str, Any]]
+    low_confidence: list[dict[str, Any]]
+    conflicted: list[dict[str, Any]]
+    warning_hosts: list[tuple[str, list[dict[str, Any]]]]
+    unmatched_waivers: list[dict[str, Any]]
+
+
+def limits(doc: dict[str, Any]) -> Limits:
+    hosts: dict[str, list[dict[str, Any]]] = {}
+    for w in doc["warnings"]:
+        hosts.setdefault(w["ip"], []).append(w)
+    devs = doc["devices"]
+    return Limits(
+        no_mac=[d for d in devs if not d["mac"]],
+        unknown_maker=[d for d in devs if not d["maker"]],
+        low_confidence=[d for d in devs if d["confidence"] == "low"],
+        conflicted=[d for d in devs if d["conflicts"]],
+        warning_hosts=sorted(hosts.items(), key=lambda kv: ip_sort_key(kv[0])),
+        unmatched_waivers=[w for w in doc["waivers"] if not w["matched"]],
+    )
+
+
+def build_view(doc: dict[str, Any], *, site: str | None = None) -> dict[str, Any]:
+    """Everything report.html needs, from a raw scan document."""
+    d = normalize(doc)
+    devices = d["devices"]
+    classes = Counter(x["device_class"] for x in devices)
+    makers = sorted({x["maker"] or UNKNOWN_MAKER for x in devices},
+                    key=lambda m: (m == UNKNOWN_MAKER, m.lower()))
+    covered = [x for x in devices if x["covered"]]
+    sevs = severity_counts(d)
+    waived_ids = {f["device_id"] for f in d["findings"] if f["waived"]}
+    return {
+        "doc": d,
+        "scan": d["scan"],
+        "site": site or d["scan"]["site"],
+        "verdict": verdict(d),
+        "severities": sevs,
+        "sev_segments": severity_segments(sevs),
+        "severity_names": SEVERITIES,
+        "chart": maker_chart(d),
+        "groups": group_by_rule(d),
+        "devices": device_rows(d),
+        "device_index": {x["id"]: x for x in devices},
+        "makers": makers,
+        "classes": {c: classes.get(c, 0) for c in ("camera", "recorder", "other", "unknown")},
+        "covered_count": len(covered),
+        "covered_waived": sum(1 for x in covered if x["id"] in waived_ids),
+        "waivers": waivers_by_state(d),
+        "limits": limits(d),
+        "changes": d["changes"],
+        "unknown_maker": UNKNOWN_MAKER,
+    }

@@ -12,6 +12,7 @@ is being written.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import sqlite3
@@ -52,13 +53,12 @@ def _boot_id() -> str | None:
 def _serialised(method: Callable[P, R]) -> Callable[P, R]:
     """Run a Store method under the store's thread lock (one connection, many threads)."""
 
+    @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         self = args[0]
         with self._mu:  # type: ignore[attr-defined]
             return method(*args, **kwargs)
 
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
     return wrapper
 
 
@@ -286,7 +286,7 @@ class Store:
             self._insert("findings", batch)
 
     @_serialised
-    def add_waivers(self, scan_id: int, waivers_with_state: list[Mapping[str, Any] | Waiver]) -> None:
+    def add_waivers(self, scan_id: int, waivers_with_state: Iterable[Mapping[str, Any] | Waiver]) -> None:
         """Record the waivers in force for this scan: dicts with the Waiver fields plus
         ``state`` (active|expiring|expired) and ``matched`` (bool)."""
         with self._writing():

@@ -139,7 +139,10 @@ def interface_mac(interface: str) -> str:
 
 
 def _scapy_l2socket(interface: str) -> L2Sender:
-    import scapy.arch  # noqa: F401  (lazy: slow to import; it installs conf.L2socket for this OS)
+    # Lazy: scapy is slow to import. scapy.arch installs conf.L2socket for this OS;
+    # scapy.layers.l2 registers Ethernet as the link type (else scapy logs a warning).
+    import scapy.arch  # noqa: F401
+    import scapy.layers.l2  # noqa: F401
     from scapy.config import conf
 
     sock: L2Sender = conf.L2socket(iface=interface, type=ETH_P_ARP, promisc=False)

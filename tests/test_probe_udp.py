@@ -1,0 +1,81 @@
+"""The shared UDP discovery engine: helpers, and that a host which never stops talking cannot hold it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from discovery_fakes import make_ctx, run_probe
+
+from auditor.probes.sadp import SadpProbe
+from auditor.probes.udp import MAX_DATAGRAMS_PER_SENDER, clean, excerpt, normalise_mac, to_bool, to_int
+
+
+@pytest.mark.parametrize(
+    ("raw", "mac"),
+    [
+        ("C4-2F-90-A1-B2-C3", "c4:2f:90:a1:b2:c3"),
+        ("c42f90a1b2c3", "c4:2f:90:a1:b2:c3"),
+        (" c4:2f:90:a1:b2:c3 ", "c4:2f:90:a1:b2:c3"),
+        ("c4:2f:90:a1:b2", None),
+        ("zz:2f:90:a1:b2:c3", None),
+        (None, None),
+        (42, None),
+    ],
+)
+def test_normalise_mac(raw, mac):
+    assert normalise_mac(raw) == mac
+
+
+def test_value_helpers():
+    assert to_int(" 8000 ") == 8000 and to_int("70000") is None and to_int("x") is None and to_int(True) is None
+    assert to_bool("TRUE") is True and to_bool("false") is False and to_bool("flase") is None
+    assert clean("  a  ") == "a" and clean("") is None and clean({"x": 1}) is None and len(clean("x" * 999)) == 256
+
+
+def test_excerpt_is_bounded_and_printable():
+    text = excerpt(b"\x20\x00\x00\x00DHIP" + b"\x00" * 8 + b'{"a":1}' + b"x" * 5000)
+    assert text.startswith(" ...DHIP........{\"a\":1}") and len(text) == 2048
+
+
+def test_a_flooding_host_cannot_hold_the_probe_and_yields_one_warning():
+    """The host answers the first request, then sends garbage for ever; the probe still returns."""
+
+    async def scenario():
+        ctx, seen = make_ctx(["127.0.0.2"], timeout=0.2, deadline_s=30)
+        stop = asyncio.Event()
+        sent = 0
+
+        async def flood(transport, addr):
+            nonlocal sent
+            while not stop.is_set():
+                transport.sendto(b"\x00garbage" * 10, addr)
+                sent += 1
+                await asyncio.sleep(0.002)
+
+        tasks = []
+        loop = asyncio.get_running_loop()
+
+        class Proto(asyncio.DatagramProtocol):
+            def connection_made(self, transport):
+                self.transport = transport
+
+            def datagram_received(self, data, addr):
+                if not tasks:
+                    tasks.append(asyncio.ensure_future(flood(self.transport, addr)))
+
+        transport, _ = await loop.create_datagram_endpoint(Proto, local_addr=("127.0.0.2", 0))
+        port = transport.get_extra_info("sockname")[1]
+        try:
+            await run_probe(SadpProbe(port=port, group=None), ctx, bound=5.0)
+        finally:
+            stop.set()
+            for t in tasks:
+                await t
+            transport.close()
+        return seen, sent
+
+    seen, sent = asyncio.run(scenario())
+    assert sent > MAX_DATAGRAMS_PER_SENDER  # it really kept talking past the guard
+    [obs] = seen
+    assert obs.ip == "127.0.0.2" and obs.fields == {} and obs.warning

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KevLookup = Callable[[str | None, str | None, str | None], Iterable[str]]
-"""(maker, model, firmware) → CVE ids of known-exploited vulnerabilities affecting it."""
+KevLookup = Callable[[str | None, str | None, str | None], Iterable[Any]]
+"""(maker, model, firmware) → KEV entries for that product: CVE id strings (taken as
+confirmed), or the knowledge base's ``KevMatch`` records (``cve``, ``status``
+vulnerable/fixed/unknown, ``kev_status`` listed/unconfirmed)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ FACTS: dict[str, Fact] = {
     "activated": Fact("bool", "Hikvision SADP 'Activated' (False: no admin password set); None if unknown"),
     "clock_offset_s": Fact("number", "device clock minus ours, seconds (ONVIF GetSystemDateAndTime)"),
     "clock_skew_s": Fact("number", "absolute value of clock_offset_s"),
-    "kev": Fact("list[str]", "CVE ids on the CISA KEV list affecting this maker/model/firmware"),
+    "kev": Fact("list[str]", "CVE ids on the CISA KEV list that this maker/model/firmware is vulnerable to"),
+    "kev_unverified": Fact("list[str]", "KEV CVE ids for this product line where the firmware could not be "
+                                        "placed (or the KEV listing is unconfirmed): check by hand"),
     "probes": Fact("list[str]", "probes that observed the device"),
     "warnings": Fact("list[str]", "'probe: message' for malformed or hostile answers"),
     "zones": Fact("list[str]", "policy zones whose subnets contain the device's IP (from the rules files)"),
@@ -86,10 +90,42 @@ def _no_kev(maker: str | None, model: str | None, firmware: str | None) -> list[
     return []
 
 
+class _KbKev:
+    """``kb.kev_for`` with the brand passed along (relabels' KEV entries are keyed by brand)."""
+
+    def __init__(self, kev_for: Callable[..., Iterable[Any]]) -> None:
+        self.kev_for = kev_for
+
+    def __call__(self, maker: str | None, model: str | None, firmware: str | None,
+                 brand: str | None = None) -> Iterable[Any]:
+        return self.kev_for(maker, model, firmware, brand=brand)
+
+
 def kev_lookup_of(kb: Any) -> KevLookup:
     """``kb.kev_for`` if the knowledge base object has one, else a lookup that finds nothing."""
     kev_for = getattr(kb, "kev_for", None)
-    return kev_for if callable(kev_for) else _no_kev
+    return _KbKev(kev_for) if callable(kev_for) else _no_kev
+
+
+def _kev(lookup: KevLookup, device: Device) -> tuple[list[str], list[str]]:
+    """(confirmed, unverified) KEV CVE ids; nothing without a maker."""
+    ident = device.identity
+    if not ident.maker:
+        return [], []
+    if isinstance(lookup, _KbKev):
+        matches = lookup(ident.maker, ident.model, ident.firmware, ident.brand)
+    else:
+        matches = lookup(ident.maker, ident.model, ident.firmware)
+    confirmed: set[str] = set()
+    unverified: set[str] = set()
+    for m in matches:
+        if isinstance(m, str):
+            confirmed.add(m)
+        elif getattr(m, "status", None) == "vulnerable" and getattr(m, "kev_status", "listed") == "listed":
+            confirmed.add(str(m.cve))
+        elif getattr(m, "status", None) != "fixed":
+            unverified.add(str(m.cve))
+    return sorted(confirmed), sorted(unverified - confirmed)
 
 
 @functools.cache
@@ -102,7 +138,7 @@ def default_kev_lookup() -> KevLookup:
             raise
         log.debug("auditor.knowledge not available: kev facts will be empty")
         return _no_kev
-    for getter in ("load_knowledge_base", "default_kb", "load_kb", "load"):
+    for getter in ("load_knowledge", "load_knowledge_base"):
         fn = getattr(knowledge, getter, None)
         if callable(fn):
             return kev_lookup_of(fn())
@@ -210,7 +246,7 @@ def device_facts(device: Device, kev: KevLookup | None = None, *, policy: Policy
     calls = _onvif_calls(obs)
     offset = _clock_offset(obs)
     lookup = kev if kev is not None else kev_lookup_of(kb) if kb is not None else default_kev_lookup()
-    kev_ids = sorted(set(lookup(ident.maker, ident.model, ident.firmware))) if ident.maker else []
+    kev_ids, kev_unverified = _kev(lookup, device)
     name = _first(obs, "onvif", "hostname") or _first(obs, "dhip", "machine_name") or _first(
         obs, "wsdiscovery", "name")
     facts: dict[str, Any] = {
@@ -241,6 +277,7 @@ def device_facts(device: Device, kev: KevLookup | None = None, *, policy: Policy
         "clock_offset_s": offset,
         "clock_skew_s": None if offset is None else abs(offset),
         "kev": kev_ids,
+        "kev_unverified": kev_unverified,
         "probes": sorted(obs),
         "warnings": [f"{o.probe}: {o.warning}" for o in device.host.observations if o.warning],
         "zones": [],

@@ -2,7 +2,8 @@
 
 One folder per rule under tests/rules/<rule-id>/ (checkov style). A case file holds
 ``device`` (ip, mac), ``identity`` (Identity fields), ``observations`` (probe, fields)
-and optionally ``kev`` (what the knowledge base's KEV lookup answers).
+and optionally ``kev`` / ``kev_unverified`` (CVE ids the knowledge base's KEV lookup
+answers as vulnerable / not decidable).
 All shipped files are loaded together, so the site rules see the example zones and
 inventory, and a case also proves that no other rule claims the same finding.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -38,12 +40,11 @@ def test_rule_case(rule_id: str, path: Path, expect: str) -> None:
     case = yaml.safe_load(path.read_text())
     device = make_device(ip=case["device"]["ip"], mac=case["device"].get("mac"),
                          identity=case.get("identity"), observations=case.get("observations"))
-    kev = case.get("kev") or []
-    asked: list[tuple[Any, ...]] = []
+    answers = [SimpleNamespace(cve=c, status="vulnerable", kev_status="listed") for c in case.get("kev") or []]
+    answers += [SimpleNamespace(cve=c, status="unknown", kev_status="listed") for c in case.get("kev_unverified") or []]
 
-    def lookup(maker: str | None, model: str | None, firmware: str | None) -> list[str]:
-        asked.append((maker, model, firmware))
-        return list(kev)
+    def lookup(maker: str | None, model: str | None, firmware: str | None) -> list[Any]:
+        return answers
 
     findings = evaluate(POLICY, [device], today=TODAY, kev=lookup)
     fired = [f for f in findings if f.rule_id == rule_id]

@@ -224,10 +224,12 @@ def _validate(fleet: Fleet, raw: Any, ctx: _Ctx) -> None:
         if dev.mac in macs:
             raise ctx.fail(f"{where}: duplicate MAC {dev.mac}", line("mac"))
         macs.add(dev.mac)
+        raw_services = raw_dev.get("services") if isinstance(raw_dev, Mapping) else None
         for h in dev.services.hostile:
             if h not in spec.HOSTILE_BEHAVIOURS:
                 raise ctx.fail(f"{where}: unknown hostile behaviour {h!r} (known: "
-                               f"{', '.join(spec.HOSTILE_BEHAVIOURS)})", line("services"))
+                               f"{', '.join(spec.HOSTILE_BEHAVIOURS)})",
+                               _line_of(raw_services, "hostile", line("services")))
 
 
 def fleet_from_data(data: Any, source: str = "<fleet>") -> Fleet:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import queue
+import subprocess
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -107,3 +110,20 @@ def open_camera(name: str = "open") -> DeviceSpec:
 def hostile(name: str, *behaviours: str) -> DeviceSpec:
     base = hik_camera(name, password=None)
     return replace(base, services=replace(base.services, dhip=dahua_camera().services.dhip, hostile=behaviours))
+
+
+
+class LineReader:
+    """Lines of a child's stdout via a thread, so a test waits with a timeout instead of hanging."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self._lines: queue.Queue[str] = queue.Queue()
+        assert proc.stdout is not None
+        stdout = proc.stdout
+        threading.Thread(target=lambda: [self._lines.put(x) for x in stdout], daemon=True).start()
+
+    def next(self, timeout: float = 30) -> str:
+        try:
+            return self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no output from the emulator within {timeout}s") from None

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from emulator_specs import dahua_camera, hik_camera
+from emulator_specs import LineReader, dahua_camera, hik_camera
 
 from auditor.lab.devices.specdict import spec_from_dict, spec_to_dict
 from auditor.lab.emulator import StateError, raise_nofile, read_state, state_data
@@ -58,9 +58,9 @@ def test_process_serves_loopback_devices_and_stops_on_sigterm(tmp_path: Path) ->
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        assert proc.stdout is not None
+        reader = LineReader(proc)
         ports: dict[str, dict[str, int]] = {}
-        for line in proc.stdout:
+        while line := reader.next():
             if line.startswith("PORTS "):
                 _, name, js = line.split(" ", 2)
                 ports[name] = json.loads(js)

@@ -97,6 +97,8 @@ class ProbeContext:
 class HostState:
     ip: str
     open_ports: set[int] = field(default_factory=set)
+    xaddrs: list[str] = field(default_factory=list)
+    """ONVIF device-service URLs WS-Discovery reported for this address (the ONVIF probe tries them first)."""
 
 
 class DiscoveryProbe(Protocol):

@@ -1,0 +1,568 @@
+"""ONVIF device-service probe (zeep on onvif-zeep's WSDL files).
+
+Order per device: GetSystemDateAndTime (answerable without auth by design; gives the
+clock offset), then GetDeviceInformation, GetNetworkInterfaces (the MAC of routed
+cameras), GetScopes, GetHostname. Each call goes out without credentials first; when
+the device answers "not authorised" and the credentials file has an entry for the
+host, once more with a WS-Security UsernameToken digest whose Created time is the
+device's clock (our clock + offset). Each call's outcome (open/auth/denied/error) is
+recorded: whether a call needs auth is itself a policy input. After one rejected
+digest no further credentials are sent to that device (cameras lock accounts).
+
+Performance: the devicemgmt WSDL is parsed once per process (``device_document()``);
+each device gets a ``zeep.Client`` built on that Document (tens of microseconds).
+zeep is synchronous, so calls run on a small thread pool; each worker thread joins
+the calling thread's network namespace before it opens a socket, so a scan running
+inside a lab namespace never sends from the root namespace.
+
+Safety: no redirects, no proxies from the environment, no remote WSDL/XSD loads,
+replies capped and pre-parsed by ``auditor.xmlsafe`` (no DTD, no entities) before
+zeep (itself configured with ``forbid_dtd``/``forbid_entities``/``forbid_external``)
+sees them. onvif-zeep's ``onvif.client`` is never imported (it configures logging at
+import); zeep is imported lazily inside the probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import datetime as dt
+import functools
+import importlib.util
+import ipaddress
+import os
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from ..models import Observation
+from ..xmlsafe import UnsafeXML, parse_xml
+from .base import HostState, ProbeContext
+from .streams import budget, clean_text
+
+DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
+ONVIF_PORTS: tuple[int, ...] = (80, 8899, 8080)
+"""Open ports tried (in order) when WS-Discovery gave no XAddr for the host."""
+DEVICE_PATH = "/onvif/device_service"
+CALLS: tuple[str, ...] = (
+    "GetSystemDateAndTime",
+    "GetDeviceInformation",
+    "GetNetworkInterfaces",
+    "GetScopes",
+    "GetHostname",
+)
+MAX_SOAP_REPLY = 256 * 1024
+THREADS = 16
+MAX_XADDRS = 3
+
+# ------------------------------------------------------------------ zeep, once per process
+
+_DOC_LOCK = threading.Lock()
+_DOC: Any = None
+DOCUMENT_BUILD_SECONDS: float | None = None
+"""How long parsing the WSDL took (set once, for the benchmark and the report)."""
+
+
+class HostileReply(Exception):
+    """The reply was refused before zeep saw it (oversize, DTD/entities, malformed, dripping)."""
+
+
+class NotSoap(Exception):
+    """The reply is not XML at all (an HTML page, an empty 401): no SOAP service answered."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"HTTP {status_code} without a SOAP body")
+        self.status_code = status_code
+
+
+def wsdl_dir() -> Path:
+    """onvif-zeep's installed WSDL directory, found without importing ``onvif`` (import side effects)."""
+    spec = importlib.util.find_spec("onvif")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("onvif-zeep is not installed")
+    path = Path(spec.origin).resolve().parent.parent / "wsdl"
+    if not (path / "devicemgmt.wsdl").is_file():
+        raise RuntimeError(f"devicemgmt.wsdl not found in {path}")
+    return path
+
+
+def zeep_settings() -> Any:
+    import zeep
+
+    return zeep.Settings(strict=False, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True,
+                         forbid_external=True)
+
+
+@functools.cache
+def _transport_class() -> type:
+    """zeep Transport that never loads remote documents, never follows redirects, caps replies."""
+    import requests
+    from zeep.exceptions import TransportError
+    from zeep.transports import Transport
+
+    class SafeTransport(Transport):  # type: ignore[misc]
+        def __init__(self, timeout: float = 2.0, cap: int = MAX_SOAP_REPLY,
+                     session: requests.Session | None = None) -> None:
+            super().__init__(timeout=timeout, operation_timeout=timeout, session=session)
+            self.cap = cap
+            self.session.trust_env = False  # no proxies from the environment: packets go to the device only
+            self.session.verify = False
+            self.session.headers["Accept-Encoding"] = "identity"
+            self.session.headers["User-Agent"] = "camaudit"
+
+        def load(self, url: str) -> bytes:
+            if urlsplit(url).scheme not in ("", "file"):
+                raise TransportError(f"remote schema load refused: {url[:100]}")
+            return bytes(super().load(url))
+
+        def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
+            t = float(self.operation_timeout or 2.0)
+            end = time.monotonic() + t
+            with self.session.post(address, data=message, headers=headers, timeout=(t, t), stream=True,
+                                   allow_redirects=False) as resp:
+                buf = bytearray()
+                for chunk in resp.iter_content(16384):
+                    buf += chunk
+                    if len(buf) > self.cap:
+                        raise HostileReply(f"SOAP reply over {self.cap} bytes")
+                    if time.monotonic() > end:
+                        raise HostileReply(f"SOAP reply still arriving after {t:.1f}s")
+                resp._content = bytes(buf)
+                resp._content_consumed = True
+            check_reply(resp.headers.get("Content-Type", ""), resp._content, self.cap, resp.status_code)
+            return resp
+
+    return SafeTransport
+
+
+def check_reply(content_type: str, body: bytes, cap: int = MAX_SOAP_REPLY, status: int = 200) -> None:
+    """Run anything that claims to be XML through the hardened parser first.
+
+    Raises ``HostileReply`` for refused XML, ``NotSoap`` for a reply that is not XML at all.
+    """
+    head = body[:512].lstrip()
+    looks_xml = "xml" in content_type.lower() or head.startswith(b"<?xml") or b"Envelope" in head
+    if not looks_xml:
+        raise NotSoap(status)
+    try:
+        parse_xml(body, max_bytes=cap)
+    except UnsafeXML as exc:
+        raise HostileReply(str(exc)) from None
+
+
+def device_document() -> Any:
+    """The devicemgmt WSDL parsed once per process (thread-safe, lazy)."""
+    global _DOC, DOCUMENT_BUILD_SECONDS
+    with _DOC_LOCK:
+        if _DOC is None:
+            from zeep.wsdl import Document
+
+            t0 = time.perf_counter()
+            _DOC = Document(str(wsdl_dir() / "devicemgmt.wsdl"), _transport_class()(), settings=zeep_settings())
+            DOCUMENT_BUILD_SECONDS = time.perf_counter() - t0
+        return _DOC
+
+
+@functools.cache
+def _token_class() -> type:
+    from zeep.wsse.username import UsernameToken
+
+    class OffsetUsernameToken(UsernameToken):  # type: ignore[misc]
+        """UsernameToken digest whose Created is the device's clock (ours + offset)."""
+
+        def __init__(self, username: str, password: str, offset_s: Callable[[], float]) -> None:
+            super().__init__(username, password, use_digest=True, zulu_timestamp=True)
+            self._offset_s = offset_s
+
+        def __repr__(self) -> str:
+            return f"OffsetUsernameToken(username={self.username!r}, password='***')"
+
+        def _create_password_digest(self) -> Any:
+            self.created = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self._offset_s())
+            return super()._create_password_digest()
+
+    return OffsetUsernameToken
+
+
+def make_service(xaddr: str, timeout: float, session: Any = None, wsse: Any = None) -> Any:
+    """A device-service proxy bound to ``xaddr``, built on the shared Document."""
+    import zeep
+
+    transport = _transport_class()(timeout=timeout, session=session)
+    client = zeep.Client(device_document(), transport=transport, wsse=wsse, settings=zeep_settings())
+    return client.create_service(DEVICE_BINDING, xaddr)
+
+
+def parse_reply(operation: str, content: bytes, status: int = 200,
+                content_type: str = "application/soap+xml; charset=utf-8") -> Any:
+    """Decode a recorded SOAP reply exactly as a live call would (hardened check, then zeep).
+
+    Raises ``HostileReply``, ``zeep.exceptions.Fault`` or ``TransportError`` like a live call.
+    """
+    import requests
+    import zeep
+
+    check_reply(content_type, content, status=status)
+    client = zeep.Client(device_document(), transport=_transport_class()(), settings=zeep_settings())
+    service = client.create_service(DEVICE_BINDING, "http://127.0.0.1/onvif/device_service")
+    binding = service._binding
+    resp = requests.Response()
+    resp.status_code = status
+    resp._content = content
+    resp.headers["Content-Type"] = content_type
+    return binding.process_reply(client, binding.get(operation), resp)
+
+
+# ------------------------------------------------------------------ pure interpretation
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for name in path:
+        if obj is None:
+            return None
+        obj = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+    return obj
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = clean_text(str(value))
+    return text or None
+
+
+_AUTH_FAULT = re.compile(r"not\s*authori[sz]ed|unauthori[sz]ed|authority|authenticat|sender not auth|password",
+                         re.I)
+
+
+def classify_error(exc: BaseException) -> tuple[str, str | None]:
+    """(kind, warning or None) for a failed call.
+
+    kinds: ``auth_needed`` (device refused: not authorised), ``fault`` (other SOAP fault),
+    ``hostile`` (refused reply), ``not_soap`` (no SOAP service there), ``unreachable``.
+    """
+    from zeep.exceptions import Fault, TransportError, XMLParseError
+    from zeep.exceptions import XMLSyntaxError as ZeepXMLSyntaxError
+
+    if isinstance(exc, HostileReply):
+        return "hostile", str(exc)
+    if isinstance(exc, NotSoap):
+        return ("auth_needed", None) if exc.status_code in (401, 403) else ("not_soap", None)
+    if isinstance(exc, Fault):
+        text = " ".join(str(x) for x in (exc.message, exc.code, exc.subcodes) if x)
+        return ("auth_needed", None) if _AUTH_FAULT.search(text) else ("fault", None)
+    if isinstance(exc, TransportError):
+        if exc.status_code in (401, 403):
+            return "auth_needed", None
+        if exc.status_code == 200 and exc.content:
+            return "hostile", "malformed SOAP reply"
+        return "not_soap", None
+    if isinstance(exc, ZeepXMLSyntaxError | XMLParseError | ValueError | SyntaxError):
+        return "hostile", "malformed SOAP reply"
+    import requests
+
+    if isinstance(exc, requests.RequestException | TimeoutError | OSError):
+        return "unreachable", None
+    return "fault", f"unexpected {type(exc).__name__}"
+
+
+def device_time(sdt: Any) -> float | None:
+    """Device clock as Unix time from a GetSystemDateAndTime result (UTC, else local as if UTC)."""
+    for key in ("UTCDateTime", "LocalDateTime"):
+        d = _get(sdt, key, "Date")
+        t = _get(sdt, key, "Time")
+        if d is None or t is None:
+            continue
+        try:
+            stamp = dt.datetime(int(d.Year), int(d.Month), int(d.Day), int(t.Hour), int(t.Minute),
+                                int(t.Second), tzinfo=dt.UTC)
+        except (TypeError, ValueError, AttributeError):
+            continue
+        return stamp.timestamp()
+    return None
+
+
+def normalize_mac(value: Any) -> str | None:
+    if value is None:
+        return None
+    hexdigits = re.sub(r"[^0-9a-fA-F]", "", str(value))
+    if len(hexdigits) != 12 or not re.fullmatch(r"[0-9A-Fa-f:\-. ]{12,20}", str(value).strip()):
+        return None
+    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2)).lower()
+
+
+def interpret(op: str, value: Any) -> dict[str, Any]:
+    """Observation fields from one call's decoded result."""
+    if op == "GetDeviceInformation":
+        out = {}
+        for src, dst in (("Manufacturer", "manufacturer"), ("Model", "model"), ("FirmwareVersion", "firmware"),
+                         ("SerialNumber", "serial"), ("HardwareId", "hardware_id")):
+            text = _text(_get(value, src))
+            if text:
+                out[dst] = text
+        return out
+    if op == "GetNetworkInterfaces":
+        macs = []
+        for iface in (value or [])[:16]:
+            mac = normalize_mac(_get(iface, "Info", "HwAddress"))
+            if mac and mac not in macs:
+                macs.append(mac)
+        return {"macs": macs} if macs else {}
+    if op == "GetScopes":
+        scopes = [s for s in (_text(_get(item, "ScopeItem")) for item in (value or [])[:64]) if s]
+        return {"scopes": scopes} if scopes else {}
+    if op == "GetHostname":
+        name = _text(_get(value, "Name"))
+        return {"hostname": name} if name else {}
+    return {}
+
+
+# ------------------------------------------------------------------ the probe
+
+
+@dataclass
+class CallResult:
+    kind: str
+    """ok | auth_needed | fault | hostile | not_soap | unreachable"""
+    value: Any = None
+    note: str | None = None
+    sent_at: float = 0.0
+    received_at: float = 0.0
+
+
+@dataclass
+class _Device:
+    xaddr: str
+    timeout: float
+    offset_s: float = 0.0
+    session: Any = None
+    services: dict[bool, Any] = field(default_factory=dict)
+    transports: list[Any] = field(default_factory=list)
+
+    def set_timeout(self, seconds: float) -> None:
+        self.timeout = seconds
+        for transport in self.transports:
+            transport.operation_timeout = seconds
+
+    def service(self, cred: Any) -> Any:
+        """The proxy without (cred None) or with a WS-Security token (one client each, one HTTP session)."""
+        key = cred is not None
+        if key not in self.services:
+            import requests
+
+            if self.session is None:
+                self.session = requests.Session()
+            wsse = _token_class()(cred.username, cred.password, lambda: self.offset_s) if cred else None
+            service = make_service(self.xaddr, self.timeout, session=self.session, wsse=wsse)
+            self.transports.append(service._client.transport)
+            self.services[key] = service
+        return self.services[key]
+
+    def close(self) -> None:
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                self.session.close()
+
+
+def _current_netns() -> tuple[int, int]:
+    st = os.stat("/proc/thread-self/ns/net")
+    return st.st_dev, st.st_ino
+
+
+class OnvifProbe:
+    name: ClassVar[str] = "onvif"
+
+    def __init__(self, ports: Iterable[int] = ONVIF_PORTS, path: str = DEVICE_PATH, threads: int = THREADS) -> None:
+        self.ports = tuple(ports)
+        self.path = path
+        self.threads = threads
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._sem: asyncio.Semaphore | None = None
+        self._ns_fds: dict[tuple[int, int], int] = {}
+        weakref.finalize(self, OnvifProbe._cleanup, self._ns_fds)
+
+    @staticmethod
+    def _cleanup(fds: dict[tuple[int, int], int]) -> None:
+        for fd in fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        fds.clear()
+
+    # -- targets
+
+    def targets(self, ctx: ProbeContext, host: HostState) -> list[tuple[str, bool]]:
+        """(xaddr, from_discovery) to try: the host's own WS-Discovery XAddrs, then open ONVIF-ish ports.
+
+        XAddrs naming another address, a hostname, or a non-HTTP scheme are skipped: the
+        probe only ever talks to ``host.ip``.
+        """
+        out: list[tuple[str, bool]] = []
+        for xaddr in getattr(host, "xaddrs", None) or []:
+            try:
+                parts = urlsplit(str(xaddr).strip())
+                if parts.scheme not in ("http", "https") or parts.hostname is None:
+                    continue
+                if ipaddress.ip_address(parts.hostname) != ipaddress.ip_address(host.ip):
+                    continue
+                _ = parts.port  # raises ValueError on a bad port
+            except ValueError:
+                continue
+            url = parts.geturl()
+            if url not in (u for u, _ in out):
+                out.append((url, True))
+        for port in self.ports:
+            if port in host.open_ports:
+                url = f"http://{host.ip}{'' if port == 80 else f':{port}'}{self.path}"
+                if url not in (u for u, _ in out):
+                    out.append((url, False))
+        return out[:MAX_XADDRS]
+
+    # -- running zeep calls
+
+    def _ns_fd(self) -> int | None:
+        key = _current_netns()
+        if key not in self._ns_fds:
+            try:
+                self._ns_fds[key] = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return None
+        return self._ns_fds[key]
+
+    @staticmethod
+    def _pinned(ns_fd: int | None, want: tuple[int, int], fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` in the network namespace the probe was called from (see module docstring)."""
+        if _current_netns() == want:
+            return fn()
+        if ns_fd is None:
+            raise OSError("cannot join the scan's network namespace; call not sent")
+        from ..lab.nsenter import enter_fd
+
+        with enter_fd(ns_fd):
+            return fn()
+
+    async def _call(self, ctx: ProbeContext, dev: _Device, op: str, cred: Any) -> CallResult:
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="camaudit-onvif")
+            weakref.finalize(self, self._pool.shutdown, wait=False)
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.threads)
+        await ctx.rate.acquire()
+        t = budget(ctx)
+        if t <= 0:
+            return CallResult("unreachable", note="scan deadline reached")
+        fn = getattr(dev.service(cred), op)
+        dev.set_timeout(t)
+        want, ns_fd = _current_netns(), self._ns_fd()
+        loop = asyncio.get_running_loop()
+        async with self._sem:
+            sent = time.time()
+            fut = loop.run_in_executor(self._pool, self._pinned, ns_fd, want, fn)
+            try:
+                value = await asyncio.wait_for(fut, min(t + 0.5, max(0.01, ctx.remaining())))
+            except TimeoutError:
+                return CallResult("unreachable", note=None, sent_at=sent, received_at=time.time())
+            except Exception as exc:  # zeep, requests, lxml: all become a classified result
+                kind, note = classify_error(exc)
+                return CallResult(kind, note=note, sent_at=sent, received_at=time.time())
+        return CallResult("ok", value=value, sent_at=sent, received_at=time.time())
+
+    # -- per host
+
+    async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
+        if host.ip not in ctx.scope:
+            return
+        targets = self.targets(ctx, host)
+        if not targets:
+            return
+        try:
+            await self._probe(ctx, host, targets)
+        except Exception as exc:  # never let one device stop the scan
+            ctx.emit(Observation(ip=host.ip, probe=self.name, fields={},
+                                 warning=f"ONVIF probe failed: {type(exc).__name__}"))
+
+    async def _probe(self, ctx: ProbeContext, host: HostState, targets: list[tuple[str, bool]]) -> None:
+        first: CallResult | None = None
+        dev: _Device | None = None
+        discovered = False
+        warnings: list[str] = []
+        for xaddr, from_wsd in targets:
+            dev = _Device(xaddr, budget(ctx))
+            first = await self._call(ctx, dev, CALLS[0], None)
+            if first.kind not in ("not_soap", "unreachable"):
+                discovered = from_wsd
+                break
+            if from_wsd:
+                warnings.append(f"WS-Discovery XAddr {clean_text(xaddr, 120)} did not answer ONVIF")
+            dev.close()
+            dev = None
+        if dev is None or first is None:
+            if warnings:
+                ctx.emit(Observation(ip=host.ip, probe=self.name, fields={}, warning="; ".join(warnings)))
+            return
+        try:
+            fields = await self._run_calls(ctx, host, dev, first, warnings)
+        finally:
+            dev.close()
+        if discovered:
+            fields["xaddr_source"] = "wsdiscovery"
+        ctx.emit(Observation(ip=host.ip, probe=self.name, fields=fields,
+                             raw=_raw_summary(fields), warning="; ".join(dict.fromkeys(warnings)) or None))
+
+    async def _run_calls(self, ctx: ProbeContext, host: HostState, dev: _Device, first: CallResult,
+                         warnings: list[str]) -> dict[str, Any]:
+        cred = ctx.credentials.for_host(host.ip) if ctx.credentials is not None else None
+        calls: dict[str, str] = {}
+        fields: dict[str, Any] = {"xaddr": dev.xaddr}
+        auth_used = False
+        creds_rejected = False
+        for op in CALLS:
+            if op in calls:
+                continue
+            if ctx.remaining() <= 0:
+                warnings.append("scan deadline reached before " + op)
+                break
+            res = first if op == CALLS[0] else await self._call(ctx, dev, op, None)
+            outcome = "open"
+            if res.kind == "auth_needed":
+                if cred is not None and not creds_rejected:
+                    auth_used = True
+                    res = await self._call(ctx, dev, op, cred)
+                    if res.kind == "auth_needed":
+                        creds_rejected = True
+                        warnings.append("credentials rejected; not offered again")
+                        outcome = "denied"
+                    else:
+                        outcome = "auth"
+                else:
+                    outcome = "denied"
+            if res.kind != "ok" and outcome != "denied":
+                outcome = "error"
+            calls[op] = outcome
+            if res.note:
+                warnings.append(f"{op}: {res.note}")
+            if res.kind == "ok":
+                if op == "GetSystemDateAndTime":
+                    device_now = device_time(res.value)
+                    if device_now is not None:
+                        dev.offset_s = device_now - (res.sent_at + res.received_at) / 2
+                        fields["clock_offset_s"] = round(dev.offset_s, 1)
+                else:
+                    fields.update(interpret(op, res.value))
+            if res.kind == "unreachable":
+                warnings.append(f"{op}: no answer; remaining calls skipped")
+                break
+        fields["calls"] = calls
+        fields["auth_used"] = auth_used
+        return fields
+
+
+def _raw_summary(fields: dict[str, Any]) -> str:
+    keep = ("manufacturer", "model", "firmware", "serial", "hostname", "macs", "calls")
+    return "; ".join(f"{k}={fields[k]}" for k in keep if k in fields)[:2048]

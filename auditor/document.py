@@ -124,7 +124,7 @@ def finding_entry(row: Row) -> dict[str, Any]:
 
 def waiver_entry(row: Row) -> dict[str, Any]:
     return {name: row[name] for name in ("device", "rule", "reason", "owner", "ticket", "expires", "state")} | {
-        "matched": bool(row["matched"])}
+        "matched": bool(row["matched"]), "source": row["source"] if "source" in row.keys() else None}
 
 
 def warning_entries(observation_rows: Iterable[Row]) -> list[dict[str, Any]]:
@@ -209,7 +209,7 @@ _WAIVER_REF: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
 _WAIVER: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
     "device": (_STR, None), "rule": (_STR, None), "reason": (_STR, None), "owner": (_STR, None),
     "ticket": (_STR, None), "expires": (_STR, None), "state": (_OPT_STR, WAIVER_STATES + (None,)),
-    "matched": (_BOOL, None),
+    "matched": (_BOOL, None), "source": (_OPT_STR, None),
 }
 _WARNING: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
     "ip": (_STR, None), "probe": (_STR, None), "message": (_STR, None)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from store_factory import device, finding, meta, record_scan
 
@@ -114,6 +116,21 @@ def test_replace_identities_for_reidentification(store):
     assert store.facts(scan_id) == {better.key: {"maker": "Hikvision"}}
 
 
+@dataclass(frozen=True)
+class WaiverStatusLike:
+    """The policy stage's flat waiver-with-state record."""
+
+    device: str
+    rule: str
+    reason: str
+    owner: str
+    ticket: str
+    expires: str
+    state: str
+    matched: bool
+    source: str
+
+
 def test_list_scans_counts_unwaived_findings_by_severity(store):
     cam = device("198.18.0.11", "c0:56:e3:12:34:56")
     waiver = Waiver(device="c0:56:e3:12:34:56", rule="hardening.telnet", reason="lab", owner="ops", ticket="T-1",
@@ -121,7 +138,9 @@ def test_list_scans_counts_unwaived_findings_by_severity(store):
     scan_id = store.begin_scan(meta())
     store.add_devices(scan_id, [cam])
     store.add_findings(scan_id, [finding(cam), finding(cam, "hardening.telnet", "high", waiver, "active")])
-    store.add_waivers(scan_id, [{"waiver": waiver, "state": "active", "matched": True}])
+    store.add_waivers(scan_id, [{"waiver": waiver, "state": "active", "matched": True},
+                                WaiverStatusLike("c0:56:e3:00:00:09", "ndaa", "", "", "", "2020-01-01",
+                                                 "expired", False, "rules/site.yaml:12")])
     store.finish_scan(scan_id, "complete", {})
     [listed] = store.list_scans()
     assert listed["findings"] == {"critical": 1, "high": 0, "medium": 0, "low": 0, "info": 0}
@@ -129,7 +148,10 @@ def test_list_scans_counts_unwaived_findings_by_severity(store):
     doc = store.scan_document(scan_id)
     assert doc["waivers"] == [{"device": "c0:56:e3:12:34:56", "rule": "hardening.telnet", "reason": "lab",
                                "owner": "ops", "ticket": "T-1", "expires": "2030-01-01", "state": "active",
-                               "matched": True}]
+                               "matched": True, "source": None},
+                              {"device": "c0:56:e3:00:00:09", "rule": "ndaa", "reason": "", "owner": "",
+                               "ticket": "", "expires": "2020-01-01", "state": "expired", "matched": False,
+                               "source": "rules/site.yaml:12"}]
     telnet = next(f for f in doc["findings"] if f["rule"] == "hardening.telnet")
     assert telnet["waived"] is True and telnet["waiver"]["state"] == "active"
 

@@ -28,7 +28,7 @@ from sqlite_utils import Database
 from .. import document as doc
 from ..diff import diff_entries
 from ..errors import OperatorError
-from ..models import SEVERITIES, Device, Finding, Host, Observation, Waiver
+from ..models import SEVERITIES, Device, Finding, Host, Observation
 from . import rows
 from .lock import WriterLock
 from .schema import migrate
@@ -286,9 +286,10 @@ class Store:
             self._insert("findings", batch)
 
     @_serialised
-    def add_waivers(self, scan_id: int, waivers_with_state: Iterable[Mapping[str, Any] | Waiver]) -> None:
-        """Record the waivers in force for this scan: dicts with the Waiver fields plus
-        ``state`` (active|expiring|expired) and ``matched`` (bool)."""
+    def add_waivers(self, scan_id: int, waivers_with_state: Iterable[Any]) -> None:
+        """Record the waivers in force for this scan: policy's WaiverStatus records, or dicts
+        with the Waiver fields plus ``state`` (active|expiring|expired), ``matched`` (bool)
+        and optionally ``source`` (file:line)."""
         with self._writing():
             self._require_running(scan_id)
             batch = [rows.waiver_row(scan_id, w) for w in waivers_with_state]

@@ -21,7 +21,6 @@ from ..models import (
     Finding,
     Identity,
     Observation,
-    Waiver,
 )
 
 _SCAN_LIST_FIELDS = ("targets", "excludes", "probes")
@@ -162,9 +161,10 @@ def finding_row(scan_id: int, finding: Finding, device_key: str) -> dict[str, An
     }
 
 
-def waiver_row(scan_id: int, item: Mapping[str, Any] | Waiver) -> dict[str, Any]:
-    """A waiver as the policy stage reports it: a dict with the Waiver's fields plus
-    ``state`` and ``matched`` (or ``{"waiver": Waiver, "state": …, "matched": …}``)."""
+def waiver_row(scan_id: int, item: Any) -> dict[str, Any]:
+    """A waiver as the policy stage reports it: a dataclass or dict with the Waiver's
+    fields plus ``state``, ``matched`` and optionally ``source`` (policy's WaiverStatus),
+    or ``{"waiver": Waiver, "state": …, "matched": …}``."""
     data: dict[str, Any]
     if is_dataclass(item) and not isinstance(item, type):
         data = asdict(item)
@@ -183,4 +183,5 @@ def waiver_row(scan_id: int, item: Mapping[str, Any] | Waiver) -> dict[str, Any]
         "expires": str(data.get("expires", "")),
         "state": data.get("state"),
         "matched": 1 if data.get("matched") else 0,
+        "source": None if data.get("source") is None else str(data["source"]),
     }

@@ -128,7 +128,10 @@ _V3 = (
     "CREATE INDEX idx_devices_serial ON devices(serial)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+# v4: where each waiver was written (``file:line``), so the report can point at it.
+_V4 = ("ALTER TABLE waivers ADD COLUMN source TEXT",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 _OUR_TABLES = {"scans", "devices", "observations", "scan_devices", "findings", "waivers"}
 

@@ -348,3 +348,52 @@ def test_http_401_without_soap_body_counts_as_auth_needed() -> None:
     (obs,) = run_probe(http_auth)
     assert obs.fields["calls"]["GetSystemDateAndTime"] == "open"
     assert obs.fields["calls"]["GetDeviceInformation"] == "denied"
+
+
+@pytest.mark.netns
+def test_worker_threads_join_the_callers_namespace() -> None:
+    """A pool thread born in the root namespace must still send from the scan's namespace.
+
+    The fake device listens on 127.0.0.1 *inside* a namespace this test creates; in the
+    root namespace nothing listens on that port, so an unpinned worker would be refused.
+    """
+    import os
+    import subprocess
+    import uuid
+
+    from auditor.lab.nsenter import enter_netns
+
+    probe = OnvifProbe(threads=1)
+    # First use in the root namespace: the pool's only thread is created here.
+    root_device = FakeOnvif(unauth=CALLS, offset=0)
+
+    async def warm() -> None:
+        server, port = await serve(root_device.handle)
+        probe.ports = (port,)
+        await probe.probe_host(make_ctx([]), HostState("127.0.0.1", open_ports={port}))
+        server.close()
+
+    asyncio.run(warm())
+    assert root_device.log, "warm-up call did not reach the root-namespace device"
+
+    ns = f"camlt{uuid.uuid4().hex[:8]}-onvif"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        inner = FakeOnvif(unauth=CALLS, offset=0)
+        out: list[Observation] = []
+
+        async def inside() -> None:
+            server, port = await serve(inner.handle)
+            probe.ports = (port,)
+            await probe.probe_host(make_ctx(out), HostState("127.0.0.1", open_ports={port}))
+            server.close()
+
+        root_ns = os.stat("/proc/thread-self/ns/net").st_ino
+        with enter_netns(ns):
+            assert os.stat("/proc/thread-self/ns/net").st_ino != root_ns
+            asyncio.run(inside())
+        assert len(out) == 1 and out[0].fields["calls"]["GetDeviceInformation"] == "open"
+        assert inner.log and inner.log[0][0] == "GetSystemDateAndTime"
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)

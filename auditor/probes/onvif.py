@@ -385,6 +385,7 @@ class OnvifProbe:
         self.threads = threads
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._sem: asyncio.Semaphore | None = None
+        self._sem_loop: asyncio.AbstractEventLoop | None = None
         self._ns_fds: dict[tuple[int, int], int] = {}
         weakref.finalize(self, OnvifProbe._cleanup, self._ns_fds)
 
@@ -451,8 +452,9 @@ class OnvifProbe:
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="camaudit-onvif")
             weakref.finalize(self, self._pool.shutdown, wait=False)
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.threads)
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._sem_loop is not loop:
+            self._sem, self._sem_loop = asyncio.Semaphore(self.threads), loop
         await ctx.rate.acquire()
         t = budget(ctx)
         if t <= 0:
@@ -460,7 +462,6 @@ class OnvifProbe:
         fn = getattr(dev.service(cred), op)
         dev.set_timeout(t)
         want, ns_fd = _current_netns(), self._ns_fd()
-        loop = asyncio.get_running_loop()
         async with self._sem:
             sent = time.time()
             fut = loop.run_in_executor(self._pool, self._pinned, ns_fd, want, fn)

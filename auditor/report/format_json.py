@@ -1,4 +1,8 @@
-"""JSON: the scan document itself, pretty-printed with a stable key order."""
+"""JSON: the scan document itself, pretty-printed.
+
+Keys keep the document's own order (the store builds it in schema order, deterministically),
+so ``report --format json``, ``export --format json`` and ``scan --json`` write the same bytes.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ from .interface import ReportFormat
 
 
 def render_json(doc: dict[str, Any]) -> str:
-    """``doc`` as indented JSON, keys sorted so two renders of one scan are byte-identical."""
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """``doc`` as indented UTF-8 JSON with a final newline; two renders of one scan are identical."""
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 class JsonFormat(ReportFormat):

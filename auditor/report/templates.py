@@ -29,7 +29,7 @@ def make_environment(template_dirs: Sequence[Path] = ()) -> Environment:
     loaders = [FileSystemLoader(str(p)) for p in template_dirs]
     loaders.append(FileSystemLoader(str(data_dir("templates"))))
     env = Environment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(dash=dash, when=when, duration=duration, short_hash=short_hash, plural=plural,
                        ipkey=ip_sort_key, anchor=anchor, days_left=days_until)
     return env

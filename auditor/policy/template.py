@@ -33,7 +33,8 @@ def render_value(value: Any) -> str:
         text = ", ".join(render_value(v) for v in value) if value else "none"
     else:
         text = str(value)
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 

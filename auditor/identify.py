@@ -1,0 +1,480 @@
+"""Evidence fusion: a Host's observations + the knowledge base → Identity.
+
+Every observation contributes :class:`~auditor.models.Evidence` with a strength:
+
+* strong — the device answers its maker's own discovery protocol (SADP → Hikvision
+  firmware, DHIP → Dahua firmware); ONVIF Manufacturer naming a maker/brand AND a model
+  matching that maker's pattern; the MA-L OUI (seen on the wire) of a covered maker.
+* medium — a shown name alone (ONVIF Manufacturer, WS-Discovery name scope, DHIP Vendor,
+  SADP OEMInfo, titles/realms), model patterns, vendor web paths, banners, other OUIs.
+* weak — generic tells: TCP 8000/37777 open, a bare ``Webs`` banner, firmware formats.
+  Weak signals never decide a maker on their own.
+
+Evidence that reaches a maker through a brand is weakened by the relation's reported
+confidence (medium-low → one step; low → weak).
+
+Maker: the maker with firmware-level evidence if exactly one has it; else the highest
+score (strong 3, medium 2, weak 1, best per probe+field) among makers with at least one
+strong or medium piece; a tie leaves the maker unknown. Every other maker with
+strong/medium evidence is listed in ``conflicts`` — never silently dropped.
+
+Confidence: high — strong evidence (or medium evidence from two different probes) and no
+conflict; medium — one medium source and no conflict, or strong evidence against only
+medium/weak conflicting evidence; low — anything else (strong evidence on both sides).
+
+Device class: a strong "other" tell (WS-D printer types) → other; else recorder tells
+(≥ medium) → recorder; camera tells (≥ medium) → camera; other tells (≥ medium) →
+other; a known maker whose line is not video (Huawei/ZTE network gear) → other; weak
+camera tells with a known video maker → camera; weak other tells only → other; else unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .knowledge import KnowledgeBase, NameMatch, Signature
+from .models import Evidence, Host, Identity, Observation
+from .oui import is_locally_administered, normalise_mac
+
+_RANK = {"strong": 3, "medium": 2, "weak": 1}
+_DOWNGRADE = {"strong": "medium", "medium": "weak", "weak": "weak"}
+_MAX_VALUE = 256
+_GENERIC_VENDORS = re.compile(r"^(?:general|generic|oem|n/?a|none|unknown|default|ipc|-+)?$", re.IGNORECASE)
+_RECORDER_CLASS = re.compile(r"\b(?:NVR|DVR|XVR|HCVR|IVSS|EVS|NVS)\b|^(?:NVR|DVR|XVR|HCVR)", re.IGNORECASE)
+_CAMERA_CLASS = re.compile(r"^(?:IPC|SD|HAC|TPC|PTZ|ITC|IPCAM|CAMERA|DOME|BULLET)", re.IGNORECASE)
+_OTHER_CLASS = re.compile(r"^(?:VTO|VTH|VTS|ASI|ASC|ALARM|NVD|VDP)", re.IGNORECASE)
+_SCOPE_TYPES = {
+    "video_encoder": "camera", "network_video_transmitter": "camera", "networkvideotransmitter": "camera",
+    "ptz": "camera", "video_analytics": "camera",
+    "network_video_storage": "recorder", "networkvideostorage": "recorder", "nvr": "recorder",
+}
+_CERT_NAME = re.compile(r"(?:^|[,/]\s*)(?:CN|O)\s*=\s*([^,/]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Clue:
+    evidence: Evidence
+    maker: str | None = None
+    brand: str | None = None
+    """Knowledge-base brand this clue shows or implies."""
+    brand_source: int = 99
+    """Lower = more direct (what the device calls itself beats what a model pattern implies)."""
+    device_class: str | None = None
+    class_strength: str = "weak"
+    firmware_level: bool = False
+
+
+def _text(value: Any) -> str:
+    return str(value).strip()[:_MAX_VALUE] if value is not None else ""
+
+
+def _answered(obs: Observation) -> bool:
+    """A reply that parsed into something (a hostile/garbage reply with no fields does not count)."""
+    return bool(obs.fields)
+
+
+# ---------------------------------------------------------------- evidence collectors
+
+
+def _signature_clues(kb: KnowledgeBase, probe: str, field: str, kind: str, value: Any,
+                     brand_source: int = 50) -> Iterator[_Clue]:
+    text = _text(value)
+    for sig in kb.match_signatures(kind, text):
+        yield _from_signature(kb, sig, probe, field, text, brand_source)
+
+
+def _from_signature(kb: KnowledgeBase, sig: Signature, probe: str, field: str, value: str,
+                    brand_source: int = 50) -> _Clue:
+    maker, strength = sig.maker, sig.strength
+    if sig.brand is not None:
+        brand = kb.brands[sig.brand]
+        maker = brand.maker
+        strength = _weaken(strength, brand.confidence)
+    evidence = Evidence(probe=probe, field=field, value=value, supports=maker,
+                        strength=strength, note=f"{sig.note} [{sig.id}]")  # type: ignore[arg-type]
+    return _Clue(evidence, maker=maker, brand=sig.brand, brand_source=brand_source,
+                 device_class=sig.device_class, class_strength=sig.strength)
+
+
+def _weaken(strength: str, relation_confidence: str) -> str:
+    if relation_confidence == "low":
+        return "weak"
+    if relation_confidence in ("medium-low", "low-medium"):
+        return _DOWNGRADE[strength]
+    return strength
+
+
+def _name_clue(kb: KnowledgeBase, probe: str, field: str, value: Any, strength: str,
+               brand_source: int, keep_unknown: bool = False) -> _Clue | None:
+    """A name the device shows; unknown names are kept (as plain text) when ``keep_unknown``."""
+    text = _text(value)
+    if not text or _GENERIC_VENDORS.match(text):
+        return None
+    match = kb.match_name(text)
+    if match is None:
+        if not keep_unknown:
+            return None
+        return _Clue(Evidence(probe, field, text, None, "weak", "not a maker or brand the knowledge base knows"))
+    return _clue_for_name(match, probe, field, text, strength, brand_source)
+
+
+def _clue_for_name(match: NameMatch, probe: str, field: str, text: str, strength: str,
+                   brand_source: int) -> _Clue:
+    if match.relation == "maker":
+        note = f"names the maker {match.maker}"
+        brand = None
+    else:
+        strength = _weaken(strength, match.confidence)
+        note = f"names {match.brand}, {match.relation} of {match.maker} (confidence {match.confidence}"
+        note += ", relation under review)" if match.status == "review" else ")"
+        brand = match.brand
+    evidence = Evidence(probe=probe, field=field, value=text, supports=match.maker,
+                        strength=strength, note=note)  # type: ignore[arg-type]
+    return _Clue(evidence, maker=match.maker, brand=brand, brand_source=brand_source)
+
+
+def _macs(host: Host) -> list[tuple[str, str, bool]]:
+    """(mac, probe, on_the_wire) for every distinct MAC seen; the ARP/host MAC first."""
+    seen: dict[str, tuple[str, str, bool]] = {}
+    if host.mac and (mac := normalise_mac(host.mac)):
+        seen[mac] = (mac, "arp", True)
+    for obs in host.observations:
+        values: list[Any] = []
+        if obs.probe == "arp":
+            values = [obs.fields.get("mac")]
+        elif obs.probe in ("sadp", "dhip", "wsdiscovery"):
+            values = [obs.fields.get("mac")]
+        elif obs.probe == "onvif":
+            values = list(obs.fields.get("macs") or [])[:8]
+        for value in values:
+            mac = normalise_mac(value)
+            if mac and mac not in seen:
+                seen[mac] = (mac, obs.probe, obs.probe == "arp")
+    return list(seen.values())
+
+
+def _oui_clues(host: Host, kb: KnowledgeBase) -> Iterator[_Clue]:
+    for mac, probe, wire in _macs(host):
+        if is_locally_administered(mac):
+            yield _Clue(Evidence(probe, "mac", mac, None, "weak",
+                                 "locally administered (random) MAC: the OUI says nothing about the maker"))
+            continue
+        match = kb.lookup_oui(mac)
+        if match is None:
+            continue
+        where = f"OUI {match.prefix}/{match.prefix_len} registered to {match.org}"
+        if match.maker is None:
+            yield _Clue(Evidence(probe, "mac", mac, None, "weak", f"{where} (not a maker the knowledge base maps)"))
+            continue
+        strength = "strong" if (wire and match.prefix_len == 24 and kb.coverage(match.maker).covered) else "medium"
+        if match.brand is not None:
+            strength = _weaken(strength, kb.brands[match.brand].confidence)
+            where += f" ({match.brand}, {match.relation} of {match.maker})"
+        yield _Clue(Evidence(probe, "mac", mac, match.maker, strength, where),  # type: ignore[arg-type]
+                    maker=match.maker, brand=match.brand, brand_source=30)
+
+
+def _protocol_clue(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
+    fields = obs.fields
+    for sig in kb.match_signatures("protocol", obs.probe):
+        value = _text(fields.get("model") or fields.get("serial") or "reply")
+        clue = _from_signature(kb, sig, obs.probe, "answered", value)
+        yield replace(clue, firmware_level=True)
+
+
+def _sadp_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
+    fields = obs.fields
+    yield from _protocol_clue(kb, obs)
+    kind = _text(fields.get("device_type"))
+    if kind and _RECORDER_CLASS.search(kind):
+        yield _Clue(Evidence("sadp", "device_type", kind, None, "strong", "SADP DeviceType is a recorder"),
+                    device_class="recorder", class_strength="strong")
+    yield from _signature_clues(kb, "sadp", "model", "model", fields.get("model"), 60)
+    yield from _signature_clues(kb, "sadp", "firmware", "firmware", fields.get("firmware"))
+    clue = _name_clue(kb, "sadp", "oem_info", fields.get("oem_info"), "medium", 2, keep_unknown=True)
+    if clue:
+        yield clue
+
+
+def _dhip_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
+    fields = obs.fields
+    yield from _protocol_clue(kb, obs)
+    kind = _text(fields.get("device_class"))
+    for pattern, device_class in ((_RECORDER_CLASS, "recorder"), (_CAMERA_CLASS, "camera"), (_OTHER_CLASS, "other")):
+        if kind and pattern.search(kind):
+            yield _Clue(Evidence("dhip", "device_class", kind, None, "strong", f"DHIP DeviceClass: {device_class}"),
+                        device_class=device_class, class_strength="strong")
+            break
+    yield from _signature_clues(kb, "dhip", "model", "model", fields.get("model"), 60)
+    yield from _signature_clues(kb, "dhip", "firmware", "firmware", fields.get("firmware"))
+    clue = _name_clue(kb, "dhip", "vendor", fields.get("vendor"), "medium", 3, keep_unknown=True)
+    if clue:
+        yield clue
+
+
+def _onvif_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
+    fields = obs.fields
+    yield _Clue(Evidence("onvif", "xaddr", _text(fields.get("xaddr")), None, "weak", "answers ONVIF device management"),
+                device_class="camera", class_strength="weak")
+    models = list(_signature_clues(kb, "onvif", "model", "model", fields.get("model"), 60))
+    yield from models
+    yield from _signature_clues(kb, "onvif", "firmware", "firmware", fields.get("firmware"))
+    clue = _name_clue(kb, "onvif", "manufacturer", fields.get("manufacturer"), "medium", 1,
+                      keep_unknown=True)
+    if clue:
+        if clue.maker is not None and any(kb.same_group(m.maker, clue.maker) for m in models):
+            ev = replace(clue.evidence, strength="strong", note=clue.evidence.note + "; model matches its pattern")
+            clue = replace(clue, evidence=ev)
+        yield clue
+
+
+def _wsd_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
+    fields = obs.fields
+    for value in list(fields.get("types") or [])[:16]:
+        yield from _signature_clues(kb, "wsdiscovery", "types", "wsd_type", value)
+    for scope in list(fields.get("scopes") or [])[:32]:
+        text = _text(scope)
+        head, _, tail = text.rpartition("/type/")
+        if head and tail.lower() in _SCOPE_TYPES:
+            device_class = _SCOPE_TYPES[tail.lower()]
+            yield _Clue(Evidence("wsdiscovery", "scopes", text, None, "medium", f"ONVIF type scope: {device_class}"),
+                        device_class=device_class, class_strength="medium")
+    yield from _signature_clues(kb, "wsdiscovery", "hardware", "model", fields.get("hardware"), 60)
+    clue = _name_clue(kb, "wsdiscovery", "name", fields.get("name"), "medium", 4, keep_unknown=True)
+    if clue:
+        yield clue
+    yield from _signature_clues(kb, "wsdiscovery", "name", "model", fields.get("name"), 60)
+
+
+def _http_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
+    fields = obs.fields
+    yield from _signature_clues(kb, "http", "server", "http_server", fields.get("server"))
+    yield from _signature_clues(kb, "http", "title", "http_title", fields.get("title"))
+    yield from _signature_clues(kb, "http", "title", "model", fields.get("title"), 60)
+    yield from _signature_clues(kb, "http", "realm", "http_realm", fields.get("realm"))
+    yield from _signature_clues(kb, "http", "p3p", "http_p3p", fields.get("p3p"))
+    if fields.get("headers_upper") is True:
+        yield from _signature_clues(kb, "http", "headers_upper", "http_headers_upper", "true")
+    paths = fields.get("paths")
+    if not isinstance(paths, dict):
+        paths = {}
+    for path, status in list(paths.items())[:32]:
+        if isinstance(status, int) and status != 404 and status < 500:
+            yield from _signature_clues(kb, "http", f"paths[{_text(path)}]", "http_path", path)
+    for field in ("server", "title", "realm"):
+        clue = _name_clue(kb, "http", field, fields.get(field), "medium", 5)
+        if clue:
+            yield clue
+    subject = _text(fields.get("cert_subject"))
+    for name in _CERT_NAME.findall(subject):
+        clue = _name_clue(kb, "http", "cert_subject", name, "medium", 6)
+        if clue:
+            yield clue
+            break
+
+
+def _rtsp_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
+    fields = obs.fields
+    yield _Clue(Evidence("rtsp", "status", _text(fields.get("status")), None, "weak", "answers RTSP"),
+                device_class="camera", class_strength="weak")
+    yield from _signature_clues(kb, "rtsp", "server", "rtsp_server", fields.get("server"))
+    yield from _signature_clues(kb, "rtsp", "realm", "rtsp_realm", fields.get("realm"))
+    for field in ("server", "realm"):
+        clue = _name_clue(kb, "rtsp", field, fields.get(field), "medium", 5)
+        if clue:
+            yield clue
+
+
+def _port_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
+    for port in sorted({p for p in (obs.fields.get("open") or []) if isinstance(p, int)})[:64]:
+        yield from _signature_clues(kb, "ports", "open", "port", str(port))
+    banners = obs.fields.get("banners")
+    if not isinstance(banners, dict):
+        banners = {}
+    for port, banner in list(banners.items())[:16]:
+        yield from _signature_clues(kb, "ports", f"banners[{_text(port)}]", "ssh_banner", banner)
+
+
+_COLLECTORS = {
+    "sadp": _sadp_clues, "dhip": _dhip_clues, "onvif": _onvif_clues, "wsdiscovery": _wsd_clues,
+    "http": _http_clues, "rtsp": _rtsp_clues, "ports": _port_clues,
+}
+
+
+def collect_evidence(host: Host, kb: KnowledgeBase) -> list[_Clue]:
+    """Every clue the host's observations give, deduplicated by (probe, field, value, maker, class)."""
+    clues: list[_Clue] = list(_oui_clues(host, kb))
+    for obs in host.observations:
+        collector = _COLLECTORS.get(obs.probe)
+        if collector is not None and _answered(obs):
+            clues.extend(collector(kb, obs))
+    unique: dict[tuple[Any, ...], _Clue] = {}
+    for clue in clues:
+        ev = clue.evidence
+        key = (ev.probe, ev.field, ev.value, ev.supports, clue.device_class, clue.brand)
+        if key not in unique or _RANK[ev.strength] > _RANK[unique[key].evidence.strength]:
+            unique[key] = clue
+    return list(unique.values())
+
+
+# ---------------------------------------------------------------- fusion
+
+
+def _label(ev: Evidence) -> str:
+    if ev.field == "mac":
+        return "OUI"
+    if ev.field == "answered":
+        return ev.probe.upper()
+    return f"{ev.probe} {ev.field} {ev.value!r}"
+
+
+def _score(clues: Iterable[_Clue]) -> int:
+    best: dict[tuple[str, str], int] = {}
+    for clue in clues:
+        key = (clue.evidence.probe, clue.evidence.field)
+        best[key] = max(best.get(key, 0), _RANK[clue.evidence.strength])
+    return sum(best.values())
+
+
+def _best(clues: list[_Clue]) -> _Clue:
+    return max(clues, key=lambda c: (c.firmware_level, _RANK[c.evidence.strength]))
+
+
+def _decide_maker(kb: KnowledgeBase, clues: list[_Clue]) -> tuple[str | None, list[str], str, bool]:
+    """(maker, conflicts, confidence, firmware-level proof)."""
+    by_group: dict[str, list[_Clue]] = defaultdict(list)
+    for clue in clues:
+        if clue.maker is not None:
+            by_group[kb.group_of(clue.maker)].append(clue)
+    candidates = {g: cs for g, cs in by_group.items() if any(_RANK[c.evidence.strength] >= 2 for c in cs)}
+    if not candidates:
+        return None, [], "low", False
+    firmware = [g for g, cs in candidates.items() if any(c.firmware_level for c in cs)]
+    scores = {g: _score(cs) + (100 if g in firmware else 0) for g, cs in candidates.items()}
+    ranked = sorted(scores, key=lambda g: -scores[g])
+    conflicts: list[str] = []
+    if len(ranked) > 1 and scores[ranked[0]] == scores[ranked[1]]:
+        tied = [g for g in ranked if scores[g] == scores[ranked[0]]]
+        conflicts.extend(f"{_label(_best(candidates[g]).evidence)} says {g}" for g in tied)
+        return None, ["; ".join(conflicts) + ": no evidence decides between them"], "low", False
+    group = ranked[0]
+    win = candidates[group]
+    # the maker inside the group: most evidence, video makers first (Avigilon over Motorola Solutions)
+    makers: dict[str, list[_Clue]] = defaultdict(list)
+    for clue in win:
+        if clue.maker is not None:
+            makers[clue.maker].append(clue)
+    maker = max(makers, key=lambda m: (_score(makers[m]), (kb.makers[m].kind == "video") if m in kb.makers else 0))
+    best = _best(win)
+    against_strong = False
+    for other in ranked[1:]:
+        theirs = _best(candidates[other])
+        against_strong = against_strong or theirs.evidence.strength == "strong"
+        other_maker = theirs.maker or other
+        conflicts.append(f"{_label(theirs.evidence)} says {other_maker} but {_label(best.evidence)} says {maker}")
+    has_strong = any(c.evidence.strength == "strong" for c in win)
+    medium_probes = {c.evidence.probe for c in win if _RANK[c.evidence.strength] >= 2}
+    if not conflicts:
+        confidence = "high" if has_strong or len(medium_probes) >= 2 else "medium"
+    elif has_strong and not against_strong:
+        confidence = "medium"
+    else:
+        confidence = "low"
+    return maker, conflicts, confidence, bool(firmware) and group in firmware
+
+
+def _decide_brand(kb: KnowledgeBase, maker: str, clues: list[_Clue], conflicts: list[str]) -> tuple[
+        str, str, str | None]:
+    """(brand, relation, relation_text)."""
+    same = [c for c in clues if c.brand and kb.same_group(kb.brands[c.brand].maker, maker)]
+    shown_other = [c for c in clues if c.brand and c not in same and c.brand_source < 30]
+    for clue in shown_other:
+        brand = kb.brands[clue.brand or ""]
+        conflicts.append(f"{_label(clue.evidence)} shows brand {brand.name}, listed as {brand.relation} of "
+                         f"{brand.maker}, but the evidence says {maker}")
+    if same:
+        chosen = kb.brands[min(same, key=lambda c: c.brand_source).brand or ""]
+        texts = {
+            "own brand": f"{chosen.maker}'s own brand {chosen.name}",
+            "subsidiary": f"{chosen.name}, a {chosen.maker} subsidiary",
+            "OEM relabel": f"{chosen.maker} product sold as {chosen.name}",
+        }
+        text = texts.get(chosen.relation, f"{chosen.maker} / {chosen.name}")
+        if chosen.status == "review":
+            text += " (relation under review)"
+        return chosen.name, chosen.relation, text
+    if shown_other:
+        brand = kb.brands[min(shown_other, key=lambda c: c.brand_source).brand or ""]
+        return brand.name, "OEM relabel", f"{maker} product sold as {brand.name}"
+    return maker, "maker", None
+
+
+def _decide_class(kb: KnowledgeBase, maker: str | None, clues: list[_Clue]) -> str:
+    tells: dict[str, int] = defaultdict(int)
+    for clue in clues:
+        if clue.device_class:
+            tells[clue.device_class] = max(tells[clue.device_class], _RANK[clue.class_strength])
+    if tells.get("other", 0) >= 3:
+        return "other"
+    if tells.get("recorder", 0) >= 2:
+        return "recorder"
+    if tells.get("camera", 0) >= 2:
+        return "camera"
+    if tells.get("other", 0) >= 2:
+        return "other"
+    found = kb.maker(maker)
+    if found is not None and found.kind != "video":
+        return "other"
+    if tells.get("camera") and found is not None:
+        return "camera"
+    if tells.get("other") and not tells.get("camera") and not tells.get("recorder"):
+        return "other"
+    return "unknown"
+
+
+_PREFERENCE = {
+    "model": (("onvif", "model"), ("sadp", "model"), ("dhip", "model"), ("wsdiscovery", "hardware")),
+    "firmware": (("onvif", "firmware"), ("sadp", "firmware"), ("dhip", "firmware")),
+    "serial": (("onvif", "serial"), ("sadp", "serial"), ("dhip", "serial")),
+}
+
+
+def _pick(host: Host, what: str) -> str | None:
+    for probe, field in _PREFERENCE[what]:
+        for obs in host.observations:
+            if obs.probe == probe and _text(obs.fields.get(field)):
+                return _text(obs.fields.get(field))
+    return None
+
+
+def identify(host: Host, kb: KnowledgeBase) -> Identity:
+    """Who made this device, what it is, and the evidence (see the module docstring for the rules)."""
+    clues = collect_evidence(host, kb)
+    maker, conflicts, confidence, proven = _decide_maker(kb, clues)
+    brand = relation = relation_text = None
+    covered, basis, review = False, None, None
+    if maker is not None:
+        brand, relation, relation_text = _decide_brand(kb, maker, clues, conflicts)
+        cover = kb.coverage(maker, brand, proven=proven)
+        covered, basis, review = cover.covered, cover.basis, cover.review
+        if conflicts and confidence == "high":
+            confidence = "medium"
+    evidence = sorted((c.evidence for c in clues), key=lambda e: (-_RANK[e.strength], e.probe, e.field))
+    return Identity(
+        maker=maker, brand=brand, relation=relation, relation_text=relation_text,
+        device_class=_decide_class(kb, maker, clues),  # type: ignore[arg-type]
+        model=_pick(host, "model"), firmware=_pick(host, "firmware"), serial=_pick(host, "serial"),
+        confidence=confidence,  # type: ignore[arg-type]
+        covered=covered, covered_basis=basis, evidence=tuple(evidence), conflicts=tuple(conflicts),
+        review=review,
+    )
+
+
+def identify_all(hosts: Iterable[Host], kb: KnowledgeBase) -> list[Identity]:
+    return [identify(host, kb) for host in hosts]
+
+

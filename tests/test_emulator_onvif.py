@@ -200,3 +200,21 @@ def test_verify_accepts_known_vector_and_rejects_tampering() -> None:
     text = _envelope("admin", "pw", nonce, created, ptype=wsse.PASSWORD_DIGEST.replace("Digest", "Text"))
     assert wsse.verify(text, "admin", "pw", clock) == "only PasswordDigest is accepted"
     assert wsse.verify(parse_xml("<a><Header/></a>"), "admin", "pw", clock) == "no UsernameToken"
+
+
+def test_onvif_on_its_own_port_is_separate_from_the_web_ui(document: Any) -> None:
+    from auditor.lab.devices import wsd
+
+    with LoopbackLab([hik_camera("split", port=8899, password=None)]) as lab:
+        info = service_at(document, lab.port("split", 8899)).GetDeviceInformation()
+        assert info.Model == "DS-2CD2143G2-I"
+        assert wsd.xaddr(lab.devices["split"]) == f"http://198.18.0.11:{lab.port('split', 8899)}/onvif/device_service"
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(urllib.request.Request(
+                f"http://127.0.0.1:{lab.port('split', 80)}/onvif/device_service", data=b"<x/>"), timeout=5)
+        assert err.value.code == 404  # the web UI's port does not route ONVIF
+
+
+def service_at(doc: zeep.wsdl.Document, port: int) -> Any:
+    client = zeep.Client(doc, transport=LoopbackOnlyTransport(timeout=5))
+    return client.create_service(BINDING, f"http://127.0.0.1:{port}/onvif/device_service")

@@ -1,6 +1,15 @@
 """Payloads of the hostile devices: what a scanner must survive (never trusts, never hangs on).
 
-Each generator returns the bytes to send; the protocol modules decide when.
+Each generator returns the bytes to send; the protocol modules decide when:
+
+- ``xxe_wsd``: the ProbeMatch declares an external entity (``file:///etc/passwd``) and uses it in Scopes.
+- ``xxe_soap``: every ONVIF reply declares it; Manufacturer and TZ reference it.
+- ``billion_laughs``: the SADP reply is a nested-entity bomb.
+- ``garbage_udp``: WS-Discovery, SADP and DHIP answer probes with random bytes (DHIP: a lying header).
+- ``oversize``: UDP replies padded to ~65 000 bytes; the web root page and ONVIF replies to 4 MiB.
+- ``tarpit``: *every* TCP port of the device accepts and never sends (capped per device).
+- ``malformed_soap``: ONVIF replies are cut in half, with HTTP 200.
+- ``script_names``: nothing here; the markup comes from the fleet data and is served verbatim.
 """
 
 from __future__ import annotations

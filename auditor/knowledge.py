@@ -310,17 +310,23 @@ class KnowledgeBase:
     def same_group(self, a: str | None, b: str | None) -> bool:
         return a is not None and b is not None and self.group_of(a) == self.group_of(b)
 
-    def coverage(self, maker: str | None, brand: str | None = None) -> Coverage:
+    def coverage(self, maker: str | None, brand: str | None = None, proven: bool = False) -> Coverage:
         """Covered status of equipment made by ``maker``, shown as ``brand``.
 
-        A brand whose relation is under review (e.g. Lorex) is never automatically covered.
+        A brand whose relation is under review (e.g. Lorex) is never covered on the brand's
+        word alone; ``proven`` (firmware-level evidence of the maker, e.g. the device answers
+        the maker's own discovery protocol) makes it the maker's equipment, still with the
+        review note for a person.
         """
         found = self.maker(maker)
         if found is None:
             return Coverage(False)
         shown = self.brand(brand)
         if shown is not None and shown.maker == found.name and shown.status == "review":
-            return Coverage(False, None, shown.review or f"{shown.name}: relation to {found.name} needs review")
+            review = shown.review or f"{shown.name}: relation to {found.name} needs review"
+            if proven:
+                return Coverage(found.covered, found.covered_basis, review)
+            return Coverage(False, None, review)
         return Coverage(found.covered, found.covered_basis, found.review)
 
     def match_name(self, text: str | None) -> NameMatch | None:

@@ -350,6 +350,15 @@ def test_http_401_without_soap_body_counts_as_auth_needed() -> None:
     assert obs.fields["calls"]["GetDeviceInformation"] == "denied"
 
 
+def test_persistently_hostile_device_is_left_after_two_replies() -> None:
+    xxe = asset("xxe-GetDeviceInformation.xml")
+    device = FakeOnvif(unauth=CALLS, override=dict.fromkeys(CALLS, xxe))
+    (obs,) = run_probe(device.handle)
+    assert obs.fields["calls"] == {"GetSystemDateAndTime": "error", "GetDeviceInformation": "error"}
+    assert len(device.log) == 2
+    assert obs.warning is not None and "remaining calls skipped" in obs.warning
+
+
 @pytest.mark.netns
 def test_worker_threads_join_the_callers_namespace() -> None:
     """A pool thread born in the root namespace must still send from the scan's namespace.
@@ -397,3 +406,20 @@ def test_worker_threads_join_the_callers_namespace() -> None:
         assert inner.log and inner.log[0][0] == "GetSystemDateAndTime"
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def test_against_the_lab_emulator_on_loopback() -> None:
+    """Interop with the lab's own ONVIF emulator (the devices the end-to-end scan meets)."""
+    from emulator_specs import PASSWORD, hik_camera
+
+    from auditor.lab.devices.loopback import LoopbackLab
+
+    with LoopbackLab([hik_camera("locked", clock_offset_s=3600.0)]) as lab:
+        port = lab.port("locked", 80)
+        out: list[Observation] = []
+        ctx = make_ctx(out, credentials=Credentials(default=Credential("admin", PASSWORD)))
+        asyncio.run(OnvifProbe(ports=(port,)).probe_host(ctx, HostState("127.0.0.1", open_ports={port})))
+    (obs,) = out
+    assert obs.warning is None and abs(obs.fields["clock_offset_s"] - 3600) < 5
+    assert obs.fields["calls"]["GetDeviceInformation"] == "auth" and obs.fields["manufacturer"] == "HIKVISION"
+    assert obs.fields["macs"] and PASSWORD not in repr(obs)

@@ -523,6 +523,7 @@ class OnvifProbe:
         fields: dict[str, Any] = {"xaddr": dev.xaddr}
         auth_used = False
         creds_rejected = False
+        hostile_run = 0
         for op in CALLS:
             if op in calls:
                 continue
@@ -558,6 +559,10 @@ class OnvifProbe:
                     fields.update(interpret(op, res.value))
             if res.kind == "unreachable":
                 warnings.append(f"{op}: no answer; remaining calls skipped")
+                break
+            hostile_run = hostile_run + 1 if res.kind == "hostile" else 0
+            if hostile_run >= 2 and op != CALLS[-1]:
+                warnings.append("two hostile replies in a row; remaining calls skipped")
                 break
         fields["calls"] = calls
         fields["auth_used"] = auth_used

@@ -257,12 +257,11 @@ class UdpDiscovery:
         routed = [str(a) for a in ctx.routed_targets()]
         bcast = self._bcast(ctx) if self.broadcast else None
         gap = min(max(ctx.timeout / 3, 0.1), 1.0)
-        for round_no in range(max(1, self.repeats)):
+        dests = [d for d in (self.group, bcast) if d is not None]
+        for round_no in range(max(1, self.repeats) if dests else 1):
             if round_no:
                 await asyncio.sleep(min(gap, ctx.remaining()))
-            for dest in (self.group, bcast):
-                if dest is None:
-                    continue
+            for dest in dests:
                 for payload in self.payloads(True):
                     if not await _paced(ctx):
                         return
@@ -270,7 +269,7 @@ class UdpDiscovery:
                     state.last = time.monotonic()
             if round_no == 0:
                 await self._unicast(ctx, transport, routed, state)
-        if self.unicast_retry and routed:
+        if self.unicast_retry and any(ip not in collector.answered for ip in routed):
             await asyncio.sleep(min(gap, ctx.remaining()))
             silent = [ip for ip in routed if ip not in collector.answered]
             await self._unicast(ctx, transport, silent, state)

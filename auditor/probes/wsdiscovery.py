@@ -20,7 +20,8 @@ from .udp import ReplyError, UdpDiscovery, clean, normalise_mac
 
 PORT = 3702
 GROUP = "239.255.255.250"
-MAX_REPLY_BYTES = 64 * 1024
+MAX_REPLY_BYTES = 32 * 1024
+"""Real ProbeMatches are 1-4 KB (an MFP listing dozens of types stays under 8 KB); more is hostile."""
 MAX_MATCHES = 16
 """ProbeMatch elements read from one datagram; more is hostile."""
 MAX_LIST = 64

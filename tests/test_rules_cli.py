@@ -1,4 +1,4 @@
-"""camaudit rules check / list."""
+"""camaudit rules check / list (the click group itself: the rest of the CLI is not needed)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from auditor.cli import cli
+from auditor.commands.rules import rules
 
 SHIPPED = sorted(str(p) for p in (Path(__file__).parent.parent / "rules").glob("*.yaml"))
 
 
 def test_check_shipped_files_ok() -> None:
-    result = CliRunner().invoke(cli, ["rules", "check", *SHIPPED])
+    result = CliRunner().invoke(rules, ["check", *SHIPPED])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ok: 3 file(s), 15 rules (15 enabled), 2 zones, 9 inventory entries, 3 waivers")
 
@@ -24,9 +24,9 @@ def test_check_reports_each_bad_file_on_one_line_and_exits_2(tmp_path: Path) -> 
     bad2 = tmp_path / "b.yaml"
     bad2.write_text("rules:\n  - id: b\n    title: t\n    severity: low\n    match: {maker: {regex: '['}}\n"
                     "    message: m\n")
-    result = CliRunner().invoke(cli, ["rules", "check", str(bad1), SHIPPED[0], str(bad2)])
+    result = CliRunner().invoke(rules, ["check", str(bad1), SHIPPED[0], str(bad2)])
     assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines() if hasattr(result, "stderr") else result.output.splitlines()
+    lines = result.output.strip().splitlines()
     assert lines == [f"error: {bad1}:4: rule a: severity 'urgent' is not one of critical, high, medium, low, info",
                      f"error: {bad2}:5: rule b: match maker regex: bad regular expression '[': "
                      "unterminated character set at position 0"]
@@ -36,13 +36,13 @@ def test_check_cross_file_error(tmp_path: Path) -> None:
     site = tmp_path / "site.yaml"
     site.write_text("waivers:\n  - {device: SN1, rule: ndaa-889.covered-makr, reason: r, owner: o, ticket: T,"
                     " expires: 2027-01-01}\n")
-    result = CliRunner().invoke(cli, ["rules", "check", SHIPPED[-1], str(site)])
+    result = CliRunner().invoke(rules, ["check", SHIPPED[-1], str(site)])
     assert result.exit_code == 2
     assert f"{site}:2: waiver names unknown rule 'ndaa-889.covered-makr'" in result.output
 
 
 def test_list_shipped_rules_and_waivers() -> None:
-    result = CliRunner().invoke(cli, ["rules", "list", "--today", "2026-11-28"])
+    result = CliRunner().invoke(rules, ["list", "--today", "2026-11-28"])
     assert result.exit_code == 0, result.output
     for rule_id in ("ndaa-889.covered-maker", "hardening.kev", "site.not-in-inventory"):
         assert rule_id in result.output
@@ -55,6 +55,6 @@ def test_list_shipped_rules_and_waivers() -> None:
 def test_list_bad_file_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "x.yaml"
     bad.write_text("rules: 3\n")
-    result = CliRunner().invoke(cli, ["rules", "list", str(bad)])
+    result = CliRunner().invoke(rules, ["list", str(bad)])
     assert result.exit_code == 2
     assert f"{bad}:1: rules must be a list" in result.output

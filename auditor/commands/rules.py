@@ -63,10 +63,16 @@ def check(ctx: click.Context, files: tuple[Path, ...]) -> None:
 @click.argument("files", nargs=-1, type=_FILES)
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Date that decides waiver states (default: today).")
-def list_rules(files: tuple[Path, ...], today: dt.datetime | None) -> None:
+@click.pass_context
+def list_rules(ctx: click.Context, files: tuple[Path, ...], today: dt.datetime | None) -> None:
     """List the rules of FILEs (default: every shipped rules file), then zones and waivers."""
     paths = list(files) or shipped_rule_files()
-    policy = load_policy(paths)
+    try:
+        policy = load_policy(paths)
+    except OperatorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(2)
+        return
     rows = [(r.id, r.severity, "yes" if r.enabled else "no", r.title, r.source) for r in policy.rules]
     click.echo(_table(("RULE", "SEVERITY", "ENABLED", "TITLE", "DEFINED AT"), rows))
     if policy.zones:

@@ -655,3 +655,7 @@ def lookup_oui(mac: str | None) -> OuiMatch | None:
     return load_knowledge().lookup_oui(mac)
 
 
+
+
+load_knowledge_base = load_knowledge
+"""Alias (the pipeline imports this name)."""

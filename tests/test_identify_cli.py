@@ -1,0 +1,68 @@
+"""`camaudit oui` and `camaudit identify --scan N` through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from auditor.cli import cli
+from auditor.models import Device, Host, Identity, Observation
+
+
+def test_oui_lines_and_exit_codes() -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["oui", "C0-56-E3-12-34-56", "40:2c:76:1a:bc:de", "02:11:22:33:44:55"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "C0:56:E3/24" in lines[0] and "Hikvision" in lines[0] and "covered: yes" in lines[0]
+    assert "40:2C:76:1/28" in lines[1] and "Shanghai Dahua Scale Factory" in lines[1] and "maker: unknown" in lines[1]
+    assert "locally administered" in lines[2]
+    bad = runner.invoke(cli, ["oui", "not-a-mac"])
+    assert bad.exit_code == 2 and "not a MAC" in bad.output
+
+
+def test_oui_json() -> None:
+    result = CliRunner().invoke(cli, ["oui", "--json", "00:1f:54:00:00:01"])
+    assert result.exit_code == 0, result.output
+    (answer,) = json.loads(result.output)
+    assert answer["maker"] == "Dahua" and answer["brand"] == "Lorex"
+    assert answer["covered"] is False and answer["review"]
+    assert answer["prefix_len"] == 24
+
+
+def test_identify_rewrites_a_stored_scan(tmp_path: Path) -> None:
+    from auditor.store import Store
+
+    db = tmp_path / "scans.db"
+    ip = "198.18.0.12"
+    observations = (
+        Observation(ip, "arp", {"mac": "44:19:b6:5e:71:02", "source": "sweep"}),
+        Observation(ip, "sadp", {"model": "DS-2CD2047G2-LU", "serial": "DS-2CD2047G2-LU2022", "device_type": "139",
+                                 "firmware": "V5.7.10build 220825", "mac": "44:19:b6:5e:71:02"}),
+    )
+    host = Host(key="mac:44:19:b6:5e:71:02", ip=ip, mac="44:19:b6:5e:71:02", ips=(ip,), observations=observations)
+    stale = Device(host=host, identity=Identity(maker=None))  # as an older knowledge base left it
+    store = Store(db)
+    scan_id = store.begin_scan({"targets": ["198.18.0.0/24"], "probes": ["arp", "sadp"], "kb_version": "old"})
+    store.add_observations(scan_id, list(observations))
+    store.add_devices(scan_id, [stale], {})
+    store.finish_scan(scan_id, "complete", {})
+    store.close()
+
+    runner = CliRunner()
+    dry = runner.invoke(cli, ["identify", "--scan", str(scan_id), "--db", str(db), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "would change" in dry.output and "'Hikvision'" in dry.output
+    result = runner.invoke(cli, ["identify", "--scan", str(scan_id), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    store = Store(db)
+    try:
+        (device,) = store.load_devices(scan_id)
+    finally:
+        store.close()
+    assert (device.identity.maker, device.identity.device_class, device.identity.covered) == (
+        "Hikvision", "camera", True)
+    missing = runner.invoke(cli, ["identify", "--scan", "99", "--db", str(db)])
+    assert missing.exit_code == 2 and "no scan 99" in missing.output

@@ -200,6 +200,8 @@ class Chart:
 
 
 UNKNOWN_MAKER = "Unknown maker"
+LONG_LIST = 25
+"""A rule with more affected devices than this shows its device list collapsed."""
 
 
 def maker_chart(doc: dict[str, Any], *, max_bars: int = 12) -> Chart:
@@ -225,7 +227,7 @@ def maker_chart(doc: dict[str, Any], *, max_bars: int = 12) -> Chart:
     height = top + max(1, len(ordered)) * (bar_height + gap) + 18
     step = _nice_step(peak)
     ticks = [(round(plot_width * v / peak, 1), v) for v in range(0, peak + 1, step)]
-    return Chart(bars=bars, width=label_width + plot_width + 90, height=height, label_width=label_width,
+    return Chart(bars=bars, width=label_width + plot_width + 120, height=height, label_width=label_width,
                  plot_width=plot_width, bar_height=bar_height, ticks=ticks)
 
 
@@ -380,4 +382,5 @@ def build_view(doc: dict[str, Any], *, site: str | None = None) -> dict[str, Any
         "limits": limits(d),
         "changes": d["changes"],
         "unknown_maker": UNKNOWN_MAKER,
+        "long_list": LONG_LIST,
     }

@@ -89,8 +89,11 @@
         el.classList.toggle("is-hidden", !ok);
         if (ok) { shown += 1; }
       });
+      var narrowed = words.length > 0 || m !== "" || s !== "";
       each(groups, function (g) {
         g.classList.toggle("is-hidden", !g.querySelector("[data-item]:not(.is-hidden)"));
+        /* A collapsed list with matches opens, so a search never hides its own results. */
+        if (narrowed) { each(g.querySelectorAll("details.rule-devices"), function (el) { el.open = true; }); }
       });
       if (count) { count.textContent = "Showing " + shown + " of " + items.length; }
     }

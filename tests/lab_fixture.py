@@ -10,9 +10,12 @@ random tag. Run independent clients inside the scanner namespace with
 from __future__ import annotations
 
 import secrets
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
+from types import FrameType
 
 import pytest
 
@@ -32,15 +35,24 @@ def demo_lab() -> Iterator[LabState]:
     if not ok:
         pytest.skip(reason)
     tag = "t" + secrets.token_hex(4)
+    # `timeout pytest ...` sends SIGTERM, which would skip every finally: turn it into
+    # KeyboardInterrupt so pytest unwinds and this fixture still removes the lab.
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_DFL and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
         state = lab_up(tag)
-    except BaseException:
-        lab_down(tag)
-        raise
-    try:
         yield state
     finally:
-        lab_down(tag)
+        try:
+            lab_down(tag)
+        finally:
+            if signal.getsignal(signal.SIGTERM) is _sigterm_to_interrupt:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def scanner_run(lab: LabState, argv: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:

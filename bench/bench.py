@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from auditor.lab import topology
-from auditor.lab.fleet import load_demo_fleet
+from auditor.lab.fleet import load_fleet
 from auditor.lab.runner import lab_down, lab_up
 
 CAMERA_PORTS = "80,443,554,8000,8080,8443,37777,23,21,22"
@@ -47,7 +47,7 @@ def main() -> int:
     ap.add_argument("--no-nmap", action="store_true")
     ap.add_argument("--tag", default="bench")
     args = ap.parse_args()
-    fleet = load_demo_fleet()
+    fleet = load_fleet()
     base = len(fleet.devices)
     nmap = None if args.no_nmap else shutil.which("nmap")
     camaudit = str(Path(sys.executable).with_name("camaudit"))

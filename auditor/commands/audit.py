@@ -1,0 +1,136 @@
+"""``camaudit audit --config FILE`` (the unattended, cron-safe run) and ``camaudit schedule``."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import shutil
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from ..config import AuditConfig, load_config
+from ..credentials import load_credentials
+from ..pipeline import AuditRequest, run_audit
+from ..scan import ScanOptions
+from ..scope import build_scope
+from .progress import TerminalProgress
+from .summary import summary_line
+
+log = logging.getLogger("camaudit.audit")
+
+EXIT_CODES = """\b
+Exit codes:
+  0  compliant: no unwaived finding at or above fail_on
+  1  findings at or above fail_on
+  2  bad config / rules / credentials, scan failure, or another run holds the lock"""
+
+
+def _attach_log_file(path: Path) -> None:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s camaudit[%(process)d] %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+
+
+def prune_reports(cfg: AuditConfig, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` newest reports of this config's naming pattern; return what went."""
+    pattern = re.sub(r"\{date[^}]*\}", "*", cfg.report_name).replace("{site}", cfg.site_slug)
+    removed: list[Path] = []
+    for fmt in cfg.formats:
+        files = sorted(cfg.report_dir.glob(f"{pattern}.{fmt}"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[keep:]:
+            old.unlink(missing_ok=True)
+            removed.append(old)
+    return removed
+
+
+@click.command(epilog=EXIT_CODES)
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(path_type=Path),
+              help="Audit config (YAML or TOML); see examples/audit.yaml.")
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=None,
+              help="If another run holds the database, wait up to this many seconds instead of exiting 2.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success (errors still go to stderr).")
+def audit(config_path: Path, wait_s: float | None, quiet: bool) -> None:
+    """Run one complete audit as the config describes: scan, identify, check, store, report."""
+    cfg = load_config(config_path)
+    if cfg.log_file:
+        _attach_log_file(cfg.log_file)
+    scope = build_scope(cfg.targets, cfg.excludes, allow_public=cfg.allow_public, allow_large=cfg.allow_large)
+    creds = load_credentials(cfg.credentials) if cfg.credentials else None
+    cfg.report_dir.mkdir(parents=True, exist_ok=True)
+    stem = cfg.report_stem(datetime.now())
+    reports = [(fmt, cfg.report_dir / f"{stem}.{fmt}") for fmt in cfg.formats]
+    options = ScanOptions(scope=scope, interface=cfg.interface, probes=cfg.probes, rate=cfg.rate,
+                          timeout=cfg.timeout, deadline=cfg.deadline, credentials=creds)
+    request = AuditRequest(options=options, db_path=cfg.database, rules=list(cfg.rules), site=cfg.site,
+                           reports=reports, fail_on=cfg.fail_on,
+                           lock_timeout=wait_s if wait_s is not None else 1.0)
+    log.info("audit of %s started (config %s)", cfg.site, config_path)
+    progress = TerminalProgress(enabled=False if quiet else None)
+    try:
+        result = run_audit(request, progress)
+    finally:
+        progress.close()
+    if cfg.keep_reports:
+        for old in prune_reports(cfg, cfg.keep_reports):
+            log.info("retention: removed %s", old)
+    if cfg.keep_scans:
+        from ..store import Store
+
+        with Store(cfg.database) as store:
+            pruned = store.prune(keep_last=cfg.keep_scans)
+        if pruned:
+            log.info("retention: removed %d old scan(s)", pruned)
+    line = summary_line(result.document)
+    log.info("%s", line)
+    if not quiet:
+        click.echo(f"{line}; report {reports[0][1] if reports else '-'}")
+    sys.exit(1 if result.failed else 0)
+
+
+@click.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(path_type=Path))
+@click.option("--at", "at", default="03:15", show_default=True, help="Time of day (HH:MM) for the nightly run.")
+def schedule(config_path: Path, at: str) -> None:
+    """Print a crontab line and a systemd service + timer pair for a nightly audit."""
+    cfg = load_config(config_path)  # refuse to schedule a config that would fail
+    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", at)
+    if not m:
+        raise click.BadParameter("expected HH:MM", param_hint="--at")
+    hour, minute = int(m.group(1)), int(m.group(2))
+    exe = shutil.which("camaudit") or f"{sys.executable} -m auditor"
+    cfg_abs = cfg.path.resolve()
+    cmd = f"{exe} audit --config {shlex.quote(str(cfg_abs))} --quiet"
+    click.echo(f"""# --- crontab (crontab -e as root) ---
+{minute} {hour} * * * {cmd}
+
+# --- /etc/systemd/system/camaudit.service ---
+[Unit]
+Description=camaudit nightly camera-fleet audit ({cfg.site})
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart={cmd}
+# exit 1 = findings at or above fail_on: the run worked, the fleet is not compliant
+SuccessExitStatus=1
+Nice=10
+
+# --- /etc/systemd/system/camaudit.timer ---
+[Unit]
+Description=Run camaudit nightly
+
+[Timer]
+OnCalendar=*-*-* {hour:02d}:{minute:02d}:00
+RandomizedDelaySec=10min
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+
+# enable with: systemctl daemon-reload && systemctl enable --now camaudit.timer""")

@@ -43,11 +43,19 @@ def asset(name: str) -> bytes:
 
 
 def test_wsdl_found_without_importing_onvif_client() -> None:
+    """onvif.client calls logging.basicConfig at import: building our Document must not import it.
+
+    Checked in a fresh interpreter (other test modules import onvif themselves).
+    """
+    import subprocess
     import sys
 
     assert (wsdl_dir() / "devicemgmt.wsdl").is_file()
-    onvif.device_document()
-    assert "onvif.client" not in sys.modules
+    code = ("import sys, logging; from auditor.probes import onvif; onvif.device_document(); "
+            "assert 'onvif.client' not in sys.modules and 'onvif' not in sys.modules; "
+            "assert not logging.getLogger().handlers; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr[-500:]
 
 
 def test_system_date_and_time() -> None:

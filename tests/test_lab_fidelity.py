@@ -65,21 +65,23 @@ print(json.dumps(found))
 ONVIF_READ = r"""
 import datetime as dt, json, logging, os, sys
 import onvif
-from onvif.client import ONVIFService
-from zeep import Client
+from onvif.client import ONVIFService, UsernameDigestTokenDtDiff
+from zeep import Client, Settings
+from zeep.wsdl import Document
 from zeep.transports import Transport
 logging.disable(logging.CRITICAL)
 WSDL = os.path.join(os.path.dirname(os.path.dirname(onvif.__file__)), "wsdl", "devicemgmt.wsdl")
 BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
 
+# Parse the WSDL once; every device gets its own client (and WS-Security token) from it.
+DOCUMENT = Document(WSDL, Transport(timeout=3), settings=Settings(strict=False))
+
 def service(ip, user, pw, dt_diff=None):
     xaddr = f"http://{ip}/onvif/device_service"
     t = Transport(timeout=3, operation_timeout=3)
-    if user is None:  # no WS-Security header at all
-        return ONVIFService(xaddr, "", "", WSDL, binding_name=BINDING,
-                            zeep_client=Client(WSDL, transport=t))
-    return ONVIFService(xaddr, user, pw, WSDL, binding_name=BINDING, no_cache=True, transport=t,
-                        dt_diff=dt_diff)
+    wsse = None if user is None else UsernameDigestTokenDtDiff(user, pw, dt_diff=dt_diff, use_digest=True)
+    client = Client(DOCUMENT, transport=t, wsse=wsse)
+    return ONVIFService(xaddr, "", "", WSDL, binding_name=BINDING, zeep_client=client)
 
 out = {}
 for ip, user, pw in json.loads(sys.argv[1]):

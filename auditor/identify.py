@@ -138,15 +138,16 @@ def _clue_for_name(match: NameMatch, probe: str, field: str, text: str, strength
 
 
 def _macs(host: Host) -> list[tuple[str, str, bool]]:
-    """(mac, probe, on_the_wire) for every distinct MAC seen; the ARP/host MAC first."""
+    """(mac, probe, on_the_wire) for every distinct MAC seen; ARP's first.
+
+    Each MAC is credited to the probe that actually saw it: a routed camera's MAC
+    comes from what it says about itself (ONVIF/SADP/DHIP), never from ARP.
+    """
     seen: dict[str, tuple[str, str, bool]] = {}
-    if host.mac and (mac := normalise_mac(host.mac)):
-        seen[mac] = (mac, "arp", True)
-    for obs in host.observations:
+    ordered = sorted(host.observations, key=lambda o: o.probe != "arp")
+    for obs in ordered:
         values: list[Any] = []
-        if obs.probe == "arp":
-            values = [obs.fields.get("mac")]
-        elif obs.probe in ("sadp", "dhip", "wsdiscovery"):
+        if obs.probe in ("arp", "sadp", "dhip", "wsdiscovery"):
             values = [obs.fields.get("mac")]
         elif obs.probe == "onvif":
             values = list(obs.fields.get("macs") or [])[:8]
@@ -154,6 +155,8 @@ def _macs(host: Host) -> list[tuple[str, str, bool]]:
             mac = normalise_mac(value)
             if mac and mac not in seen:
                 seen[mac] = (mac, obs.probe, obs.probe == "arp")
+    if host.mac and (mac := normalise_mac(host.mac)) and mac not in seen:
+        seen[mac] = (mac, "arp", True)  # a Host built without its ARP observation (re-identification input)
     return list(seen.values())
 
 

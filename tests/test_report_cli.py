@@ -95,3 +95,31 @@ def test_real_store_round_trip(tmp_path: Path) -> None:
     assert "<h1>Lab</h1>" in page and 'data-verdict="compliant"' in page
     result = runner.invoke(cli, ["report", "--db", str(db), "--scan", "99"])
     assert result.exit_code == 2 and "no scan 99" in result.output
+
+
+def test_real_store_document_with_a_device_and_a_finding(tmp_path: Path) -> None:
+    """The report renders what the real store produces (extra fields and all), escaping device text."""
+    from auditor.models import Device, Evidence, Finding, Host, Identity, Observation
+
+    obs = Observation(ip="198.18.0.5", probe="http", fields={"title": "<script>x</script>"}, warning="bad <b>")
+    host = Host(key="mac:c0:56:e3:00:00:01", ip="198.18.0.5", mac="c0:56:e3:00:00:01", ips=("198.18.0.5",),
+                observations=(obs,))
+    identity = Identity(maker="Hikvision", brand="<script>x</script>", relation="OEM relabel",
+                        device_class="camera", model="DS-2CD2143G2-I", covered=True, confidence="high",
+                        evidence=(Evidence("http", "server", "App-webs/", "Hikvision", "strong", "banner"),))
+    finding = Finding(rule_id="ndaa-889.covered-maker", title="Covered equipment", severity="critical",
+                      device_key=host.key, ip=host.ip, mac=host.mac, message="covered")
+    db = tmp_path / "c.db"
+    with Store(db) as store:
+        scan_id = store.begin_scan(_meta())
+        store.add_observations(scan_id, [obs])
+        store.add_devices(scan_id, [Device(host=host, identity=identity)], {host.key: {}})
+        store.add_findings(scan_id, [finding])
+        store.finish_scan(scan_id, "complete", {"addresses": 256})
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["report", "--db", str(db), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert 'data-verdict="noncompliant"' in page and "1 unwaived critical or high finding" in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script>x</script>" not in page
+    assert "bad &lt;b&gt;" in page

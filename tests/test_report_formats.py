@@ -103,3 +103,13 @@ def test_write_report_failure_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(OperatorError):
         write_report({"schema_version": 99}, tmp_path / "r.html")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sample_documents_match_their_generator() -> None:
+    from fixtures.report import make_doc as generator
+
+    folder = Path(generator.__file__).parent
+    for name, build in generator.SAMPLES.items():
+        on_disk = json.loads((folder / name).read_text(encoding="utf-8"))
+        assert on_disk == build(), f"{name} is stale: run python tests/fixtures/report/make_doc.py"
+        assert 'data-verdict="' in get_format("html").render(on_disk)

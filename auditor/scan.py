@@ -1,10 +1,10 @@
 """Run the probes: concurrency, one global deadline, one shared rate limit, progress.
 
-Phase 1 runs every discovery probe at once (ARP sweep, WS-Discovery, SADP, DHIP).
-Phase 2 probes each candidate host — every address something answered from, plus
-every routed target (beyond ARP and multicast, only unicast can find them): the
-port probe first, then HTTP, RTSP and ONVIF concurrently. Hosts run in parallel up
-to ``host_concurrency``; every packet waits on the one rate limiter.
+The discovery probes (ARP sweep, WS-Discovery, SADP, DHIP) run at once, and every
+address they hear from is probed straight away, while they are still listening: the
+port probe first, then HTTP, RTSP and ONVIF concurrently. Every routed target
+(beyond ARP and multicast, only unicast can find it) is probed from the start. Hosts
+run in parallel up to ``host_concurrency``; every packet waits on the one rate limiter.
 
 Observations leave through ``emit`` the moment they exist, so a scan stopped by
 Ctrl-C, SIGTERM or the deadline keeps everything seen so far.
@@ -13,13 +13,14 @@ Ctrl-C, SIGTERM or the deadline keeps everything seen so far.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import ipaddress
 import logging
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -107,12 +108,16 @@ class _Guard:
         self.scope, self._emit = scope, emit
         self.count = self.warnings = self.dropped = 0
         self.xaddrs: dict[str, list[str]] = {}
+        self.on_address: Callable[[str], None] | None = None
+        """Called with each address something answered from (the engine schedules its host probes)."""
 
     def __call__(self, obs: Observation) -> None:
         if obs.ip not in self.scope:
             self.dropped += 1
             return
         self.count += 1
+        if self.on_address is not None and obs.probe in DISCOVERY_PROBES:
+            self.on_address(obs.ip)
         if obs.warning:
             self.warnings += 1
         if obs.probe == "wsdiscovery":
@@ -138,8 +143,12 @@ async def run_scan(
     emit: Callable[[Observation], None],
     progress: Progress | None = None,
     stop: asyncio.Event | None = None,
+    load: Callable[[str], Any] = load_probe,
 ) -> ScanOutcome:
-    """Probe everything in ``options.scope``; return when done, at the deadline, or when ``stop`` is set."""
+    """Probe everything in ``options.scope``; return when done, at the deadline, or when ``stop`` is set.
+
+    ``load`` builds a probe from its registered name (tests pass fakes).
+    """
     progress = progress or NullProgress()
     iface = interface_address(options.interface)
     guard = _Guard(options.scope, emit)
@@ -150,7 +159,7 @@ async def run_scan(
         deadline=started + options.deadline, emit=guard, credentials=options.credentials,
     )
     stop = stop or asyncio.Event()
-    work = asyncio.ensure_future(_run_phases(options, ctx, guard, progress))
+    work = asyncio.ensure_future(_run_phases(options, ctx, guard, progress, load))
     stopper = asyncio.ensure_future(stop.wait())
     done, _ = await asyncio.wait({work, stopper}, timeout=options.deadline + 5, return_when=asyncio.FIRST_COMPLETED)
     interrupted = work not in done
@@ -176,7 +185,14 @@ async def run_scan(
     return ScanOutcome(status=status, stats=stats)
 
 
-async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, progress: Progress) -> dict[str, Any]:
+async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, progress: Progress,
+                      load: Callable[[str], Any]) -> dict[str, Any]:
+    """Discovery and host probing overlap: a host is probed the moment anything answers from it.
+
+    Routed targets are scheduled at once (unicast is the only way to reach them); on-link
+    hosts as soon as a discovery probe reports them. The discovery probes' listening
+    windows therefore cost no extra wall time.
+    """
     timings: dict[str, float] = {}
 
     async def timed(name: str, coro: Any, ip: str) -> None:
@@ -184,47 +200,48 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
         await _bounded(coro, ctx, name, ip, guard)
         timings[name] = round(timings.get(name, 0.0) + time.monotonic() - t0, 3)
 
-    progress.phase("discovery")
-    discovery = [load_probe(n) for n in options.probes if n in DISCOVERY_PROBES]
-    await asyncio.gather(*(timed(p.name, p.run(ctx), str(ctx.iface_addr.ip)) for p in discovery))
-
-    host_probes = [load_probe(n) for n in options.probes if n in HOST_PROBES]
-    candidates = _candidates(ctx, options)
-    progress.phase("hosts")
-    total, done = len(candidates), 0
-    progress.hosts(0, total, len(ctx.live))
-    sem = asyncio.Semaphore(options.host_concurrency)
+    host_probes = [load(n) for n in options.probes if n in HOST_PROBES]
     port_probe = next((p for p in host_probes if p.name == "ports"), None)
     others = [p for p in host_probes if p.name != "ports"]
+    sem = asyncio.Semaphore(options.host_concurrency)
+    own = str(ctx.iface_addr.ip)
+    scheduled: set[str] = set()
+    tasks: list[asyncio.Future[None]] = []
+    done = 0
 
     async def one_host(ip: str) -> None:
         nonlocal done
         async with sem:
             state = HostState(ip=ip)
-            if hasattr(state, "xaddrs"):
-                state.xaddrs = list(dict.fromkeys(guard.xaddrs.get(ip, [])))
             if port_probe is not None:
                 await timed("ports", port_probe.probe_host(ctx, state), ip)
                 if state.open_ports:
                     ctx.live.add(ip)
-            if ip in ctx.live:
+            if ip in ctx.live or state.open_ports:
+                state.xaddrs = list(dict.fromkeys(guard.xaddrs.get(ip, [])))
                 await asyncio.gather(*(timed(p.name, p.probe_host(ctx, state), ip) for p in others))
             done += 1
-            progress.hosts(done, total, len(ctx.live))
+            progress.hosts(done, len(scheduled), len(ctx.live))
 
-    await asyncio.gather(*(one_host(ip) for ip in candidates))
-    return {"hosts_probed": total, "probe_seconds": timings}
+    def schedule(ip: str) -> None:
+        if ip in scheduled or ip == own or ip not in options.scope:
+            return
+        scheduled.add(ip)
+        tasks.append(asyncio.ensure_future(one_host(ip)))
 
-
-def _candidates(ctx: ProbeContext, options: ScanOptions) -> list[str]:
-    """Live hosts from discovery, plus every routed target (unicast is the only way to find those).
-
-    Without any discovery probe selected, every in-scope address is a candidate.
-    """
-    found: Iterable[str] = ctx.live
-    if not any(n in DISCOVERY_PROBES for n in options.probes):
-        found = (str(a) for a in options.scope.addresses())
-    out = set(found) | {str(a) for a in ctx.routed_targets()}
-    own = str(ctx.iface_addr.ip)
-    out.discard(own)
-    return sorted((ip for ip in out if ip in options.scope), key=lambda s: ipaddress.IPv4Address(s))
+    guard.on_address = schedule
+    progress.phase("discovery")
+    for address in ctx.routed_targets():
+        schedule(str(address))
+    discovery = [load(n) for n in options.probes if n in DISCOVERY_PROBES]
+    if not discovery:
+        for address in options.scope.addresses():
+            schedule(str(address))
+    discovery_ctx = dataclasses.replace(ctx, rate=ctx.rate.lane(0)) if isinstance(ctx.rate, RateLimiter) else ctx
+    await asyncio.gather(*(timed(p.name, p.run(discovery_ctx), own) for p in discovery))
+    for ip in sorted(ctx.live):
+        schedule(ip)
+    progress.phase("hosts")
+    while len(tasks) > done:  # host probes may not add hosts, but wait for every scheduled one
+        await asyncio.gather(*tasks)
+    return {"hosts_probed": len(scheduled), "probe_seconds": timings}

@@ -67,11 +67,13 @@ def test_open_closed_banner_and_tarpit() -> None:
     assert took < 3.0  # the tarpit cost the 0.2 s banner wait, not the 4 s timeout
 
 
-def test_nothing_open_emits_nothing() -> None:
+def test_all_refused_is_a_live_host_with_no_open_port() -> None:
+    """Refusals are answers: a routed host with every camera port closed is still in the inventory."""
     out: list[Observation] = []
     host = HostState(ip="127.0.0.1")
     asyncio.run(PortProbe(ports=(free_port(),)).probe_host(make_ctx(out), host))
-    assert out == [] and host.open_ports == set()
+    assert host.open_ports == set()
+    assert [o.fields["open"] for o in out] == [[]]
 
 
 def test_out_of_scope_host_is_not_touched() -> None:
@@ -90,3 +92,36 @@ def test_deadline_passed_probes_nothing() -> None:
         return out
 
     assert asyncio.run(main()) == []
+
+
+def test_silent_unknown_address_costs_only_the_liveness_ports() -> None:
+    """A routed target nobody heard from: when no liveness port answers, the rest are never tried."""
+    tried: list[int] = []
+
+    class Counting(PortProbe):
+        async def _try_port(self, ctx, ip, port):  # type: ignore[no-untyped-def]
+            tried.append(port)
+            return None
+
+    async def main() -> None:
+        ctx = make_ctx([], timeout=0.2)
+        await Counting(ports=(1, 2, 3, 4), liveness_ports=(1, 2)).probe_host(ctx, HostState(ip="127.0.0.1"))
+
+    asyncio.run(main())
+    assert sorted(tried) == [1, 2]
+
+
+def test_refusal_proves_a_host_and_all_ports_are_tried() -> None:
+    async def main() -> tuple[HostState, list[Observation]]:
+        s1, web_port = await serve(lambda r, w: asyncio.sleep(0))
+        closed = free_port()
+        out: list[Observation] = []
+        ctx = make_ctx(out, timeout=1.0)
+        host = HostState(ip="127.0.0.1")
+        await PortProbe(ports=(closed, web_port), liveness_ports=(closed,)).probe_host(ctx, host)
+        s1.close()
+        return host, out
+
+    host, out = asyncio.run(main())
+    assert host.open_ports == {next(iter(host.open_ports))} and len(host.open_ports) == 1
+    assert out and out[0].fields["open"] == sorted(host.open_ports)

@@ -15,7 +15,9 @@ raise for bad network input (they emit an observation with ``warning`` instead).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import ipaddress
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,8 +32,11 @@ if TYPE_CHECKING:
 class RateLimiter:
     """Token bucket shared by every probe: ``await acquire()`` before each packet or connection.
 
-    ``rate`` is packets per second; ``burst`` lets a short run go out at once
-    (kept small by default because old cameras crash under floods).
+    ``rate`` is packets per second; ``burst`` lets a short run go out at once (kept
+    small by default because old cameras crash under floods). Waiters are served in
+    priority order, then first come first served: discovery probes use a
+    higher-priority ``lane`` so a long queue of port probes cannot starve the
+    multicast/unicast discovery packets whose answers decide which hosts exist.
     """
 
     def __init__(self, rate: float, burst: int | None = None) -> None:
@@ -41,18 +46,58 @@ class RateLimiter:
         self.burst = float(burst if burst is not None else max(1, int(rate // 20)))
         self._tokens = self.burst
         self._last = time.monotonic()
-        self._lock = asyncio.Lock()
+        self._waiters: list[tuple[int, int, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._pump: asyncio.Task[None] | None = None
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+
+    async def acquire(self, n: int = 1, priority: int = 1) -> None:
+        """Wait for ``n`` tokens; lower ``priority`` numbers go first."""
+        self._refill()
+        if not self._waiters and self._tokens >= n:
+            self._tokens -= n
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._seq), n, fut))
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.ensure_future(self._serve())
+        await fut
+
+    async def _serve(self) -> None:
+        while self._waiters:
+            _, _, n, fut = self._waiters[0]
+            if fut.done():  # cancelled waiter
+                heapq.heappop(self._waiters)
+                continue
+            self._refill()
+            if self._tokens >= n:
+                self._tokens -= n
+                heapq.heappop(self._waiters)
+                fut.set_result(None)
+                continue
+            await asyncio.sleep((n - self._tokens) / self.rate)
+
+    def lane(self, priority: int) -> RateLane:
+        """A view of this limiter whose ``acquire`` waits at ``priority``."""
+        return RateLane(self, priority)
+
+
+class RateLane:
+    """The same bucket, another place in the queue (see ``RateLimiter.lane``)."""
+
+    def __init__(self, limiter: RateLimiter, priority: int) -> None:
+        self.limiter, self.priority = limiter, priority
+
+    @property
+    def rate(self) -> float:
+        return self.limiter.rate
 
     async def acquire(self, n: int = 1) -> None:
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= n:
-                    self._tokens -= n
-                    return
-                await asyncio.sleep((n - self._tokens) / self.rate)
+        await self.limiter.acquire(n, self.priority)
 
 
 class Scope(Protocol):
@@ -71,7 +116,7 @@ class ProbeContext:
     """Interface the operator named; multicast and ARP go out on it only."""
     iface_addr: ipaddress.IPv4Interface
     """The interface's address and attached network."""
-    rate: RateLimiter
+    rate: RateLimiter | RateLane
     timeout: float
     """Per-request timeout in seconds."""
     deadline: float

@@ -40,6 +40,11 @@ CAMERA_PORTS: tuple[int, ...] = (
 )
 """Ports the probe tries on every host."""
 
+LIVENESS_PORTS: tuple[int, ...] = (80, 554, 443, 8000, 37777, 22, 23, 8080)
+"""Tried first on an address no discovery probe heard from (a routed target): if none of
+these accepts or refuses, nothing lives there and the other ports are not tried. Any
+answer, even a refusal, means a host, and then every port is tried."""
+
 BANNER_PORTS: tuple[int, ...] = (21, 22, 23)
 """Ports whose service speaks first."""
 
@@ -91,41 +96,54 @@ class PortProbe:
         ports: Iterable[int] = CAMERA_PORTS,
         banner_ports: Iterable[int] = BANNER_PORTS,
         banner_wait: float = BANNER_WAIT,
+        liveness_ports: Iterable[int] = LIVENESS_PORTS,
     ) -> None:
         self.ports = tuple(dict.fromkeys(ports))
+        self.liveness_ports = frozenset(liveness_ports)
         self.banner_ports = frozenset(banner_ports)
         self.banner_wait = banner_wait
 
     async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
         if host.ip not in ctx.scope:
             return
-        results = await asyncio.gather(
-            *(self._try_port(ctx, host.ip, port) for port in self.ports), return_exceptions=True
-        )
+        ports = list(self.ports)
+        results: list[tuple[bool, str] | None | BaseException] = []
+        first = [p for p in ports if p in self.liveness_ports]
+        if host.ip not in ctx.live and first:
+            results = list(await asyncio.gather(*(self._try_port(ctx, host.ip, p) for p in first),
+                                                return_exceptions=True))
+            if not any(isinstance(r, tuple) for r in results):
+                return  # silent address: no host here
+            ports = first + [p for p in ports if p not in self.liveness_ports]
+        rest = ports[len(results):]  # every port not tried yet
+        results += await asyncio.gather(*(self._try_port(ctx, host.ip, p) for p in rest), return_exceptions=True)
         open_ports: list[int] = []
         banners: dict[str, str] = {}
-        for port, res in zip(self.ports, results, strict=True):
+        answered = False
+        for port, res in zip(ports, results, strict=True):
             if isinstance(res, BaseException) or res is None:
                 continue
+            answered = True
             is_open, banner = res
             if is_open:
                 open_ports.append(port)
                 if banner:
                     banners[str(port)] = banner
-        if not open_ports:
-            return
+        if not answered:
+            return  # nothing answered: no evidence of a host at all
         host.open_ports.update(open_ports)
         raw = "\n".join(f"{p}: {b}" for p, b in banners.items())
         ctx.emit(Observation(ip=host.ip, probe=self.name,
                              fields={"open": sorted(open_ports), "banners": banners}, raw=raw[:2048]))
 
     async def _try_port(self, ctx: ProbeContext, ip: str, port: int) -> tuple[bool, str] | None:
+        """(True, banner) open; (False, "") refused (the host answered); None silent."""
         if ctx.remaining() <= 0:
             return None
         try:
             reader, writer = await connect(ctx, ip, port)
-        except ConnectFailed:
-            return None
+        except ConnectFailed as exc:
+            return (False, "") if exc.answered else None
         try:
             if port not in self.banner_ports:
                 return True, ""

@@ -52,7 +52,15 @@ def insecure_tls_context() -> ssl.SSLContext:
 
 
 class ConnectFailed(Exception):
-    """The port refused, timed out or the TLS handshake failed; ``str()`` says which, briefly."""
+    """The port refused, timed out or the TLS handshake failed; ``str()`` says which, briefly.
+
+    ``answered`` is True when the host itself replied (a refusal, a failed TLS
+    handshake): the address is alive even though this port is not usable.
+    """
+
+    def __init__(self, message: str, answered: bool = False) -> None:
+        super().__init__(message)
+        self.answered = answered
 
 
 async def connect(
@@ -76,7 +84,9 @@ async def connect(
     except TimeoutError:
         raise ConnectFailed(f"no answer within {t:.1f}s") from None
     except ssl.SSLError as exc:
-        raise ConnectFailed(f"TLS handshake failed: {exc.reason or exc}") from None
+        raise ConnectFailed(f"TLS handshake failed: {exc.reason or exc}", answered=True) from None
+    except ConnectionRefusedError as exc:
+        raise ConnectFailed(exc.strerror or "connection refused", answered=True) from None
     except OSError as exc:
         raise ConnectFailed(exc.strerror or type(exc).__name__) from None
 

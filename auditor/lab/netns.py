@@ -28,7 +28,7 @@ from ..errors import ScanError
 from . import topology
 from .fleet import gateway, prefixlen
 from .nsenter import NETNS_RUN_DIR, enter_netns
-from .rtnl import configure_device
+from .rtnl import configure_device, veth_own_queue
 from .spec import Fleet
 
 TAG_RE = re.compile(r"^[a-z0-9]{1,12}$")
@@ -176,9 +176,12 @@ def _build(topo: Topology, fleet: Fleet, say: Callable[[str], None]) -> None:
     say("creating links")
     sw = topo.switch
     links = [
-        f"link add {topology.SCANNER_IFACE} netns {topo.scanner} type veth peer name scan netns {sw}",
-        f"link add {ROUTER_LAN_IFACE} netns {topo.router} type veth peer name rt-lan netns {sw}",
-        f"link add {ROUTER_ROUTED_IFACE} netns {topo.router} type veth peer name rt-rtd netns {sw}",
+        f"link add {topology.SCANNER_IFACE} address {topology.SCANNER_MAC} netns {topo.scanner} "
+        f"type veth peer name scan netns {sw}",
+        f"link add {ROUTER_LAN_IFACE} address {topology.ROUTER_LAN_MAC} netns {topo.router} "
+        f"type veth peer name rt-lan netns {sw}",
+        f"link add {ROUTER_ROUTED_IFACE} address {topology.ROUTER_ROUTED_MAC} netns {topo.router} "
+        f"type veth peer name rt-rtd netns {sw}",
     ]
     links += [
         f"link add {topology.DEVICE_IFACE} address {d.mac} netns {ns} type veth peer name d{i} netns {sw}"
@@ -223,17 +226,47 @@ def _build(topo: Topology, fleet: Fleet, say: Callable[[str], None]) -> None:
 
     say(f"configuring {len(dev_ns)} devices")
     _configure_devices(fleet, dev_ns)
+    _own_queues(topo, len(dev_ns))
+
+
+def _own_queues(topo: Topology, n_devices: int) -> None:
+    """See ``rtnl.veth_own_queue``: bridge-side senders TSO off, infrastructure receivers GRO on."""
+    errors: list[str] = []
+
+    def work() -> None:
+        try:
+            with enter_netns(topo.switch):
+                for port in ["scan", "rt-lan", "rt-rtd"] + [f"d{i}" for i in range(n_devices)]:
+                    veth_own_queue(sender=port)
+            with enter_netns(topo.scanner):
+                veth_own_queue(receiver=topology.SCANNER_IFACE)
+            with enter_netns(topo.router):
+                veth_own_queue(receiver=ROUTER_LAN_IFACE)
+                veth_own_queue(receiver=ROUTER_ROUTED_IFACE)
+        except (OSError, ScanError) as exc:
+            errors.append(str(exc))
+
+    t = threading.Thread(target=work, name="lab-queues")
+    t.start()
+    t.join()
+    if errors:
+        raise LabError(f"cannot tune veth queues: {errors[0]}")
 
 
 def _configure_devices(fleet: Fleet, dev_ns: list[str]) -> None:
-    """Address and route every device over rtnetlink from one thread (no process per device)."""
+    """Address, route and infrastructure neighbours of every device over rtnetlink, from one
+    thread (no process per device). See ``topology.SCANNER_MAC`` for why the neighbours."""
     errors: list[str] = []
+
+    lan_neigh = {topology.ROUTER_LAN_IP: topology.ROUTER_LAN_MAC, topology.SCANNER_IP: topology.SCANNER_MAC}
+    routed_neigh = {topology.ROUTER_ROUTED_IP: topology.ROUTER_ROUTED_MAC}
 
     def work() -> None:
         for d, ns in zip(fleet.devices, dev_ns, strict=True):
             try:
                 with enter_netns(ns):
-                    configure_device(topology.DEVICE_IFACE, d.ip, prefixlen(d), gateway(d))
+                    configure_device(topology.DEVICE_IFACE, d.ip, prefixlen(d), gateway(d),
+                                     lan_neigh if d.segment == "lan" else routed_neigh)
             except (OSError, ScanError) as exc:
                 errors.append(f"{d.name} ({ns}): {exc}")
                 return

@@ -22,6 +22,13 @@ ROUTER_ROUTED_IP = "198.18.32.1"
 SCANNER_IP = "198.18.0.2"
 SCANNER_IFACE = "lan0"
 DEVICE_IFACE = "eth0"
+SCANNER_MAC = "02:ca:00:00:00:02"
+ROUTER_LAN_MAC = "02:ca:00:00:00:01"
+ROUTER_ROUTED_MAC = "02:ca:00:00:20:01"
+"""Fixed, locally administered MACs of the lab's own infrastructure. Devices get permanent
+neighbour entries for them: otherwise one multicast probe makes every device ARP for the
+scanner at once, N broadcasts flooded to N bridge ports, and at 1000 devices the kernel
+drops most of the N^2 frames (real switches do not have this problem)."""
 DEMO_LAN_RANGE = ("198.18.0.10", "198.18.0.254")
 """Demo-fleet LAN devices live here."""
 SCALE_BASE = ipaddress.IPv4Address("198.18.4.1")

@@ -65,11 +65,12 @@ def cli(verbose: int) -> None:
 
     \b
     Exit codes: 0 compliant (nothing at or above --fail-on), 1 findings,
-                2 operator error, scan failure or database locked.
+                2 operator error, scan failed or interrupted, database locked.
     """
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="camaudit: %(levelname)s: %(message)s",
-                        stream=sys.stderr)
+    level = max(logging.WARNING - 10 * verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="camaudit: %(levelname)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)  # a log file added later may lower the root level; stderr stays as asked
 
 
 def _register() -> None:

@@ -134,3 +134,45 @@ def test_password_never_stored(scan_result, demo_lab):
     text = json.dumps(scan_result["doc"]) + dump + scan_result["stderr"]
     for pw in passwords:
         assert pw not in text
+
+
+def test_sigterm_stops_within_a_second_and_keeps_observations(demo_lab, tmp_path):
+    import signal
+    import subprocess
+
+    from auditor.lab.runner import scanner_argv
+
+    db = tmp_path / "int.db"
+    proc = subprocess.Popen(scanner_argv(demo_lab.tag, [
+        CAMAUDIT, "scan", *topology.DEMO_TARGETS, "-i", topology.SCANNER_IFACE, "--db", str(db),
+        "--rate", "100", "--deadline", "60", "--quiet"]), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    con = None
+    try:
+        for _ in range(100):  # wait until observations are being recorded
+            time.sleep(0.1)
+            if db.exists():
+                con = sqlite3.connect(db)
+                try:
+                    if con.execute("select count(*) from observations").fetchone()[0] > 0:
+                        break
+                except sqlite3.OperationalError:
+                    pass
+                con.close()
+                con = None
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if con:
+            con.close()
+    assert took < 1.5, f"took {took:.2f}s to stop"
+    assert proc.returncode == 2 and "interrupted" in proc.stderr.read()
+    con = sqlite3.connect(db)
+    status, = con.execute("select status from scans").fetchone()
+    n_obs, = con.execute("select count(*) from observations").fetchone()
+    n_dev, = con.execute("select count(*) from scan_devices").fetchone()
+    con.close()
+    assert status == "interrupted" and n_obs > 0 and n_dev > 0

@@ -18,7 +18,7 @@ from ..pipeline import AuditRequest, run_audit
 from ..scan import ScanOptions
 from ..scope import build_scope
 from .progress import TerminalProgress
-from .summary import summary_line
+from .summary import exit_code, summary_line
 
 log = logging.getLogger("camaudit.audit")
 
@@ -26,7 +26,7 @@ EXIT_CODES = """\b
 Exit codes:
   0  compliant: no unwaived finding at or above fail_on
   1  findings at or above fail_on
-  2  bad config / rules / credentials, scan failure, or another run holds the lock"""
+  2  bad config / rules / credentials, scan failed or interrupted, or another run holds the lock"""
 
 
 def _attach_log_file(path: Path) -> None:
@@ -89,7 +89,7 @@ def audit(config_path: Path, wait_s: float | None, quiet: bool) -> None:
     log.info("%s", line)
     if not quiet:
         click.echo(f"{line}; report {reports[0][1] if reports else '-'}")
-    sys.exit(1 if result.failed else 0)
+    sys.exit(exit_code(result))
 
 
 @click.command()

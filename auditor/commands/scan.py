@@ -14,7 +14,7 @@ from ..scan import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT, ScanOptions,
 from ..scope import build_scope
 from .options import db_option
 from .progress import TerminalProgress
-from .summary import summary_line
+from .summary import exit_code, summary_line
 
 
 @click.command()
@@ -72,4 +72,4 @@ def scan(targets: tuple[str, ...], interface: str, excludes: tuple[str, ...], cr
         click.echo(summary_line(result.document), err=json_out == "-")
         for path in result.written:
             click.echo(f"  wrote {path}")
-    sys.exit(1 if result.failed else 0)
+    sys.exit(exit_code(result))

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import click
+
 from ..models import SEVERITIES
+from ..pipeline import AuditResult
 
 
 def summary_line(doc: dict[str, Any]) -> str:
@@ -18,3 +21,12 @@ def summary_line(doc: dict[str, Any]) -> str:
     cams = sum(1 for d in devices if d.get("device_class") in ("camera", "recorder"))
     return (f"scan {scan['id']} {scan['status']}: {len(devices)} devices ({cams} cameras/recorders, "
             f"{covered} covered), findings: {sev}")
+
+
+def exit_code(result: AuditResult) -> int:
+    """2 for a scan that did not complete (its partial results are stored), else 1 on findings, else 0."""
+    if result.status != "complete":
+        click.echo(f"camaudit: scan {result.scan_id} {result.status}: partial results are stored and "
+                   "reported, but the audit is incomplete", err=True)
+        return 2
+    return 1 if result.failed else 0

@@ -51,9 +51,8 @@ class CamauditGroup(click.Group):
             return super().invoke(ctx)
         except (OperatorError, ScanError, StoreLockedError) as exc:
             raise OperatorFailure(str(exc)) from exc
-        except click.UsageError as exc:
-            exc.exit_code = 2
-            raise
+        except click.UsageError:
+            raise  # click's UsageError already exits 2
 
 
 @click.group(cls=CamauditGroup, context_settings={"help_option_names": ["-h", "--help"]})

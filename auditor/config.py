@@ -60,7 +60,7 @@ class AuditConfig:
         return self.report_name.format(site=self.site_slug, date=when)
 
 
-_KEYS = {
+_KEYS: dict[str, type | tuple[type, ...]] = {
     "site": str, "targets": list, "interface": str, "exclude": list, "rules": list, "credentials": str,
     "database": str, "report_dir": str, "report_name": str, "formats": list, "retention": dict,
     "fail_on": (str, type(None)), "rate": (int, float), "timeout": (int, float), "deadline": (int, float),

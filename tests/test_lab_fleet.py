@@ -11,7 +11,7 @@ from scapy.config import conf
 
 from auditor.errors import OperatorError
 from auditor.lab import topology
-from auditor.lab.fleet import MAX_SCALE, fleet_from_data, fleet_to_data, load_fleet, scaled_fleet
+from auditor.lab.fleet import BRIDGE_MAX_PORTS, MAX_SCALE, fleet_from_data, fleet_to_data, load_fleet, scaled_fleet
 from auditor.lab.spec import HOSTILE_BEHAVIOURS, Fleet
 
 
@@ -175,9 +175,12 @@ def test_scaled_fleet(demo: Fleet) -> None:
 
 def test_scale_bounds(demo: Fleet) -> None:
     assert scaled_fleet(demo, 0) is demo
-    with pytest.raises(OperatorError):
-        scaled_fleet(demo, MAX_SCALE + 1)
-    assert len(scaled_fleet(demo, MAX_SCALE).devices) == len(demo.devices) + MAX_SCALE
+    lan_ports = sum(1 for d in demo.devices if d.segment == "lan") + 2
+    limit = min(MAX_SCALE, BRIDGE_MAX_PORTS - lan_ports)
+    with pytest.raises(OperatorError, match="1024 ports"):
+        scaled_fleet(demo, limit + 1)
+    assert len(scaled_fleet(demo, limit).devices) == len(demo.devices) + limit
+    assert len(scaled_fleet(demo, 975).devices) == 1000  # the benchmark's largest lab
 
 
 def test_hostile_names_are_known() -> None:

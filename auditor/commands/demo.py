@@ -8,6 +8,7 @@ no packet of the demo ever leaves the lab.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -43,6 +44,15 @@ def demo_credentials(fleet: Fleet) -> Credentials:
         return load_credentials(path)
 
 
+def _terminate_as_exit() -> None:
+    """SIGTERM raises SystemExit, so the lab is torn down by the ``finally`` (as Ctrl-C does)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 @click.command()
 @click.option("--tag", default="demo", show_default=True, help="Lab name (namespaces are caml<tag>-*).")
 @click.option("--db", type=click.Path(path_type=Path), default=Path("camaudit.db"), show_default=True)
@@ -55,9 +65,11 @@ def demo_credentials(fleet: Fleet) -> Credentials:
 def demo(tag: str, db: Path, output: Path, keep: bool, scale: int, quiet: bool) -> None:
     """Audit the simulated facility (needs root): writes camaudit.db and camaudit-report.html here."""
     from ..lab.fleet import load_fleet
+    from ..lab.netns import check_privileges
     from ..lab.nsenter import enter_netns
     from ..lab.runner import lab_down, lab_up
 
+    check_privileges()
     fleet = load_fleet()
     progress = TerminalProgress(enabled=False if quiet else None)
     targets = list(topology.DEMO_TARGETS)
@@ -68,6 +80,7 @@ def demo(tag: str, db: Path, output: Path, keep: bool, scale: int, quiet: bool) 
     if not quiet:
         click.echo(f"bringing up the simulated facility '{tag}' ({len(fleet.devices) + scale} devices)…", err=True)
     lab_down(tag)  # leftovers of an earlier crash
+    _terminate_as_exit()
     try:
         state = lab_up(tag, fleet, scale=scale)
         options = ScanOptions(scope=scope, interface=topology.SCANNER_IFACE, rate=1000 if scale else 500,
@@ -75,7 +88,8 @@ def demo(tag: str, db: Path, output: Path, keep: bool, scale: int, quiet: bool) 
         request = AuditRequest(options=options, db_path=db, rules=rules, site=fleet.site,
                                reports=[("html", output), ("json", output.with_suffix(".json"))])
         with enter_netns(state.scanner_ns):
-            result = run_audit(request, progress)
+            result = run_audit(request, progress)  # handles SIGINT/SIGTERM itself while scanning
+        _terminate_as_exit()  # asyncio put the default handlers back
     finally:
         progress.close()
         if not keep:

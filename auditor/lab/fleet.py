@@ -46,6 +46,8 @@ _RESERVED_IPS = {
 }
 MAX_SCALE = int(topology.LAN.broadcast_address) - int(topology.SCALE_BASE)
 """How many generic cameras fit between SCALE_BASE and the end of the LAN."""
+BRIDGE_MAX_PORTS = 1024
+"""A Linux bridge takes at most 1024 ports (BR_MAX_PORTS); the LAN is one bridge."""
 
 
 # --------------------------------------------------------------------------- YAML with lines
@@ -371,8 +373,11 @@ def _scale_device(i: int, ip: ipaddress.IPv4Address) -> DeviceSpec:
 
 def scaled_fleet(fleet: Fleet, n: int) -> Fleet:
     """``fleet`` plus ``n`` generic cameras on consecutive IPs from ``topology.SCALE_BASE``."""
-    if n < 0 or n > MAX_SCALE:
-        raise OperatorError(f"--scale must be between 0 and {MAX_SCALE}, got {n}")
+    lan_ports = sum(1 for d in fleet.devices if d.segment == "lan") + 2  # + scanner and router
+    limit = min(MAX_SCALE, BRIDGE_MAX_PORTS - lan_ports)
+    if n < 0 or n > limit:
+        raise OperatorError(f"--scale must be between 0 and {limit} (one Linux bridge holds {BRIDGE_MAX_PORTS} "
+                            f"ports), got {n}")
     if n == 0:
         return fleet
     taken_ips = {d.ip for d in fleet.devices}

@@ -31,8 +31,9 @@ test: $(STAMP) system-deps
 	$(BIN)/mypy
 	$(BIN)/pytest -q -rs
 
+## bench: scan the lab at 25, 250 and 1000 devices, against nmap where installed
 bench: $(STAMP)
-	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/bench.py --sizes 25,250,1000
 
 lab-down: $(STAMP)
 	$(BIN)/camaudit lab down --all

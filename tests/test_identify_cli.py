@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from click.testing import CliRunner
 
 from auditor.cli import cli
 from auditor.models import Device, Host, Identity, Observation
+from auditor.resources import data_dir
 
 
 def test_oui_lines_and_exit_codes() -> None:
@@ -45,7 +47,9 @@ def test_identify_rewrites_a_stored_scan(tmp_path: Path) -> None:
     host = Host(key="mac:44:19:b6:5e:71:02", ip=ip, mac="44:19:b6:5e:71:02", ips=(ip,), observations=observations)
     stale = Device(host=host, identity=Identity(maker=None))  # as an older knowledge base left it
     store = Store(db)
-    scan_id = store.begin_scan({"targets": ["198.18.0.0/24"], "probes": ["arp", "sadp"], "kb_version": "old"})
+    ndaa = data_dir("rules") / "ndaa-889.yaml"
+    scan_id = store.begin_scan({"targets": ["198.18.0.0/24"], "probes": ["arp", "sadp"], "kb_version": "old",
+                                "rules": [(str(ndaa), hashlib.sha256(ndaa.read_bytes()).hexdigest())]})
     store.add_observations(scan_id, list(observations))
     store.add_devices(scan_id, [stale], {})
     store.finish_scan(scan_id, "complete", {})
@@ -64,5 +68,7 @@ def test_identify_rewrites_a_stored_scan(tmp_path: Path) -> None:
         store.close()
     assert (device.identity.maker, device.identity.device_class, device.identity.covered) == (
         "Hikvision", "camera", True)
+    findings = runner.invoke(cli, ["export", "--scan", str(scan_id), "--db", str(db), "--format", "json"])
+    assert "ndaa-889.covered-maker" in findings.output  # findings follow the new identity
     missing = runner.invoke(cli, ["identify", "--scan", "99", "--db", str(db)])
     assert missing.exit_code == 2 and "no scan 99" in missing.output

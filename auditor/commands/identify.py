@@ -3,6 +3,7 @@ identification on a stored scan, e.g. after the knowledge base changed)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import click
 
 from ..errors import OperatorError
+from ..facts import device_facts
 from ..knowledge import KnowledgeBase, OuiMatch, load_knowledge
 from ..oui import is_locally_administered, is_multicast, normalise_mac
 from .options import db_option, open_store
@@ -72,25 +74,51 @@ def oui(macs: tuple[str, ...], as_json: bool) -> None:
         click.echo(_line(answer))
 
 
+def _scan_rules(recorded: list[dict[str, Any]], given: tuple[Path, ...]) -> tuple[list[Path], list[str]]:
+    """The rules files to re-evaluate with: ``--rules`` if given, else those the scan recorded.
+
+    Returns (paths, notes); a recorded file that is gone is an operator error, one that
+    changed since the scan is a note (findings then follow the current file).
+    """
+    if given:
+        return list(given), []
+    paths, notes = [], []
+    for entry in recorded:
+        path = Path(entry["path"])
+        if path.suffix not in (".yaml", ".yml"):
+            continue  # inventory CSVs are read through their rules file
+        if not path.is_file():
+            raise OperatorError(f"the scan was checked with {path}, which no longer exists; pass --rules FILE")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+            notes.append(f"note: {path} changed since the scan; findings follow the current file")
+        paths.append(path)
+    return paths, notes
+
+
 @click.command()
 @click.option("--scan", "scan_id", type=int, required=True, help="Stored scan to re-identify.")
 @db_option
+@click.option("--rules", "rules", multiple=True, type=click.Path(path_type=Path),
+              help="Re-evaluate with these rules files (default: the ones the scan recorded).")
 @click.option("--dry-run", is_flag=True, help="Show what would change; do not write.")
-def identify(scan_id: int, db: Path, dry_run: bool) -> None:
+def identify(scan_id: int, db: Path, rules: tuple[Path, ...], dry_run: bool) -> None:
     """Re-run identification on a stored scan with the current knowledge base.
 
     Stored observations are kept; each device's identity (maker, brand, class, covered,
-    evidence, conflicts) is recomputed and replaced. Policy findings are not re-evaluated:
-    run `camaudit audit`/`report` afterwards if you need them refreshed.
+    evidence, conflicts) is recomputed and replaced, and the scan's findings are
+    re-evaluated with the rules files it recorded (or --rules), so `camaudit report`
+    shows the new answer.
     """
-    from ..facts import device_facts
     from ..identify import identify as identify_host
     from ..models import Device
+    from ..policy import evaluate, load_policy
 
     kb = load_knowledge()
     store = open_store(db)
     try:
         before = {d.key: d.identity for d in store.load_devices(scan_id)}  # OperatorError if no such scan
+        paths, notes = _scan_rules(store.scan(scan_id).get("rules") or [], rules)
+        policy = load_policy(paths) if paths else None
         devices = [Device(host=h, identity=identify_host(h, kb)) for h in store.hosts(scan_id)]
         changed = 0
         for device in devices:
@@ -100,11 +128,16 @@ def identify(scan_id: int, db: Path, dry_run: bool) -> None:
             if old_view != new_view:
                 changed += 1
                 click.echo(f"{device.ip}  {old_view} -> {new_view}")
+        for note in notes:
+            click.echo(note, err=True)
         if not dry_run:
-            facts = {d.key: device_facts(d, kb=kb) for d in devices}
+            facts = {d.key: device_facts(d, policy=policy, kb=kb) for d in devices}
             store.replace_identities(scan_id, devices, facts)
+            if policy is not None:
+                store.replace_findings(scan_id, evaluate(policy, devices, kb=kb))
         verb = "would change" if dry_run else "changed"
+        findings = "" if policy is None else f"; findings {'would be ' if dry_run else ''}re-evaluated"
         click.echo(f"scan {scan_id}: {len(devices)} devices re-identified with knowledge base {kb.version}; "
-                   f"{changed} {verb}")
+                   f"{changed} {verb}{findings}")
     finally:
         store.close()

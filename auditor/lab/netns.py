@@ -318,26 +318,35 @@ def emulator_pids(tag: str) -> list[int]:
     return found
 
 
-def kill_pids(pids: Iterable[int], grace_s: float = 3.0) -> None:
-    """SIGTERM each pid, then SIGKILL whatever is still alive after ``grace_s``."""
-    pending = set(pids)
-    for pid in list(pending):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pending.discard(pid)
-    deadline = time.monotonic() + grace_s
+def _wait_gone(pending: set[int], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
     while pending and time.monotonic() < deadline:
         for pid in list(pending):
             if not _alive(pid):
                 pending.discard(pid)
         if pending:
             time.sleep(0.05)
+
+
+def kill_pids(pids: Iterable[int], grace_s: float = 3.0) -> None:
+    """SIGTERM each pid, then SIGKILL whatever is still alive after ``grace_s``; return once all are gone.
+
+    SIGKILL is not instant either (a loaded machine may take a moment to tear a process
+    down), so the callers' "nothing left" holds when this returns.
+    """
+    pending = set(pids)
+    for pid in list(pending):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pending.discard(pid)
+    _wait_gone(pending, grace_s)
     for pid in pending:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    _wait_gone(pending, 5.0)
 
 
 def emulator_pids_alive(pids: Iterable[int]) -> list[int]:

@@ -69,7 +69,9 @@ def scan(targets: tuple[str, ...], interface: str, excludes: tuple[str, ...], cr
         json.dump(result.document, sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
     elif not quiet:
-        click.echo(summary_line(result.document), err=json_out == "-")
+        click.echo(summary_line(result.document))
         for path in result.written:
             click.echo(f"  wrote {path}")
+        click.echo(f"  inventory: camaudit devices --db {db} --scan {result.scan_id}; "
+                   f"report: camaudit report --db {db} --scan {result.scan_id} -o report.html")
     sys.exit(exit_code(result))

@@ -176,3 +176,9 @@ def test_sigterm_stops_within_a_second_and_keeps_observations(demo_lab, tmp_path
     n_dev, = con.execute("select count(*) from scan_devices").fetchone()
     con.close()
     assert status == "interrupted" and n_obs > 0 and n_dev > 0
+
+
+def test_ndaa_policy_flags_exactly_the_covered_devices(scan_result, demo_lab):
+    flagged = {f["ip"] for f in scan_result["doc"]["findings"] if f["rule"] == "ndaa-889.covered-maker"}
+    covered = {d.ip for d in demo_lab.fleet.devices if d.truth.covered}
+    assert flagged == covered

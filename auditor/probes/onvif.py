@@ -25,7 +25,6 @@ import); zeep is imported lazily inside the probe.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import datetime as dt
 import functools
@@ -45,6 +44,7 @@ from urllib.parse import urlsplit
 from ..models import Observation
 from ..xmlsafe import UnsafeXML, parse_xml
 from .base import HostState, ProbeContext
+from .daemon_pool import DaemonThreadPool
 from .streams import budget, clean_text
 
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
@@ -383,7 +383,7 @@ class OnvifProbe:
         self.ports = tuple(ports)
         self.path = path
         self.threads = threads
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool: DaemonThreadPool | None = None
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: asyncio.AbstractEventLoop | None = None
         self._ns_fds: dict[tuple[int, int], int] = {}
@@ -450,7 +450,7 @@ class OnvifProbe:
 
     async def _call(self, ctx: ProbeContext, dev: _Device, op: str, cred: Any) -> CallResult:
         if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="camaudit-onvif")
+            self._pool = DaemonThreadPool(self.threads, thread_name_prefix="camaudit-onvif")
             weakref.finalize(self, self._pool.shutdown, wait=False)
         loop = asyncio.get_running_loop()
         if self._sem is None or self._sem_loop is not loop:

@@ -37,7 +37,7 @@ STATE_FILE = "state.json"
 EMULATOR_OUT = "emulator.out"
 EMULATOR_LOG = "emulator.log"
 Progress = Callable[[str], None]
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+_CHILDREN: dict[int, tuple[str, subprocess.Popen[bytes]]] = {}
 """Emulators this process started (kept so they are reaped, not left as zombies)."""
 
 
@@ -179,7 +179,7 @@ def _start_emulator(tag: str, fleet: Fleet, topo: Topology, sdir: Path, scale: i
     finally:
         out.close()
         err.close()
-    _CHILDREN[proc.pid] = proc
+    _CHILDREN[proc.pid] = (tag, proc)
     return proc.pid
 
 
@@ -193,7 +193,7 @@ def _wait_ready(pid: int, sdir: Path, timeout_s: float) -> None:
             text = ""
         if any(line.startswith("READY") for line in text.splitlines()):
             return
-        status = _CHILDREN[pid].poll() if pid in _CHILDREN else (None if netns.emulator_pids_alive([pid]) else 0)
+        status = _CHILDREN[pid][1].poll() if pid in _CHILDREN else (None if netns.emulator_pids_alive([pid]) else 0)
         if status is not None:
             raise LabError(f"the device emulator exited (status {status}) before it was ready:\n"
                            f"{_log_tail(sdir)}")
@@ -210,11 +210,27 @@ def _log_tail(sdir: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(emulator log empty)"
 
 
-def _teardown(tag: str, sdir: Path) -> list[str]:
-    names = netns.destroy_topology(tag)
-    for pid, proc in list(_CHILDREN.items()):
+def _stop_own_emulators(tag: str) -> None:
+    """Stop and reap the emulators this process started for ``tag``.
+
+    Finding them by their command line (as ``destroy_topology`` does for labs other
+    processes started) can miss one that is only just starting; our own Popen cannot.
+    """
+    for pid, (child_tag, proc) in list(_CHILDREN.items()):
+        if child_tag == tag and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
         if proc.poll() is not None:
             del _CHILDREN[pid]
+
+
+def _teardown(tag: str, sdir: Path) -> list[str]:
+    _stop_own_emulators(tag)
+    names = netns.destroy_topology(tag)
     shutil.rmtree(sdir, ignore_errors=True)
     return names
 

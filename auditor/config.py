@@ -14,13 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import OperatorError
 from .models import SEVERITIES
 from .probes.registry import ALL_PROBES
 from .resources import data_dir
 from .scan import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT
+from .yamlsrc import LineDict, Source
 
 FORMATS = ("html", "json", "csv")
 DEFAULT_REPORT_NAME = "camaudit-{site}-{date:%Y%m%d-%H%M%S}"
@@ -70,19 +69,10 @@ _REQUIRED = ("site", "targets", "interface")
 
 
 def _load_yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[str, int]]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise OperatorError(f"invalid YAML: {problem}", str(path), line) from None
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
-            lines[str(key_node.value)] = key_node.start_mark.line + 1
-    return data if data is not None else {}, lines
+    data = Source(str(path)).load(text)
+    if isinstance(data, LineDict):
+        return data, dict(data.key_lines)
+    return data if data is not None else {}, {}
 
 
 def _load_toml(path: Path, text: str) -> tuple[dict[str, Any], dict[str, int]]:

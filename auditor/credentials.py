@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from .errors import OperatorError
+from .yamlsrc import Source, line_of
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _TOP_KEYS = ("default", "hosts", "subnets")
@@ -111,32 +112,29 @@ def load_credentials(path: str | os.PathLike[str]) -> Credentials:
 
 
 def _load_yaml(text: str, where: str) -> _Node:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise OperatorError(f"invalid YAML: {problem}", where, line) from None
+    node = Source(where).compose(text)
     if node is None:
         return _Node({}, 1)
     return _from_yaml(node, where)
 
 
 def _from_yaml(node: yaml.Node, where: str) -> _Node:
-    line = node.start_mark.line + 1
+    """Nodes → ``_Node`` tree (the shape ``_load_toml`` builds too), scalars kept as written.
+
+    Not ``Source.load``: that would turn a password like 12345 or "no" into a number or boolean.
+    """
+    line = line_of(node)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, tuple[_Node, _Node]] = {}
         for k, v in node.value:
             if not isinstance(k, yaml.ScalarNode):
-                raise OperatorError("keys must be plain text", where, k.start_mark.line + 1)
-            key = _Node(k.value, k.start_mark.line + 1)
+                raise OperatorError("keys must be plain text", where, line_of(k))
+            key = _Node(k.value, line_of(k))
             if k.value in out:
                 raise OperatorError(f"duplicate key {k.value!r}", where, key.line)
             out[k.value] = (key, _from_yaml(v, where))
         return _Node(out, line)
     if isinstance(node, yaml.ScalarNode):
-        # Scalars are kept as written: a password like 12345 or "no" stays a string.
         return _Node(node.value, line)
     raise OperatorError("lists are not allowed in a credentials file", where, line)
 

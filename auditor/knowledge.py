@@ -16,12 +16,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import OperatorError
 from .firmware import compare_firmware, parse_firmware_version
 from .oui import Registry, default_registry, is_locally_administered, is_multicast, normalise_mac
 from .resources import data_dir
+from .yamlsrc import Source, line_at
 
 STRENGTHS: tuple[str, ...] = ("strong", "medium", "weak")
 RELATIONS: tuple[str, ...] = ("own brand", "subsidiary", "OEM relabel")
@@ -34,7 +33,6 @@ SIGNATURE_KINDS: tuple[str, ...] = (
 )
 CLASSES: tuple[str, ...] = ("camera", "recorder", "other")
 _MAX_TEXT = 256
-_LINE = "__line__"
 
 
 # ---------------------------------------------------------------- records
@@ -185,22 +183,6 @@ class KevMatch:
     advisory: str | None = None
 
 
-# ---------------------------------------------------------------- YAML with line numbers
-
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that records each mapping's line as ``__line__`` (1-based)."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping: dict[str, Any] = {str(k): v for k, v in loader.construct_mapping(node, deep=True).items()}
-    mapping[_LINE] = node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 class _File:
     """One seed file being read: every error names the file and line."""
 
@@ -210,18 +192,12 @@ class _File:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise OperatorError(f"cannot read knowledge file: {exc.strerror}", str(path)) from exc
-        try:
-            self.data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            raise OperatorError(f"invalid YAML: {getattr(exc, 'problem', exc)}", str(path), line) from exc
+        self.data = Source(str(path)).load(text)
         if not isinstance(self.data, dict):
             raise OperatorError("expected a mapping at the top level", str(path), 1)
 
     def fail(self, message: str, where: Any) -> OperatorError:
-        line = where.get(_LINE) if isinstance(where, dict) else where if isinstance(where, int) else None
-        return OperatorError(message, str(self.path), line)
+        return OperatorError(message, str(self.path), line_at(where, None, where if isinstance(where, int) else None))
 
     def items(self, where: dict[str, Any], key: str) -> list[dict[str, Any]]:
         value = where.get(key)
@@ -512,8 +488,6 @@ def _load_brands(f: _File, makers: Mapping[str, Maker]) -> tuple[dict[str, Brand
         names.extend((f.regex(item, "names", pattern + r"\b", anchor="^"), name, True)
                      for pattern in f.texts(item, "names", required=True))
     for maker, patterns in maker_names.items():
-        if maker == _LINE:
-            continue
         if maker not in makers:
             raise f.fail(f"maker_names: unknown maker {maker!r}", f.data)
         if not isinstance(patterns, list):
@@ -541,7 +515,7 @@ def _load_oui(f: _File, makers: Mapping[str, Maker], brands: Mapping[str, Brand]
             target=maker or brand or "", is_brand=brand is not None, patterns=patterns,
             expected_orgs=f.texts(item, "expected_orgs", required=True), traps=f.texts(item, "traps"),
             note=f.text(item, "note", required=False), source=f.text(item, "source") or "",
-            line=int(item.get(_LINE, 0)),
+            line=line_at(item) or 0,
         ))
     return tuple(rules)
 

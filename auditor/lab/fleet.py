@@ -18,10 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import yaml
-
 from ..errors import OperatorError
 from ..resources import data_dir
+from ..yamlsrc import Source, line_at
 from . import spec, topology
 from .spec import (
     DeviceSpec,
@@ -50,39 +49,6 @@ BRIDGE_MAX_PORTS = 1024
 """A Linux bridge takes at most 1024 ports (BR_MAX_PORTS); the LAN is one bridge."""
 
 
-# --------------------------------------------------------------------------- YAML with lines
-
-
-class _LineDict(dict[str, Any]):
-    """A mapping that remembers the line of each key (1-based)."""
-
-    line: int | None = None
-    key_lines: dict[str, int]
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
-    result = _LineDict()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if not isinstance(key, str):
-            raise OperatorError(f"keys must be strings, got {key!r}", None, line)
-        if key in result:
-            raise OperatorError(f"duplicate key {key!r}", None, line)
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = line
-    return result
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 # --------------------------------------------------------------------------- typed conversion
 
 
@@ -94,14 +60,6 @@ class _Ctx:
 
     def fail(self, what: str, line: int | None) -> OperatorError:
         return OperatorError(what, self.source, line)
-
-
-def _line_of(data: Any, key: str | None, fallback: int | None) -> int | None:
-    if isinstance(data, _LineDict):
-        if key is not None and key in data.key_lines:
-            return data.key_lines[key]
-        return data.line
-    return fallback
 
 
 def _convert(tp: Any, value: Any, where: str, line: int | None, ctx: _Ctx) -> Any:
@@ -133,8 +91,8 @@ def _convert(tp: Any, value: Any, where: str, line: int | None, ctx: _Ctx) -> An
             raise ctx.fail(f"{where}: expected a mapping, got {type(value).__name__}", line)
         k_tp, v_tp = args if args else (Any, Any)
         return {
-            _convert(k_tp, k, f"{where} key", _line_of(value, str(k), line), ctx): _convert(
-                v_tp, v, f"{where}.{k}", _line_of(value, str(k), line), ctx
+            _convert(k_tp, k, f"{where} key", line_at(value, str(k), line), ctx): _convert(
+                v_tp, v, f"{where}.{k}", line_at(value, str(k), line), ctx
             )
             for k, v in value.items()
         }
@@ -169,14 +127,14 @@ def _hints(cls: type) -> dict[str, Any]:
 def _build(cls: type, value: Any, where: str, line: int | None, ctx: _Ctx) -> Any:
     if not isinstance(value, Mapping):
         raise ctx.fail(f"{where}: expected a mapping for {cls.__name__}, got {type(value).__name__}", line)
-    line = _line_of(value, None, line)
+    line = line_at(value, None, line)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = _hints(cls)
     for key in value:
         if key not in fields:
             known = ", ".join(sorted(fields))
             raise ctx.fail(
-                f"{where}: unknown key {key!r} for {cls.__name__} (known: {known})", _line_of(value, key, line)
+                f"{where}: unknown key {key!r} for {cls.__name__} (known: {known})", line_at(value, key, line)
             )
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
@@ -184,7 +142,7 @@ def _build(cls: type, value: Any, where: str, line: int | None, ctx: _Ctx) -> An
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ctx.fail(f"{where}: missing required key {name!r} for {cls.__name__}", line)
             continue
-        kwargs[name] = _convert(hints[name], value[name], f"{where}.{name}", _line_of(value, name, line), ctx)
+        kwargs[name] = _convert(hints[name], value[name], f"{where}.{name}", line_at(value, name, line), ctx)
     return cls(**kwargs)
 
 
@@ -201,7 +159,7 @@ def _validate(fleet: Fleet, raw: Any, ctx: _Ctx) -> None:
         where = f"devices[{i}] ({dev.name})"
 
         def line(key: str, raw_dev: Any = raw_dev) -> int | None:
-            return _line_of(raw_dev, key, None)
+            return line_at(raw_dev, key, None)
 
         if not _NAME_RE.match(dev.name):
             raise ctx.fail(f"{where}: name must match {_NAME_RE.pattern}", line("name"))
@@ -231,7 +189,7 @@ def _validate(fleet: Fleet, raw: Any, ctx: _Ctx) -> None:
             if h not in spec.HOSTILE_BEHAVIOURS:
                 raise ctx.fail(f"{where}: unknown hostile behaviour {h!r} (known: "
                                f"{', '.join(spec.HOSTILE_BEHAVIOURS)})",
-                               _line_of(raw_services, "hostile", line("services")))
+                               line_at(raw_services, "hostile", line("services")))
 
 
 def fleet_from_data(data: Any, source: str = "<fleet>") -> Fleet:
@@ -251,15 +209,7 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise OperatorError(f"cannot read fleet file: {exc.strerror}", str(p)) from exc
-    try:
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
-    except OperatorError as exc:
-        raise OperatorError(exc.message, str(p), exc.line) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise OperatorError(f"invalid YAML: {getattr(exc, 'problem', exc)}", str(p),
-                            mark.line + 1 if mark is not None else None) from exc
-    return fleet_from_data(data, str(p))
+    return fleet_from_data(Source(str(p)).load(text), str(p))
 
 
 def fleet_to_data(fleet: Fleet) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from ..facts import FACTS
+from ..yamlsrc import Source, kind_of, line_of
 from .operators import COMBINATORS, OPERATORS, UNARY, ArgError
-from .yamlsrc import Source, kind_of, line_of
 
 Matcher = Callable[[dict[str, Any]], bool]
 

@@ -17,11 +17,11 @@ import yaml
 
 from ..errors import OperatorError
 from ..models import SEVERITIES, Waiver
+from ..yamlsrc import Source, line_of, read_source
 from .inventory import InventoryEntry, load_inventory, normalise_mac
 from .match import Matcher, MatchInfo, compile_match
 from .operators import ArgError, parse_networks
 from .template import Template, TemplateError
-from .yamlsrc import Source, line_of, read_source
 
 TOP_KEYS = ("description", "rules", "zones", "inventory", "waivers")
 RULE_KEYS = ("id", "title", "severity", "match", "message", "remediation", "references", "enabled")

@@ -1,8 +1,13 @@
-"""Read YAML as nodes so every complaint can name ``file:line``.
+"""The one line-aware YAML reader: every complaint names ``file:line``.
 
-PyYAML's ``compose`` keeps each node's start mark; values are built one node at a
-time by the schema code, which asks for the type it expects and gets a one-line
-``OperatorError`` (``path:line: what``) otherwise.
+Operator-written YAML (rules, audit config, credentials, knowledge seeds, lab
+fleet) is read here so size limits, UTF-8 and syntax errors, duplicate keys and
+line numbers behave the same everywhere. Two ways to use a :class:`Source`:
+
+* ``compose`` → nodes, validated one at a time with ``mapping``/``string``/…
+  (each asks for the type it expects and raises a one-line ``OperatorError``);
+* ``load`` → plain Python data whose mappings are :class:`LineDict` (they
+  remember their own line and each key's line; see :func:`line_at`).
 """
 
 from __future__ import annotations
@@ -15,17 +20,37 @@ from typing import Any
 
 import yaml
 
-from ..errors import OperatorError
+from .errors import OperatorError
 
 MAX_BYTES = 2 * 1024 * 1024
-"""Rules files are written by people; anything larger is a mistake."""
+"""These files are written by people; anything larger is a mistake."""
 
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def line_of(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
+
+
+class LineDict(dict[str, Any]):
+    """A mapping loaded from YAML that remembers its line and each key's line (1-based)."""
+
+    line: int | None = None
+    key_lines: dict[str, int]
+
+    def __init__(self, line: int | None = None) -> None:
+        super().__init__()
+        self.line = line
+        self.key_lines = {}
+
+
+def line_at(data: Any, key: str | None = None, fallback: int | None = None) -> int | None:
+    """Line of ``key`` in ``data`` (else of ``data`` itself), or ``fallback`` for data without lines (JSON)."""
+    if isinstance(data, LineDict):
+        if key is not None and key in data.key_lines:
+            return data.key_lines[key]
+        return data.line
+    return fallback
 
 
 @dataclass(frozen=True)
@@ -37,7 +62,9 @@ class Source:
     def error(self, node: yaml.Node | None, message: str) -> OperatorError:
         return OperatorError(message, self.path, line_of(node) if node is not None else None)
 
-    def compose(self, data: bytes) -> yaml.Node | None:
+    def compose(self, data: bytes | str) -> yaml.Node | None:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
         if len(data) > MAX_BYTES:
             raise OperatorError(f"file larger than {MAX_BYTES} bytes", self.path)
         try:
@@ -50,9 +77,26 @@ class Source:
             mark = exc.problem_mark or exc.context_mark
             what = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
             line = int(mark.line) + 1 if mark is not None else None
-            raise OperatorError(f"YAML syntax: {what}", self.path, line) from None
+            raise OperatorError(f"invalid YAML syntax: {what}", self.path, line) from None
         except yaml.YAMLError as exc:
-            raise OperatorError(f"YAML syntax: {exc}", self.path) from None
+            raise OperatorError(f"invalid YAML syntax: {exc}", self.path) from None
+
+    def load(self, data: bytes | str) -> Any:
+        """Plain data (None for an empty document); mappings are :class:`LineDict`.
+
+        Duplicate and non-string keys are refused, naming the key's line.
+        """
+        node = self.compose(data)
+        if node is None:
+            return None
+        constructor = _LineConstructor(self)
+        try:
+            return constructor.construct_document(node)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            what = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid value"
+            raise OperatorError(f"invalid YAML value: {what}", self.path,
+                                int(mark.line) + 1 if mark is not None else None) from None
 
     def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...] | None = None,
                 required: tuple[str, ...] = ()) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -83,7 +127,7 @@ class Source:
         if not isinstance(node, yaml.ScalarNode):
             raise self.error(node, f"{what} must be a single value, not {kind_of(node)}")
         try:
-            return _CONSTRUCTOR.construct_object(node, deep=True)
+            return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError) as exc:
             raise self.error(node, f"{what}: invalid value {node.value!r} ({exc})") from None
 
@@ -112,6 +156,37 @@ class Source:
 
     def strings(self, node: yaml.Node, what: str) -> list[str]:
         return [self.string(item, f"{what} item") for item in self.sequence(node, what)]
+
+
+class _LineConstructor(yaml.constructor.SafeConstructor):
+    """SafeConstructor building mappings as :class:`LineDict`."""
+
+    def __init__(self, source: Source) -> None:
+        super().__init__()
+        self.source = source
+
+    def construct_line_mapping(self, node: yaml.MappingNode) -> LineDict:
+        self.flatten_mapping(node)  # YAML merge keys ("<<: *base")
+        result = LineDict(line_of(node))
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise self.source.error(key_node, f"keys must be strings, got {key!r}")
+            if key in result:
+                raise self.source.error(key_node, f"duplicate key {key!r}")
+            try:
+                result[key] = self.construct_object(value_node, deep=True)
+            except ValueError as exc:  # e.g. an impossible date such as 2026-13-01
+                raise self.source.error(value_node, f"{key}: invalid value ({exc})") from None
+            result.key_lines[key] = line_of(key_node)
+        return result
+
+
+# Not ``add_constructor``: its stubs want a Loader, and a constructor on its own is all ``load`` needs.
+_LineConstructor.yaml_constructors = {
+    **yaml.constructor.SafeConstructor.yaml_constructors,
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG: _LineConstructor.construct_line_mapping,
+}
 
 
 def kind_of(node: yaml.Node) -> str:

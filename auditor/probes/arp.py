@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Protocol
 
 from ..models import Observation
 from .base import ProbeContext
-from .udp import RCVBUF_BYTES, SO_RCVBUFFORCE, normalise_mac
+from .udp import RCVBUF_BYTES, SO_RCVBUFFORCE, normalise_mac, paced
 
 ETH_P_ARP = 0x0806
 SIOCGIFHWADDR = 0x8927
@@ -244,12 +244,7 @@ class ArpProbe:
         for ip in pending:
             if ip in found:
                 continue
-            left = ctx.remaining()
-            if left <= 0:
-                return False
-            try:
-                await asyncio.wait_for(ctx.rate.acquire(), timeout=left)
-            except TimeoutError:
+            if not await paced(ctx):
                 return False
             with contextlib.suppress(OSError):
                 sender.send(build_arp_request(own_mac, own_ip, ip))

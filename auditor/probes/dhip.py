@@ -13,8 +13,7 @@ import json
 import struct
 from typing import Any, ClassVar
 
-from .base import ProbeContext
-from .udp import ReplyError, UdpDiscovery, clean, normalise_mac, to_int
+from .udp import ReplyError, UdpProbe, clean, device_key, normalise_mac, to_int
 
 PORT = 37810
 GROUP = "239.255.255.251"
@@ -112,45 +111,20 @@ def parse_dhip_reply(data: bytes) -> dict[str, Any]:
     return fields
 
 
-def parse_dhip_replies(data: bytes) -> list[dict[str, Any]]:
-    """Engine adapter: one reply → [fields], a non-reply → []."""
-    fields = parse_dhip_reply(data)
-    return [fields] if fields else []
+dhip_key = device_key
+"""De-duplicate by MAC, else serial (a reply has one or the other)."""
 
 
-def dhip_key(ip: str, fields: dict[str, Any]) -> str:
-    """De-duplicate by MAC, else serial."""
-    if fields.get("mac"):
-        return f"mac:{fields['mac']}"
-    return f"serial:{fields.get('serial')}"
-
-
-class DhipProbe:
-    """Multicast/broadcast + routed-unicast DHIP search; one observation per MAC/serial.
-
-    ``port``/``group`` are overridable for tests (``group=None``: unicast only).
-    """
+class DhipProbe(UdpProbe):
+    """Multicast/broadcast + routed-unicast DHIP search; one observation per MAC/serial."""
 
     name: ClassVar[str] = "dhip"
+    default_port: ClassVar[int] = PORT
+    default_group: ClassVar[str] = GROUP
+    broadcast: ClassVar[bool] = True
 
-    def __init__(self, port: int = PORT, group: str | None = GROUP, repeats: int = 2) -> None:
-        self.port = port
-        self.group = group
-        self.repeats = repeats
-
-    @staticmethod
-    def _payloads(multicast: bool) -> list[bytes]:
+    def payloads(self, multicast: bool) -> list[bytes]:
         return [build_dhip_search()]
 
-    async def run(self, ctx: ProbeContext) -> None:
-        await UdpDiscovery(
-            name=self.name,
-            port=self.port,
-            group=self.group,
-            payloads=self._payloads,
-            parse=parse_dhip_replies,
-            key=dhip_key,
-            broadcast=self.group is not None,
-            listen_group=self.group is not None,
-            repeats=self.repeats,
-        ).run(ctx)
+    def parse_reply(self, data: bytes) -> dict[str, Any]:
+        return parse_dhip_reply(data)

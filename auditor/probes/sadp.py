@@ -14,8 +14,7 @@ from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 from ..xmlsafe import local, parse_xml, text_of
-from .base import ProbeContext
-from .udp import ReplyError, UdpDiscovery, clean, normalise_mac, to_bool, to_int
+from .udp import ReplyError, UdpProbe, clean, device_key, normalise_mac, to_bool, to_int
 
 PORT = 37020
 GROUP = "239.255.255.250"
@@ -79,50 +78,22 @@ def parse_sadp_reply(data: bytes) -> dict[str, Any]:
     return fields
 
 
-def parse_sadp_replies(data: bytes) -> list[dict[str, Any]]:
-    """Engine adapter: one reply → [fields], a non-reply → []."""
-    fields = parse_sadp_reply(data)
-    return [fields] if fields else []
+sadp_key = device_key
+"""De-duplicate by MAC, else serial, else sender."""
 
 
-def sadp_key(ip: str, fields: dict[str, Any]) -> str:
-    """De-duplicate by MAC, else serial, else sender."""
-    if fields.get("mac"):
-        return f"mac:{fields['mac']}"
-    if fields.get("serial"):
-        return f"serial:{fields['serial']}"
-    return f"ip:{ip}"
-
-
-class SadpProbe:
-    """Multicast/broadcast + routed-unicast SADP inquiry; one observation per MAC/serial.
-
-    ``port``/``group`` are overridable for tests (``group=None``: unicast only, and no
-    broadcast either).
-    """
+class SadpProbe(UdpProbe):
+    """Multicast/broadcast + routed-unicast SADP inquiry; one observation per MAC/serial."""
 
     name: ClassVar[str] = "sadp"
+    default_port: ClassVar[int] = PORT
+    default_group: ClassVar[str] = GROUP
+    broadcast: ClassVar[bool] = True
 
-    def __init__(self, port: int = PORT, group: str | None = GROUP, repeats: int = 2) -> None:
-        self.port = port
-        self.group = group
-        self.repeats = repeats
-
-    @staticmethod
-    def _payloads(multicast: bool) -> list[bytes]:
+    def payloads(self, multicast: bool) -> list[bytes]:
         # One inquiry per destination: ``inquiry_v32`` as well would double a storm of
         # replies that already arrive twice per round (multicast and broadcast).
         return [build_sadp_inquiry()]
 
-    async def run(self, ctx: ProbeContext) -> None:
-        await UdpDiscovery(
-            name=self.name,
-            port=self.port,
-            group=self.group,
-            payloads=self._payloads,
-            parse=parse_sadp_replies,
-            key=sadp_key,
-            broadcast=self.group is not None,
-            listen_group=self.group is not None,
-            repeats=self.repeats,
-        ).run(ctx)
+    def parse_reply(self, data: bytes) -> dict[str, Any]:
+        return parse_sadp_reply(data)

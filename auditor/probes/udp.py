@@ -3,8 +3,9 @@
 One request/reply shape serves all three: send a probe to the interface's multicast
 group (and, for some protocols, the subnet broadcast) a few times, unicast it to every
 routed target, and collect the replies until the network has been quiet for
-``ctx.timeout`` (or ``ctx.deadline``). Each protocol module supplies only its payload
-builder, its pure parser and its de-duplication key.
+``ctx.timeout`` (or ``ctx.deadline``). Each protocol module subclasses :class:`UdpProbe`
+and supplies only its port and group, its payload builder, its pure parser and (if
+not MAC/serial) its de-duplication key.
 
 Safety rules enforced here so no protocol module can forget them:
 
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import ipaddress
 import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..models import RAW_EXCERPT_MAX, Observation
 from .base import ProbeContext
@@ -98,6 +100,15 @@ def normalise_mac(value: object) -> str | None:
     if len(hexdigits) != 12 or any(ch not in "0123456789abcdef" for ch in hexdigits):
         return None
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
+
+
+def device_key(ip: str, fields: dict[str, Any]) -> str:
+    """De-duplicate by MAC, else serial, else sender."""
+    if fields.get("mac"):
+        return f"mac:{fields['mac']}"
+    if fields.get("serial"):
+        return f"serial:{fields['serial']}"
+    return f"ip:{ip}"
 
 
 def in_scope(ctx: ProbeContext, ip: str) -> bool:
@@ -263,7 +274,7 @@ class UdpDiscovery:
                 await asyncio.sleep(min(gap, ctx.remaining()))
             for dest in dests:
                 for payload in self.payloads(True):
-                    if not await _paced(ctx):
+                    if not await paced(ctx):
                         return
                     _send(transport, payload, (dest, self.port))
                     state.last = time.monotonic()
@@ -279,7 +290,7 @@ class UdpDiscovery:
     ) -> None:
         for ip in targets:
             for payload in self.payloads(False):
-                if not await _paced(ctx):
+                if not await paced(ctx):
                     return
                 _send(transport, payload, (ip, self.port))
                 state.last = time.monotonic()
@@ -323,7 +334,7 @@ class _SendState:
     last: float
 
 
-async def _paced(ctx: ProbeContext) -> bool:
+async def paced(ctx: ProbeContext) -> bool:
     """Wait for the shared rate limiter unless the deadline comes first; False = stop sending."""
     left = ctx.remaining()
     if left <= 0:
@@ -397,3 +408,62 @@ class _Collector:
                 warning=warning[:WARNING_MAX],
             )
         )
+
+
+class _Default(enum.Enum):
+    GROUP = "the protocol's multicast group"
+
+
+class UdpProbe:
+    """A discovery probe that is one :class:`UdpDiscovery` run.
+
+    A protocol module subclasses it, sets ``name``/``default_port``/``default_group``
+    (and ``broadcast``), and defines ``payloads`` and ``parse_reply`` (or ``parse``
+    for several devices per datagram). ``port``/``group`` are overridable for tests;
+    ``group=None`` means unicast only (then no broadcast or group listener either).
+    """
+
+    name: ClassVar[str]
+    default_port: ClassVar[int]
+    default_group: ClassVar[str]
+    broadcast: ClassVar[bool] = False
+    """Also send to the subnet broadcast and listen on group:port (devices that answer by multicast)."""
+
+    def __init__(self, port: int | None = None, group: str | None | _Default = _Default.GROUP,
+                 repeats: int = 2) -> None:
+        self.port = self.default_port if port is None else port
+        self.group = self.default_group if group is _Default.GROUP else group
+        self.repeats = repeats
+
+    def payloads(self, multicast: bool) -> list[bytes]:
+        """Datagrams to send now, to the group/broadcast (``multicast``) or to one routed target."""
+        raise NotImplementedError
+
+    def parse_reply(self, data: bytes) -> dict[str, Any]:
+        """One datagram → one device's fields ({} = not a reply); raises ValueError on bad input."""
+        raise NotImplementedError
+
+    def parse(self, data: bytes) -> list[dict[str, Any]]:
+        fields = self.parse_reply(data)
+        return [fields] if fields else []
+
+    def key(self, ip: str, fields: dict[str, Any]) -> str:
+        return device_key(ip, fields)
+
+    def raw_start(self, data: bytes) -> int:
+        return 0
+
+    async def run(self, ctx: ProbeContext) -> None:
+        wide = self.broadcast and self.group is not None
+        await UdpDiscovery(
+            name=self.name,
+            port=self.port,
+            group=self.group,
+            payloads=self.payloads,
+            parse=self.parse,
+            key=self.key,
+            raw_start=self.raw_start,
+            broadcast=wide,
+            listen_group=wide,
+            repeats=self.repeats,
+        ).run(ctx)

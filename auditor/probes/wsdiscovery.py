@@ -15,8 +15,7 @@ from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from ..xmlsafe import local, parse_xml
-from .base import ProbeContext
-from .udp import ReplyError, UdpDiscovery, clean, normalise_mac
+from .udp import ReplyError, UdpProbe, clean, normalise_mac
 
 PORT = 3702
 GROUP = "239.255.255.250"
@@ -169,33 +168,23 @@ def match_key(ip: str, fields: dict[str, Any]) -> str:
     return f"epr:{endpoint.lower()}" if isinstance(endpoint, str) else f"ip:{ip}"
 
 
-class WsDiscoveryProbe:
-    """Multicast + routed-unicast WS-Discovery Probe; one observation per endpoint reference.
-
-    ``port``/``group`` are overridable for tests (``group=None``: unicast only).
-    """
+class WsDiscoveryProbe(UdpProbe):
+    """Multicast + routed-unicast WS-Discovery Probe; one observation per endpoint reference."""
 
     name: ClassVar[str] = "wsdiscovery"
+    default_port: ClassVar[int] = PORT
+    default_group: ClassVar[str] = GROUP
 
-    def __init__(self, port: int = PORT, group: str | None = GROUP, repeats: int = 2) -> None:
-        self.port = port
-        self.group = group
-        self.repeats = repeats
-
-    @staticmethod
-    def _payloads(multicast: bool) -> list[bytes]:
+    def payloads(self, multicast: bool) -> list[bytes]:
         if multicast:
             return [build_probe(types=NVT_TYPES), build_probe(types=())]
         return [build_probe(types=NVT_TYPES)]
 
-    async def run(self, ctx: ProbeContext) -> None:
-        await UdpDiscovery(
-            name=self.name,
-            port=self.port,
-            group=self.group,
-            payloads=self._payloads,
-            parse=parse_probe_match,
-            key=match_key,
-            raw_start=raw_start,
-            repeats=self.repeats,
-        ).run(ctx)
+    def parse(self, data: bytes) -> list[dict[str, Any]]:
+        return parse_probe_match(data)
+
+    def key(self, ip: str, fields: dict[str, Any]) -> str:
+        return match_key(ip, fields)
+
+    def raw_start(self, data: bytes) -> int:
+        return raw_start(data)

@@ -13,8 +13,9 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..report.format_csv import csv_cell as safe_csv_cell
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_CELL = 40
 
 
@@ -45,17 +46,8 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        value = "; ".join(str(v) for v in value)
-    if not isinstance(value, str):
-        return str(value)
-    if value.startswith(_FORMULA_START):
-        value = "'" + value
-    return _CONTROL.sub("?", value)
+    """A CSV cell safe in a spreadsheet (see ``report.format_csv.csv_cell``) and on a terminal."""
+    return _CONTROL.sub("?", safe_csv_cell(value, true="true", false="false"))
 
 
 def render_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -26,19 +26,22 @@ FINDING_COLUMNS: tuple[str, ...] = (
     "scan_id", "severity", "rule", "title", "ip", "mac", "maker", "model", "message", "remediation",
     "references", "waived", "waiver_state", "waiver_expires", "waiver_ticket", "device_id",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet runs a cell starting with one of these as a formula (OWASP CSV injection)."""
 
 
-def _cell(value: Any) -> str:
+def csv_cell(value: Any, *, true: str = "yes", false: str = "no") -> str:
+    """A value as a CSV cell no spreadsheet will execute: text (and joined lists) that would
+    start a formula gets a leading ``'``; numbers stay numbers; None is empty."""
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return true if value else false
     if isinstance(value, list | tuple):
-        text = "; ".join(str(v) for v in value)
-    else:
-        text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+        value = "; ".join(str(v) for v in value)
+    if not isinstance(value, str):
+        return str(value)
+    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def _write(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
@@ -46,7 +49,7 @@ def _write(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
+        writer.writerow([csv_cell(row.get(c)) for c in columns])
     return buf.getvalue()
 
 

@@ -13,7 +13,7 @@ import json
 import struct
 from typing import Any, ClassVar
 
-from .udp import ReplyError, UdpProbe, clean, device_key, normalise_mac, to_int
+from .udp import ReplyError, UdpProbe, clean, copy_fields, device_key, normalise_mac, to_int
 
 PORT = 37810
 GROUP = "239.255.255.251"
@@ -93,19 +93,13 @@ def parse_dhip_reply(data: bytes) -> dict[str, Any]:
     mac = normalise_mac(doc.get("mac")) or normalise_mac(info.get("Mac")) or normalise_mac(info.get("MAC"))
     if mac:
         fields["mac"] = mac
-    for field, key in _TEXT_FIELDS.items():
-        value = clean(info.get(key))
-        if value is not None:
-            fields[field] = value
+    copy_fields(fields, _TEXT_FIELDS, info.get, clean)
     ipv4 = info.get("IPv4Address")
     if isinstance(ipv4, dict):
         address = clean(ipv4.get("IPAddress"), 64)
         if address:
             fields["ipv4"] = address
-    for field, key in _INT_FIELDS.items():
-        number = to_int(info.get(key))
-        if number is not None:
-            fields[field] = number
+    copy_fields(fields, _INT_FIELDS, info.get, to_int)
     if "mac" not in fields and "serial" not in fields:
         raise ReplyError("DHIP notifyDevInfo without MAC or serial")
     return fields

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 from ..xmlsafe import local, parse_xml, text_of
-from .udp import ReplyError, UdpProbe, clean, device_key, normalise_mac, to_bool, to_int
+from .udp import ReplyError, UdpProbe, clean, copy_fields, device_key, normalise_mac, to_bool, to_int
 
 PORT = 37020
 GROUP = "239.255.255.250"
@@ -60,19 +60,12 @@ def parse_sadp_reply(data: bytes) -> dict[str, Any]:
     mac = normalise_mac(text_of(root, "MAC"))
     if mac:
         fields["mac"] = mac
-    for field, tag_name in _TEXT_FIELDS.items():
-        value = clean(text_of(root, tag_name))
-        if value is not None:
-            fields[field] = value
-    for field, tag_name in _INT_FIELDS.items():
-        number = to_int(text_of(root, tag_name))
-        if number is not None:
-            fields[field] = number
-    for field, tag_name in _BOOL_FIELDS.items():
-        raw = text_of(root, tag_name)
-        flag = to_bool(raw) if raw is not None else None
-        if flag is not None:
-            fields[field] = flag
+    def element_text(name: str) -> str | None:
+        return text_of(root, name)
+
+    copy_fields(fields, _TEXT_FIELDS, element_text, clean)
+    copy_fields(fields, _INT_FIELDS, element_text, to_int)
+    copy_fields(fields, _BOOL_FIELDS, element_text, to_bool)
     if not fields.get("mac") and not fields.get("serial") and not fields.get("encrypted"):
         raise ReplyError("SADP ProbeMatch without MAC or serial")
     return fields

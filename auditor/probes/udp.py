@@ -102,6 +102,15 @@ def normalise_mac(value: object) -> str | None:
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
 
+def copy_fields(out: dict[str, Any], table: dict[str, str], get: Callable[[str], object],
+                convert: Callable[[object], Any]) -> None:
+    """``out[field] = convert(get(key))`` for each ``field: key`` of ``table``, skipping what converts to None."""
+    for field, key in table.items():
+        value = convert(get(key))
+        if value is not None:
+            out[field] = value
+
+
 def device_key(ip: str, fields: dict[str, Any]) -> str:
     """De-duplicate by MAC, else serial, else sender."""
     if fields.get("mac"):

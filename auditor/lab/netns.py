@@ -120,9 +120,27 @@ def _ip_batch(commands: Sequence[str], netns: str | None = None) -> None:
         raise LabError(f"ip -batch failed{where}: {r.stderr.strip()[-500:]}")
 
 
+def _on_thread(name: str, what: str, work: Callable[[], None]) -> None:
+    """Run ``work`` (which setns's into lab namespaces) on a thread of its own, so the
+    caller's thread never changes namespace; its OSError/ScanError becomes
+    ``LabError("cannot {what}: ...")``."""
+    errors: list[Exception] = []
+
+    def run() -> None:
+        try:
+            work()
+        except (OSError, ScanError) as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=run, name=name)
+    t.start()
+    t.join()
+    if errors:
+        raise LabError(f"cannot {what}: {errors[0]}")
+
+
 def _sysctls(namespaces: Iterable[str], settings: dict[str, str]) -> None:
-    """Write /proc/sys/net settings inside each namespace (a thread setns's into it)."""
-    errors: list[str] = []
+    """Write /proc/sys/net settings inside each namespace."""
 
     def work() -> None:
         for ns in namespaces:
@@ -132,14 +150,9 @@ def _sysctls(namespaces: Iterable[str], settings: dict[str, str]) -> None:
                         with open(f"/proc/sys/net/{key}", "w") as fh:
                             fh.write(value)
             except OSError as exc:
-                errors.append(f"{ns}: {exc}")
-                return
+                raise LabError(f"{ns}: {exc}") from exc
 
-    t = threading.Thread(target=work, name="lab-sysctl")
-    t.start()
-    t.join()
-    if errors:
-        raise LabError(f"cannot set sysctls: {errors[0]}")
+    _on_thread("lab-sysctl", "set sysctls", work)
 
 
 _NO_IPV6 = {"ipv6/conf/all/disable_ipv6": "1", "ipv6/conf/default/disable_ipv6": "1"}
@@ -231,33 +244,23 @@ def _build(topo: Topology, fleet: Fleet, say: Callable[[str], None]) -> None:
 
 def _own_queues(topo: Topology, n_devices: int) -> None:
     """See ``rtnl.veth_own_queue``: bridge-side senders TSO off, infrastructure receivers GRO on."""
-    errors: list[str] = []
 
     def work() -> None:
-        try:
-            with enter_netns(topo.switch):
-                for port in ["scan", "rt-lan", "rt-rtd"] + [f"d{i}" for i in range(n_devices)]:
-                    veth_own_queue(sender=port)
-            with enter_netns(topo.scanner):
-                veth_own_queue(receiver=topology.SCANNER_IFACE)
-            with enter_netns(topo.router):
-                veth_own_queue(receiver=ROUTER_LAN_IFACE)
-                veth_own_queue(receiver=ROUTER_ROUTED_IFACE)
-        except (OSError, ScanError) as exc:
-            errors.append(str(exc))
+        with enter_netns(topo.switch):
+            for port in ["scan", "rt-lan", "rt-rtd"] + [f"d{i}" for i in range(n_devices)]:
+                veth_own_queue(sender=port)
+        with enter_netns(topo.scanner):
+            veth_own_queue(receiver=topology.SCANNER_IFACE)
+        with enter_netns(topo.router):
+            veth_own_queue(receiver=ROUTER_LAN_IFACE)
+            veth_own_queue(receiver=ROUTER_ROUTED_IFACE)
 
-    t = threading.Thread(target=work, name="lab-queues")
-    t.start()
-    t.join()
-    if errors:
-        raise LabError(f"cannot tune veth queues: {errors[0]}")
+    _on_thread("lab-queues", "tune veth queues", work)
 
 
 def _configure_devices(fleet: Fleet, dev_ns: list[str]) -> None:
     """Address, route and infrastructure neighbours of every device over rtnetlink, from one
     thread (no process per device). See ``topology.SCANNER_MAC`` for why the neighbours."""
-    errors: list[str] = []
-
     lan_neigh = {topology.ROUTER_LAN_IP: topology.ROUTER_LAN_MAC, topology.SCANNER_IP: topology.SCANNER_MAC}
     routed_neigh = {topology.ROUTER_ROUTED_IP: topology.ROUTER_ROUTED_MAC}
 
@@ -268,14 +271,9 @@ def _configure_devices(fleet: Fleet, dev_ns: list[str]) -> None:
                     configure_device(topology.DEVICE_IFACE, d.ip, prefixlen(d), gateway(d),
                                      lan_neigh if d.segment == "lan" else routed_neigh)
             except (OSError, ScanError) as exc:
-                errors.append(f"{d.name} ({ns}): {exc}")
-                return
+                raise LabError(f"{d.name} ({ns}): {exc}") from exc
 
-    t = threading.Thread(target=work, name="lab-devices")
-    t.start()
-    t.join()
-    if errors:
-        raise LabError(f"cannot configure device: {errors[0]}")
+    _on_thread("lab-devices", "configure device", work)
 
 
 def _ns_inode(path: str) -> int | None:

@@ -72,7 +72,7 @@ class ScanOptions:
 @dataclass
 class ScanOutcome:
     status: str
-    """complete | interrupted (deadline, signal)."""
+    """complete | interrupted (deadline hit or stopped by a signal)."""
     stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -181,7 +181,10 @@ async def run_scan(
     }
     if not interrupted and not work.cancelled():
         stats.update(work.result())
-    status = "interrupted" if (interrupted or stop.is_set()) else "complete"
+    # A scan cut short by the deadline did not look at everything: it must not pass for a
+    # complete audit (exit 0), nor be the baseline of the next diff (unprobed devices would
+    # show as "gone").
+    status = "interrupted" if (interrupted or stop.is_set() or stats["deadline_hit"]) else "complete"
     return ScanOutcome(status=status, stats=stats)
 
 
@@ -217,7 +220,7 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
                 await timed("ports", port_probe.probe_host(ctx, state), ip)
                 if state.open_ports:
                     ctx.live.add(ip)
-            if ip in ctx.live or state.open_ports:
+            if ip in ctx.live:
                 state.xaddrs = list(dict.fromkeys(guard.xaddrs.get(ip, [])))
                 await asyncio.gather(*(timed(p.name, p.probe_host(ctx, state), ip) for p in others))
             done += 1

@@ -89,6 +89,7 @@ def test_deadline_stops_a_hanging_probe_and_keeps_what_was_seen():
                                                http=Hanging())))
     assert time.monotonic() - t0 < 2.5
     assert outcome.stats["deadline_hit"] is True
+    assert outcome.status == "interrupted"  # an audit cut short is not a complete one
     assert {o.probe for o in seen} == {"arp", "ports"}
 
 

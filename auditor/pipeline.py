@@ -13,7 +13,6 @@ import getpass
 import signal
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -28,7 +27,7 @@ from .knowledge import load_knowledge
 from .models import SEVERITIES, Device, Finding, Observation
 from .policy import Policy, default_rule_files, evaluate, exceeds, load_policy
 from .report import write_report
-from .scan import Progress, ScanOptions, run_scan
+from .scan import Progress, ScanOptions, interface_address, run_scan
 from .store import Store
 
 FLUSH_EVERY = 200
@@ -92,10 +91,10 @@ def check_fail_on(value: str | None) -> str | None:
     return value
 
 
-def run_audit(request: AuditRequest, progress: Progress | None = None,
-              on_status: Callable[[str], None] | None = None) -> AuditResult:
+def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditResult:
     """Run one audit; SIGINT/SIGTERM stop the scan (status interrupted) and the rest still runs."""
     check_fail_on(request.fail_on)
+    interface_address(request.options.interface)  # a mistyped interface is an operator error, not a failed scan
     policy = load_rules(request.rules)
     kb = load_knowledge()
     store = Store(request.db_path, lock_timeout=request.lock_timeout)
@@ -121,8 +120,6 @@ def run_audit(request: AuditRequest, progress: Progress | None = None,
             store.finish_scan(scan_id, "failed", {})
             raise
         sink.flush()
-        if on_status:
-            on_status("identifying")
         devices = [Device(host=h, identity=identify(h, kb)) for h in assemble(sink.all)]
         facts = {d.key: device_facts(d, policy=policy, kb=kb) for d in devices}
         findings: list[Finding] = evaluate(policy, devices, today=request.today, kb=kb)

@@ -53,3 +53,10 @@ def test_public_scope_refused_before_any_packet(tmp_path):
     result = CliRunner().invoke(cli, ["scan", "8.8.8.8", "-i", "lo", "--db", str(tmp_path / "x.db")])
     assert result.exit_code == 2 and "--allow-public" in result.output
     assert not (tmp_path / "x.db").exists()
+
+
+def test_unknown_interface_is_an_operator_error_and_records_no_scan(tmp_path):
+    db = tmp_path / "x.db"
+    result = CliRunner().invoke(cli, ["scan", "198.18.0.0/24", "-i", "nosuch0", "--db", str(db)])
+    assert result.exit_code == 2 and "interface 'nosuch0' does not exist" in result.output
+    assert not db.exists()

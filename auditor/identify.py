@@ -265,9 +265,16 @@ def _http_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
     paths = fields.get("paths")
     if not isinstance(paths, dict):
         paths = {}
-    for path, status in list(paths.items())[:32]:
-        if isinstance(status, int) and status != 404 and status < 500:
-            yield from _signature_clues(kb, "http", f"paths[{_text(path)}]", "http_path", path)
+    path_clues = [clue for path, status in list(paths.items())[:32]
+                  if isinstance(status, int) and status != 404 and status < 500
+                  for clue in _signature_clues(kb, "http", f"paths[{_text(path)}]", "http_path", path)]
+    if len({kb.group_of(c.maker) for c in path_clues if c.maker}) > 1:
+        # Several makers' paths answered: a catch-all server (login redirect, 401 or SPA
+        # index for every URL), so no path says who made it.
+        path_clues = [replace(c, evidence=replace(c.evidence, strength="weak",
+                                                  note=c.evidence.note + "; other makers' paths answered too"))
+                      for c in path_clues]
+    yield from path_clues
     for field in ("server", "title", "realm"):
         clue = _name_clue(kb, "http", field, fields.get(field), "medium", 5)
         if clue:

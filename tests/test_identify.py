@@ -205,6 +205,19 @@ def test_weak_signals_alone_are_unknown(observations: tuple[Observation, ...]) -
     assert identity.device_class == "unknown"
 
 
+CATCH_ALL = {"/doc/page/login.asp": 302, "/ISAPI/System/deviceInfo": 302, "/SDK/webLanguage": 302,
+             "/RPC2_Login": 302}
+
+
+def test_catch_all_web_server_is_not_hikvision() -> None:
+    """A server that redirects (or 401s) every URL answers every maker's vendor paths: no maker."""
+    identity = identify(host(obs("http", port=80, status=302, server="nginx", paths=CATCH_ALL)), KB)
+    assert identity.maker is None and not identity.covered
+    axis = identify(host(obs("http", port=80, status=200, paths=dict.fromkeys(CATCH_ALL, 200)), WSD_CAMERA,
+                         mac="00:40:8c:11:22:33"), KB)
+    assert (axis.maker, axis.covered, axis.conflicts) == ("Axis", False, ())
+
+
 def test_garbage_replies_do_not_count() -> None:
     h = host(Observation(IP, "sadp", {}, warning="not XML"), Observation(IP, "dhip", {}, warning="bad header"))
     identity = identify(h, KB)

@@ -138,6 +138,8 @@ def compare_firmware(a: str | FirmwareVersion | None, b: str | FirmwareVersion |
         result = _cmp(va.numbers[:2], vb.numbers[:2])
         if result == 0 and va.branch == vb.branch:
             result = _cmp(va.numbers[2:], vb.numbers[2:])
+        if result == 0 and va.branch != vb.branch and (va.build_date is None or vb.build_date is None):
+            return None  # other branch, same baseline, no dates: nothing orders them
         if result == 0:
             result = _cmp_dates(va.build_date, vb.build_date)
         return result

@@ -79,6 +79,8 @@ def test_compare(a: str, b: str, expected: int) -> None:
     ("a", "b"),
     [
         ("2.800.0000000.16.R", "V5.5.0 build 170725"),  # Dahua vs Hikvision line
+        ("V2.420.0000000.18.R", "V2.420.AC00.18.R"),  # other branch, same baseline, no build dates
+        ("V2.420.0000000.99.R", "V2.420.AC00.18.R, Build Date 2019-01-01"),
         ("unknown", "V5.5.0"),
         (None, "V5.5.0"),
     ],
@@ -91,6 +93,17 @@ def test_compare_refuses_meaningless_orderings(a: str | None, b: str) -> None:
 def test_firmware_before() -> None:
     assert firmware_before("V5.5.0 build 170725", "V5.5.800 build 210628") is True
     assert firmware_before("V5.5.800 build 210628", "V5.5.800 build 210628") is False
+
+
+def test_kev_other_dahua_branch_without_dates_is_not_vulnerable() -> None:
+    """Amcrest's KEV line names V2.420.AC00.18.R as last affected; another branch of the
+    same baseline without build dates cannot be placed against it: unknown, not 'vulnerable'."""
+    from auditor.knowledge import load_knowledge
+
+    matches = load_knowledge().kev_for("Dahua", "IP4M-1041B", "V2.420.0000000.25.R", brand="Amcrest")
+    assert [(m.cve, m.status) for m in matches if m.cve == "CVE-2020-5735"] == [("CVE-2020-5735", "unknown")]
+    same = load_knowledge().kev_for("Dahua", "IP4M-1041B", "V2.420.AC00.17.R", brand="Amcrest")
+    assert [(m.cve, m.status) for m in same if m.cve == "CVE-2020-5735"] == [("CVE-2020-5735", "vulnerable")]
 
 
 def test_build_date_before() -> None:

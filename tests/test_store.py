@@ -202,3 +202,17 @@ def test_hosts_of_a_folded_device_collect_every_address_in_recording_order(store
     store.add_devices(scan_id, [Device(host=host, identity=base.identity)])
     assert store.hosts(scan_id) == [host]
     assert store.devices(scan_id)[0]["ips"] == ["198.18.0.11", "198.19.0.7"]
+
+
+def test_prune_never_deletes_the_complete_baseline_behind_failed_runs(store):
+    """Nightly retention after a run of failed/interrupted audits must keep the last complete
+    scans: the next report's 'changes' and the default diff compare with them."""
+    cam = device("198.18.0.11", "c0:56:e3:12:34:56")
+    ids = [record_scan(store, [cam], status=s) for s in ("complete", "complete", "failed", "interrupted")]
+    assert store.prune(keep_last=2) == 0
+    assert store.last_complete_scans(2) == ids[:2]
+    ids.append(record_scan(store, [cam], status="failed"))
+    assert store.prune(keep_last=1) == 3  # the older complete scan and the failed/interrupted ones between
+    assert [s["id"] for s in store.list_scans()] == [ids[1], ids[4]]
+    assert store.previous_complete_scan(ids[4]) == ids[1]
+    assert store.db["devices"].get("mac:c0:56:e3:12:34:56")["first_scan"] == ids[1]

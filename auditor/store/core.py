@@ -334,15 +334,19 @@ class Store:
 
     @_serialised
     def prune(self, keep_last: int) -> int:
-        """Retention: delete every scan older than the newest ``keep_last`` (never a running
-        one) with all its data; devices seen only in deleted scans go too. Returns how many
-        scans were deleted."""
+        """Retention: delete every scan older than the newest ``keep_last`` with all its data;
+        devices seen only in deleted scans go too. Never deleted: a running scan, and the
+        newest ``keep_last`` complete scans (the baseline the next diff and report compare
+        with, which a run of failed or interrupted scans must not push out). Returns how
+        many scans were deleted."""
         if keep_last < 1:
             raise ValueError("keep_last must be at least 1")
         with self._writing(), immediate(self.db):
             doomed = [r["id"] for r in self.db.query(
                 """SELECT id FROM scans WHERE status != 'running'
-                   AND id NOT IN (SELECT id FROM scans ORDER BY id DESC LIMIT ?)""", [keep_last])]
+                   AND id NOT IN (SELECT id FROM scans ORDER BY id DESC LIMIT ?)
+                   AND id NOT IN (SELECT id FROM scans WHERE status = 'complete' ORDER BY id DESC LIMIT ?)""",
+                [keep_last, keep_last])]
             if not doomed:
                 return 0
             marks = ",".join("?" * len(doomed))

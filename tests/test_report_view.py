@@ -140,3 +140,16 @@ def test_other_schema_versions_are_refused(version: object) -> None:
 def test_site_argument_overrides_document_site() -> None:
     assert build_view(make_doc(), site="HQ")["site"] == "HQ"
     assert build_view(make_doc())["site"].startswith("Demo facility")
+
+
+def test_covered_devices_under_a_waiver_count_only_waived_blocking_findings() -> None:
+    """A covered camera whose §889 finding is open is not 'under a waiver' because an unrelated
+    medium finding on it (e.g. not in the inventory) is waived: the card must not say so."""
+    doc = make_doc()
+    assert build_view(doc)["covered_waived"] == 2  # .12 (active) and .15 (expiring) criticals
+    open_cov = next(f for f in doc["findings"] if f["ip"] == "198.18.0.11")
+    assert open_cov["severity"] == "critical" and not open_cov["waived"]
+    doc["findings"].append(dict(open_cov, rule="site.not-in-inventory", severity="medium", waived=True,
+                                waiver={"reason": "asset tag pending", "owner": "ops", "ticket": "SEC-1",
+                                        "expires": "2027-01-31", "state": "active"}))
+    assert build_view(doc)["covered_waived"] == 2

@@ -361,7 +361,9 @@ def build_view(doc: dict[str, Any], *, site: str | None = None) -> dict[str, Any
                     key=lambda m: (m == UNKNOWN_MAKER, m.lower()))
     covered = [x for x in devices if x["covered"]]
     sevs = severity_counts(d)
-    waived_ids = {f["device_id"] for f in d["findings"] if f["waived"]}
+    # A covered device is "under a waiver" when a waiver keeps a blocking finding (the covered-maker
+    # one) out of the verdict, not when some unrelated medium finding on it is waived.
+    waived_ids = {f["device_id"] for f in d["findings"] if f["waived"] and f["severity"] in BLOCKING}
     return {
         "doc": d,
         "scan": d["scan"],

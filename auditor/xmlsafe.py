@@ -29,6 +29,8 @@ def parse_xml(data: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> ET.Eleme
         raise UnsafeXML(f"XML with DOCTYPE/entities refused ({type(exc).__name__})") from exc
     except ET.ParseError as exc:
         raise UnsafeXML(f"malformed XML: {exc}") from exc
+    except (LookupError, ValueError) as exc:  # expat on a declared encoding it cannot decode
+        raise UnsafeXML(f"XML in an unsupported encoding: {str(exc)[:80]}") from exc
 
 
 def local(tag: str) -> str:

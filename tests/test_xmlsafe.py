@@ -30,3 +30,10 @@ def test_refuses_oversize():
 def test_refuses_garbage():
     with pytest.raises(UnsafeXML, match="malformed"):
         parse_xml(b"\x00\xff garbage <<<")
+
+
+@pytest.mark.parametrize("encoding", [b"x-no-such-codec", b"big5", b"shift_jis"])
+def test_refuses_undecodable_declared_encoding(encoding):
+    """expat raises LookupError/ValueError (not ParseError) here; callers only catch UnsafeXML."""
+    with pytest.raises(UnsafeXML, match="encoding"):
+        parse_xml(b'<?xml version="1.0" encoding="' + encoding + b'"?><DeviceInfo/>')

@@ -4,7 +4,8 @@ Every observation contributes :class:`~auditor.models.Evidence` with a strength:
 
 * strong — the device answers its maker's own discovery protocol (SADP → Hikvision
   firmware, DHIP → Dahua firmware); ONVIF Manufacturer naming a maker/brand AND a model
-  matching that maker's pattern; the MA-L OUI (seen on the wire) of a covered maker.
+  matching that maker's pattern (an uncertain OEM brand's
+  own model codes do not count); the MA-L OUI (seen on the wire) of a covered maker.
 * medium — a shown name alone (ONVIF Manufacturer, WS-Discovery name scope, DHIP Vendor,
   SADP OEMInfo, titles/realms), model patterns, vendor web paths, banners, other OUIs.
 * weak — generic tells: TCP 8000/37777 open, a bare ``Webs`` banner, firmware formats.
@@ -219,6 +220,14 @@ def _dhip_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
         yield clue
 
 
+def _corroborates(kb: KnowledgeBase, model: _Clue, maker: str) -> bool:
+    """A model pattern backs a shown name's maker, unless it is the pattern of a brand whose
+    relation to the maker is itself uncertain (an LTS model code proves LTS, not Hikvision)."""
+    if not kb.same_group(model.maker, maker):
+        return False
+    return model.brand is None or _weaken("strong", kb.brands[model.brand].confidence) == "strong"
+
+
 def _onvif_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
     fields = obs.fields
     yield _Clue(Evidence("onvif", "xaddr", _text(fields.get("xaddr")), None, "weak", "answers ONVIF device management"),
@@ -229,7 +238,7 @@ def _onvif_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
     clue = _name_clue(kb, "onvif", "manufacturer", fields.get("manufacturer"), "medium", 1,
                       keep_unknown=True)
     if clue:
-        if clue.maker is not None and any(kb.same_group(m.maker, clue.maker) for m in models):
+        if clue.maker is not None and any(_corroborates(kb, m, clue.maker) for m in models):
             ev = replace(clue.evidence, strength="strong", note=clue.evidence.note + "; model matches its pattern")
             clue = replace(clue, evidence=ev)
         yield clue

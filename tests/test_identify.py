@@ -218,6 +218,17 @@ def test_catch_all_web_server_is_not_hikvision() -> None:
     assert (axis.maker, axis.covered, axis.conflicts) == ("Axis", False, ())
 
 
+def test_oem_brand_and_its_own_model_code_do_not_prove_the_maker() -> None:
+    """LTS is a medium-low reported Hikvision relabel: the name LTS plus an LTS model code
+    show LTS twice, they do not make the relation certain (no 'high', no covered verdict)."""
+    identity = identify(host(onvif("LTS", "CMIP3C42W-28M"), WSD_CAMERA), KB)
+    assert identity.maker is None and not identity.covered and identity.device_class == "camera"
+    assert any(e.supports == "Hikvision" and "LTS" in (e.note or "") for e in identity.evidence)
+    # a Hikvision model code behind an OEM name is real evidence of the maker
+    annke = identify(host(onvif("ANNKE", "DS-2CD2143G2-I"), WSD_CAMERA), KB)
+    assert (annke.maker, annke.brand, annke.covered) == ("Hikvision", "Annke", True)
+
+
 def test_garbage_replies_do_not_count() -> None:
     h = host(Observation(IP, "sadp", {}, warning="not XML"), Observation(IP, "dhip", {}, warning="bad header"))
     identity = identify(h, KB)

@@ -108,6 +108,21 @@ def test_truncated_and_garbage() -> None:
         parse_response(b"")
 
 
+def test_huge_content_length_is_not_an_error() -> None:
+    """int() refuses strings of more than 4300 digits: a hostile header must not raise out of the reader."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n"
+    assert reply_complete(head + b"x") is False
+    assert reply_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx") is True
+
+
+def test_title_on_hostile_bodies() -> None:
+    """Many unclosed <title> tags (the input that made the old lazy regex quadratic) and odd attributes."""
+    assert extract_title(b"<title>" * 9000) is None
+    assert extract_title(b"<title x" * 8000) is None
+    assert extract_title(b"<TITLE lang=en>a</title><title>b</title>" + b"<title>" * 9000) == "a"
+    assert extract_title(b"<title>multi\n line</title >") == "multi line"
+
+
 def test_www_authenticate_variants() -> None:
     assert parse_www_authenticate(['Basic realm="DVR"']) == ("Basic", "DVR")
     assert parse_www_authenticate(["Negotiate", 'Digest realm=HikvisionDS, nonce="x"']) == (

@@ -72,3 +72,38 @@ def test_identify_rewrites_a_stored_scan(tmp_path: Path) -> None:
     assert "ndaa-889.covered-maker" in findings.output  # findings follow the new identity
     missing = runner.invoke(cli, ["identify", "--scan", "99", "--db", str(db)])
     assert missing.exit_code == 2 and "no scan 99" in missing.output
+
+
+def test_identify_judges_waivers_on_the_scan_date_not_today(tmp_path: Path) -> None:
+    """Re-identifying last year's scan must not turn its then-active waivers into expired ones:
+    the findings would disagree with the scan's stored waivers and flip its verdict."""
+    import datetime as dt
+
+    from auditor.store import Store
+
+    db = tmp_path / "scans.db"
+    ip, mac = "198.18.0.12", "44:19:b6:5e:71:02"
+    observations = (
+        Observation(ip, "arp", {"mac": mac, "source": "sweep"}, seen_at=1_577_880_000.0),
+        Observation(ip, "sadp", {"model": "DS-2CD2047G2-LU", "serial": "DS-2CD2047G2-LU2022", "device_type": "139",
+                                 "firmware": "V5.7.10build 220825", "mac": mac}, seen_at=1_577_880_000.0),
+    )
+    host = Host(key=f"mac:{mac}", ip=ip, mac=mac, ips=(ip,), observations=observations)
+    ndaa = data_dir("rules") / "ndaa-889.yaml"
+    site = tmp_path / "site.yaml"
+    site.write_text(f'waivers:\n  - device: "{mac}"\n    rule: ndaa-889.covered-maker\n'
+                    "    reason: replacement ordered\n    owner: ops\n    ticket: SEC-1\n    expires: 2020-01-20\n",
+                    encoding="utf-8")
+    rules = [(str(p), hashlib.sha256(p.read_bytes()).hexdigest()) for p in (ndaa, site)]
+    scan_start = dt.datetime(2020, 1, 1, 12, 0, tzinfo=dt.UTC).timestamp()
+    with Store(db) as store:
+        scan_id = store.begin_scan({"targets": ["198.18.0.0/24"], "rules": rules, "started_at": scan_start})
+        store.add_observations(scan_id, list(observations))
+        store.add_devices(scan_id, [Device(host=host, identity=Identity(maker=None))], {})
+        store.finish_scan(scan_id, "complete", {})
+
+    result = CliRunner().invoke(cli, ["identify", "--scan", str(scan_id), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    with Store(db) as store:
+        (finding,) = [f for f in store.findings(scan_id) if f["rule"] == "ndaa-889.covered-maker"]
+    assert finding["waiver"]["state"] == "expiring" and finding["waived"] is True

@@ -3,6 +3,7 @@ identification on a stored scan, e.g. after the knowledge base changed)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import asdict
@@ -95,6 +96,15 @@ def _scan_rules(recorded: list[dict[str, Any]], given: tuple[Path, ...]) -> tupl
     return paths, notes
 
 
+def _scan_day(scan: dict[str, Any]) -> dt.date | None:
+    """The local date the scan ran: waivers are judged as of then, as the scan itself did
+    (the scan's stored waivers keep their states; findings must agree with them)."""
+    started = scan.get("started_at")
+    if not started:
+        return None
+    return dt.datetime.fromisoformat(str(started).replace("Z", "+00:00")).astimezone().date()
+
+
 @click.command()
 @click.option("--scan", "scan_id", type=int, required=True, help="Stored scan to re-identify.")
 @db_option
@@ -117,7 +127,8 @@ def identify(scan_id: int, db: Path, rules: tuple[Path, ...], dry_run: bool) -> 
     store = open_store(db)
     try:
         before = {d.key: d.identity for d in store.load_devices(scan_id)}  # OperatorError if no such scan
-        paths, notes = _scan_rules(store.scan(scan_id).get("rules") or [], rules)
+        scan = store.scan(scan_id)
+        paths, notes = _scan_rules(scan.get("rules") or [], rules)
         policy = load_policy(paths) if paths else None
         devices = [Device(host=h, identity=identify_host(h, kb)) for h in store.hosts(scan_id)]
         changed = 0
@@ -134,7 +145,7 @@ def identify(scan_id: int, db: Path, rules: tuple[Path, ...], dry_run: bool) -> 
             facts = {d.key: device_facts(d, policy=policy, kb=kb) for d in devices}
             store.replace_identities(scan_id, devices, facts)
             if policy is not None:
-                store.replace_findings(scan_id, evaluate(policy, devices, kb=kb))
+                store.replace_findings(scan_id, evaluate(policy, devices, today=_scan_day(scan), kb=kb))
         verb = "would change" if dry_run else "changed"
         findings = "" if policy is None else f"; findings {'would be ' if dry_run else ''}re-evaluated"
         click.echo(f"scan {scan_id}: {len(devices)} devices re-identified with knowledge base {kb.version}; "

@@ -102,6 +102,7 @@ def test_review_brand_is_not_automatically_covered() -> None:
         ("Dahua", "Dahua", "Dahua", "maker"),
         ("LTS", "Hikvision", "LTS", "OEM relabel"),
         ("Prama Hikvision India", "Hikvision", "Prama Hikvision India", "subsidiary"),
+        ("PRAMA", "Hikvision", "Prama Hikvision India", "subsidiary"),
         ("EZVIZ", "Hikvision", "EZVIZ", "subsidiary"),
         ("Amcrest", "Dahua", "Amcrest", "OEM relabel"),
         ("Lorex", "Dahua", "Lorex", "subsidiary"),
@@ -118,7 +119,7 @@ def test_match_name(text: str, maker: str, brand: str, relation: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["General", "Shanghai Dahua Scale Factory", "<script>alert(1)</script>", "Axisware", "Hiltons", "", None,
-     "Lorexa", "ltsx"],
+     "Lorexa", "ltsx", "Prama India Private Limited"],
 )
 def test_match_name_refuses_traps(text: str | None) -> None:
     assert KB.match_name(text) is None

@@ -63,6 +63,15 @@ def test_system_date_and_time() -> None:
     assert device_time(value) == dt.datetime(2024, 3, 12, 8, 12, 45, tzinfo=dt.UTC).timestamp()
 
 
+def test_system_date_and_time_absurd_year_is_no_clock() -> None:
+    """zeep hands xsd:int through unbounded; datetime() then raises OverflowError, not ValueError."""
+    xml = asset("hikvision-GetSystemDateAndTime.xml")
+    assert b"<tt:Year>2024</tt:Year>" in xml
+    value = parse_reply("GetSystemDateAndTime", xml.replace(b"<tt:Year>2024</tt:Year>",
+                                                            b"<tt:Year>99999999999999</tt:Year>"))
+    assert device_time(value) is None  # both UTC and local dates are absurd: no offset, no crash
+
+
 def test_device_information_hikvision_and_dahua() -> None:
     hik = interpret("GetDeviceInformation", parse_reply("GetDeviceInformation",
                                                         asset("hikvision-GetDeviceInformation.xml")))

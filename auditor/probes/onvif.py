@@ -283,7 +283,7 @@ def device_time(sdt: Any) -> float | None:
         try:
             stamp = dt.datetime(int(d.Year), int(d.Month), int(d.Day), int(t.Hour), int(t.Minute),
                                 int(t.Second), tzinfo=dt.UTC)
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError, OverflowError):  # Year past a C int overflows
             continue
         return stamp.timestamp()
     return None

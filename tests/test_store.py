@@ -216,3 +216,24 @@ def test_prune_never_deletes_the_complete_baseline_behind_failed_runs(store):
     assert [s["id"] for s in store.list_scans()] == [ids[1], ids[4]]
     assert store.previous_complete_scan(ids[4]) == ids[1]
     assert store.db["devices"].get("mac:c0:56:e3:12:34:56")["first_scan"] == ids[1]
+
+
+def test_a_cloned_onvif_endpoint_never_takes_the_identity_of_a_camera_in_the_same_scan(store):
+    """Cheap firmware ships one WS-Discovery urn:uuid on every unit. A MAC-less host with that
+    endpoint, listed before the real owner, took the owner's identity by fallback, and the owner
+    then failed with 'two devices resolve to the same identity': the whole audit crashed."""
+    import dataclasses
+
+    from auditor.models import Device
+
+    def with_endpoint(dev: Device) -> Device:
+        obs = (*dev.host.observations,
+               Observation(ip=dev.ip, probe="wsdiscovery", fields={"endpoint": "urn:uuid:cloned"}))
+        return Device(host=dataclasses.replace(dev.host, observations=obs), identity=dev.identity)
+
+    owner = with_endpoint(device("198.18.0.20", "c0:56:e3:00:00:01", serial=None, model=None))
+    record_scan(store, [owner])
+    clone = with_endpoint(device("198.18.0.10", None, serial=None, model=None, key="epr:urn:uuid:cloned"))
+    scan_id = record_scan(store, [clone, owner])
+    assert [(d["ip"], d["id"]) for d in store.devices(scan_id)] == [
+        ("198.18.0.10", "epr:urn:uuid:cloned"), ("198.18.0.20", "mac:c0:56:e3:00:00:01")]

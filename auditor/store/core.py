@@ -222,6 +222,10 @@ class Store:
         started = self._scan_row(scan_id)["started_at"]
         claimed = {r["device_key"] for r in self.db.query(
             "SELECT device_key FROM scan_devices WHERE scan_id = ?", [scan_id])}
+        # Known identities that devices of this batch own outright: a fallback match (same
+        # serial or ONVIF endpoint, e.g. a cloned urn:uuid) must not take one of them away.
+        owned = {d.key for d in devices
+                 if self.db.execute("SELECT 1 FROM devices WHERE key = ?", [d.key]).fetchone()}
         mapping: dict[str, str] = {}
         for device in devices:
             replaced = list(self.db.query(
@@ -230,7 +234,7 @@ class Store:
                 claimed.discard(r["device_key"])
                 self.db.execute("DELETE FROM scan_devices WHERE scan_id = ? AND device_key = ?",
                                 [scan_id, r["device_key"]])
-            key = self._resolve_key(device, claimed)
+            key = self._resolve_key(device, claimed | (owned - {device.key}))
             if key in claimed:
                 raise ValueError(f"two devices in scan {scan_id} resolve to the same identity {key}")
             claimed.add(key)

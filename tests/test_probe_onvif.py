@@ -336,6 +336,25 @@ def test_tarpit_is_bounded_and_reported_for_discovered_xaddrs() -> None:
     assert obs.warning is not None and "did not answer ONVIF" in obs.warning
 
 
+def test_dripping_device_is_cut_off_at_the_timeout() -> None:
+    """A body byte every third of the timeout: requests' per-recv timeout never fires, so the
+    reply must be cut by the whole-exchange watchdog (else the pool thread stays pinned and the
+    call ends as a silent 'unreachable')."""
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: 9999\r\n\r\n")
+            for _ in range(100):
+                writer.write(b"a")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+            return
+
+    (obs,) = run_probe(drip, timeout=0.3)
+    assert obs.fields["calls"]["GetSystemDateAndTime"] == "error"
+    assert obs.warning is not None and "still arriving after 0.3s" in obs.warning
+
+
 def test_closed_port_no_observation() -> None:
     out: list[Observation] = []
     port = free_port()

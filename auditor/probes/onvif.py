@@ -32,6 +32,7 @@ import importlib.util
 import ipaddress
 import os
 import re
+import socket
 import threading
 import time
 import weakref
@@ -100,12 +101,76 @@ def zeep_settings() -> Any:
                          forbid_external=True)
 
 
+_WATCH = threading.local()
+"""Per worker thread: the list the current ``post`` collects its sockets in (see ``_watched_adapter``)."""
+
+
+def _watch(sock: Any) -> None:
+    socks = getattr(_WATCH, "socks", None)
+    if socks is not None and sock is not None:
+        socks.append(sock)
+
+
+def _cut(socks: list[Any], fired: threading.Event) -> None:
+    """Shut the sockets down from the watchdog thread: a read blocked in the worker returns at once."""
+    fired.set()
+    for sock in socks:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain call, also under an SSLSocket
+
+
+@functools.cache
+def _watched_adapter() -> type:
+    """A requests adapter whose connections report their sockets to ``_WATCH`` on connect and per request.
+
+    requests' timeouts bound each recv, not the reply: a device dripping a byte just
+    inside the timeout (in the headers or the body) held a pool thread for as long as it
+    liked, and a handful of such devices starved every other device's ONVIF calls.
+    """
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class WatchedHTTP(HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            _watch(self.sock)
+
+        def getresponse(self) -> Any:  # type: ignore[override]
+            _watch(self.sock)
+            return super().getresponse()
+
+    class WatchedHTTPS(HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            _watch(self.sock)
+
+        def getresponse(self) -> Any:  # type: ignore[override]
+            _watch(self.sock)
+            return super().getresponse()
+
+    class HTTPPool(HTTPConnectionPool):
+        ConnectionCls = WatchedHTTP
+
+    class HTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = WatchedHTTPS
+
+    class WatchedAdapter(HTTPAdapter):  # type: ignore[misc]
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": HTTPPool, "https": HTTPSPool}
+
+    return WatchedAdapter
+
+
 @functools.cache
 def _transport_class() -> type:
     """zeep Transport that never loads remote documents, never follows redirects, caps replies."""
     import requests
     from zeep.exceptions import TransportError
     from zeep.transports import Transport
+
+    adapter = _watched_adapter()
 
     class SafeTransport(Transport):  # type: ignore[misc]
         def __init__(self, timeout: float = 2.0, cap: int = MAX_SOAP_REPLY,
@@ -116,6 +181,9 @@ def _transport_class() -> type:
             self.session.verify = False
             self.session.headers["Accept-Encoding"] = "identity"
             self.session.headers["User-Agent"] = "camaudit"
+            if not isinstance(self.session.get_adapter("http://device/"), adapter):
+                for prefix in ("http://", "https://"):
+                    self.session.mount(prefix, adapter())
 
         def load(self, url: str) -> bytes:
             if urlsplit(url).scheme not in ("", "file"):
@@ -125,17 +193,35 @@ def _transport_class() -> type:
         def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
             t = float(self.operation_timeout or 2.0)
             end = time.monotonic() + t
-            with self.session.post(address, data=message, headers=headers, timeout=(t, t), stream=True,
-                                   allow_redirects=False) as resp:
-                buf = bytearray()
-                for chunk in resp.iter_content(16384):
-                    buf += chunk
-                    if len(buf) > self.cap:
-                        raise HostileReply(f"SOAP reply over {self.cap} bytes")
-                    if time.monotonic() > end:
-                        raise HostileReply(f"SOAP reply still arriving after {t:.1f}s")
-                resp._content = bytes(buf)
-                resp._content_consumed = True
+            socks: list[Any] = []
+            fired = threading.Event()
+            watchdog = threading.Timer(t, _cut, (socks, fired))  # the whole exchange, not each recv, gets t
+            watchdog.daemon = True
+            _WATCH.socks = socks
+            watchdog.start()
+            answered = False
+            try:
+                with self.session.post(address, data=message, headers=headers, timeout=(t, t), stream=True,
+                                       allow_redirects=False) as resp:
+                    answered = True
+                    buf = bytearray()
+                    for chunk in resp.iter_content(16384):
+                        buf += chunk
+                        if len(buf) > self.cap:
+                            raise HostileReply(f"SOAP reply over {self.cap} bytes")
+                        if time.monotonic() > end:
+                            raise HostileReply(f"SOAP reply still arriving after {t:.1f}s")
+                    resp._content = bytes(buf)
+                    resp._content_consumed = True
+            except requests.RequestException:
+                if fired.is_set() and answered:
+                    raise HostileReply(f"SOAP reply still arriving after {t:.1f}s") from None
+                raise  # cut before the headers were whole: no answer, like a silent port
+            finally:
+                watchdog.cancel()
+                _WATCH.socks = None
+            if fired.is_set():
+                raise HostileReply(f"SOAP reply still arriving after {t:.1f}s")
             check_reply(resp.headers.get("Content-Type", ""), resp._content, self.cap, resp.status_code)
             return resp
 

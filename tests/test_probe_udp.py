@@ -7,8 +7,20 @@ import asyncio
 import pytest
 from discovery_fakes import make_ctx, run_probe
 
-from auditor.probes.sadp import SadpProbe
-from auditor.probes.udp import MAX_DATAGRAMS_PER_SENDER, clean, excerpt, normalise_mac, to_bool, to_int
+from auditor.probes.sadp import SadpProbe, build_sadp_inquiry, parse_sadp_reply
+from auditor.probes.udp import (
+    MAX_DATAGRAMS_PER_SENDER,
+    UdpDiscovery,
+    _Collector,
+    _SendState,
+    clean,
+    device_key,
+    excerpt,
+    normalise_mac,
+    scope_on_link,
+    to_bool,
+    to_int,
+)
 
 
 @pytest.mark.parametrize(
@@ -79,3 +91,36 @@ def test_a_flooding_host_cannot_hold_the_probe_and_yields_one_warning():
     assert sent > MAX_DATAGRAMS_PER_SENDER  # it really kept talking past the guard
     [obs] = seen
     assert obs.ip == "127.0.0.2" and obs.fields == {} and obs.warning
+
+
+class _RecordingTransport:
+    """Stands in for the datagram transport: records destinations, sends nothing."""
+
+    def __init__(self) -> None:
+        self.dests: list[tuple[str, int]] = []
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.dests.append(addr)
+
+
+@pytest.mark.parametrize(("scope", "wide"), [(["127.0.0.2"], False), (["10.99.0.7", "127.0.0.2"], True)])
+def test_multicast_and_broadcast_only_when_the_scope_reaches_the_link(scope, wide):
+    """A scope of routed addresses only must not multicast/broadcast on the operator's LAN.
+
+    The interface address is fictitious and the transport a recorder: nothing is sent.
+    """
+
+    async def scenario():
+        ctx, _ = make_ctx(scope, timeout=0.1, iface="10.99.0.1/24")
+        spec = UdpDiscovery(name="sadp", port=37020, group="239.255.255.250",
+                            payloads=lambda multicast: [build_sadp_inquiry()], parse=lambda d: [parse_sadp_reply(d)],
+                            key=device_key, broadcast=True, repeats=1, unicast_retry=False)
+        transport = _RecordingTransport()
+        await spec._send_all(ctx, transport, _Collector(spec, ctx), _SendState(last=0.0),  # type: ignore[arg-type]
+                             scope_on_link(ctx))
+        return transport.dests
+
+    dests = asyncio.run(scenario())
+    assert ("127.0.0.2", 37020) in dests
+    wide_dests = {("239.255.255.250", 37020), ("10.99.0.255", 37020)}
+    assert (wide_dests <= set(dests)) if wide else not (wide_dests & set(dests))

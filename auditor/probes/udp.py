@@ -13,6 +13,8 @@ Safety rules enforced here so no protocol module can forget them:
   ``SO_BINDTODEVICE``), TTL 1, never looped back;
 * unicast goes only to ``ctx.routed_targets()`` (on-link hosts are reached by the
   multicast/broadcast already);
+* multicast and broadcast go out (and the group is joined) only when the scope holds an
+  on-link address: a scan of routed subnets sends nothing to the operator's own LAN;
 * every packet waits for ``ctx.rate``;
 * replies from addresses outside ``ctx.scope`` are dropped unread;
 * every socket is created in the calling thread (the scan may run with that thread
@@ -125,6 +127,18 @@ def in_scope(ctx: ProbeContext, ip: str) -> bool:
         return ipaddress.IPv4Address(ip) in ctx.scope
     except ValueError:
         return False
+
+
+def scope_on_link(ctx: ProbeContext) -> bool:
+    """True when some in-scope address other than ours is on the interface's subnet.
+
+    Only then may a probe multicast or broadcast: those reach every host on the link,
+    and a scope naming only routed subnets must not spray the operator's own LAN.
+    """
+    net, own = ctx.iface_addr.network, ctx.iface_addr.ip
+    if len(ctx.scope) <= net.num_addresses:
+        return any(a != own and a in net for a in ctx.scope.addresses())
+    return any(a != own and a in ctx.scope for a in net)
 
 
 def open_udp_socket(
@@ -244,8 +258,9 @@ class UdpDiscovery:
             sock.close()
             raise
         transports.append(transport)
+        wide = scope_on_link(ctx)
         try:
-            if self.listen_group and self.group is not None:
+            if self.listen_group and self.group is not None and wide:
                 try:
                     gsock = open_group_listener(ctx.interface, iface_ip, self.group, self.port)
                     gt, _ = await loop.create_datagram_endpoint(lambda: _Inbox(queue, wake), sock=gsock)
@@ -254,7 +269,7 @@ class UdpDiscovery:
                     pass  # port busy (another SADP tool): unicast replies still arrive
             collector = _Collector(self, ctx)
             state = _SendState(last=time.monotonic())
-            sender = asyncio.ensure_future(self._send_all(ctx, transport, collector, state))
+            sender = asyncio.ensure_future(self._send_all(ctx, transport, collector, state, wide))
             try:
                 await self._listen(ctx, queue, wake, collector, sender, state)
             finally:
@@ -272,12 +287,14 @@ class UdpDiscovery:
         return str(net.broadcast_address) if net.prefixlen < 31 else None
 
     async def _send_all(
-        self, ctx: ProbeContext, transport: asyncio.DatagramTransport, collector: _Collector, state: _SendState
+        self, ctx: ProbeContext, transport: asyncio.DatagramTransport, collector: _Collector, state: _SendState,
+        wide: bool = True,
     ) -> None:
+        """``wide``: multicast/broadcast allowed (see ``scope_on_link``)."""
         routed = [str(a) for a in ctx.routed_targets()]
         bcast = self._bcast(ctx) if self.broadcast else None
         gap = min(max(ctx.timeout / 3, 0.1), 1.0)
-        dests = [d for d in (self.group, bcast) if d is not None]
+        dests = [d for d in (self.group, bcast) if d is not None] if wide else []
         for round_no in range(max(1, self.repeats) if dests else 1):
             if round_no:
                 await asyncio.sleep(min(gap, ctx.remaining()))

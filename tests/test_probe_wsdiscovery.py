@@ -196,3 +196,11 @@ def test_xxe_reply_becomes_a_warning_observation():
     [obs] = asyncio.run(scenario())
     assert obs.fields == {} and "DOCTYPE" in obs.warning
     assert "/etc/passwd" in obs.raw  # the excerpt shows what was refused; nothing was resolved
+
+
+def test_non_ascii_digit_metadata_version_is_dropped_not_fatal():
+    """'²' passes str.isdigit() but int() refuses it: the match must survive without the field."""
+    data = asset("hikvision_ds2cd2143g2.xml")
+    assert b">10</" in data
+    [m] = parse_probe_match(data.replace(b">10</", ">\u00b2</".encode()))
+    assert "metadata_version" not in m and m["mac"] == "c4:2f:90:a1:b2:c3"

@@ -149,8 +149,9 @@ def _match_fields(match: ET.Element) -> dict[str, Any]:
     if xaddrs:
         fields["xaddrs"] = xaddrs
     mv = _child(match, "MetadataVersion")
-    if mv is not None and mv.text and mv.text.strip().isdigit() and len(mv.text.strip()) < 11:
-        fields["metadata_version"] = int(mv.text.strip())
+    version = mv.text.strip() if mv is not None and mv.text else ""
+    if version.isascii() and version.isdigit() and len(version) < 11:  # '²' is a digit int() refuses
+        fields["metadata_version"] = int(version)
     if "endpoint" not in fields and "xaddrs" not in fields:
         raise ReplyError("ProbeMatch with neither EndpointReference nor XAddrs")
     return fields

@@ -75,6 +75,8 @@ def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
 def _oid(raw: bytes) -> str:
     if not raw:
         raise ValueError("empty OID")
+    if len(raw) > 64:  # real OIDs are a few bytes; a long one made the shift loop quadratic
+        raise ValueError("OID too long")
     parts = [str(min(raw[0] // 40, 2)), str(raw[0] - 40 * min(raw[0] // 40, 2))]
     value = 0
     for b in raw[1:]:

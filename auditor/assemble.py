@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from .models import Host, Observation
@@ -93,13 +93,18 @@ def assemble(observations: Iterable[Observation]) -> list[Host]:
     for ip in by_ip:
         groups[find(ip)].append(ip)
 
-    hosts: list[Host] = []
+    folded: list[tuple[list[str], list[Observation], str, str | None]] = []
     for ips in groups.values():
         ips.sort(key=ipaddress.IPv4Address)
         merged = [obs for ip in ips for obs in sorted(by_ip[ip], key=lambda o: (o.probe, o.seen_at))]
-        primary = _primary_ip(ips, by_ip)
-        mac = _mac_of(merged)
-        hosts.append(Host(key=_key(mac, merged, primary), ip=primary, mac=mac, ips=tuple(ips),
+        folded.append((ips, merged, _primary_ip(ips, by_ip), _mac_of(merged)))
+    # An endpoint reference announced by several devices (cheap firmware ships one UUID on every
+    # unit; a hostile device can copy one) identifies none of them.
+    endpoint_count = Counter(_endpoint_of(merged) for _, merged, _, _ in folded)
+    hosts: list[Host] = []
+    for ips, merged, primary, mac in folded:
+        unique_endpoint = endpoint_count[_endpoint_of(merged)] == 1
+        hosts.append(Host(key=_key(mac, merged, primary, unique_endpoint), ip=primary, mac=mac, ips=tuple(ips),
                           observations=tuple(merged)))
     hosts.sort(key=lambda h: ipaddress.IPv4Address(h.ip))
     return hosts
@@ -110,11 +115,11 @@ def _primary_ip(ips: list[str], by_ip: dict[str, list[Observation]]) -> str:
     return max(ips, key=lambda ip: (len({o.probe for o in by_ip[ip]}), -int(ipaddress.IPv4Address(ip))))
 
 
-def _key(mac: str | None, observations: list[Observation], ip: str) -> str:
+def _key(mac: str | None, observations: list[Observation], ip: str, unique_endpoint: bool) -> str:
     if mac:
         return f"mac:{mac}"
     if serial := _serial_of(observations):
         return f"serial:{serial}"
-    if endpoint := _endpoint_of(observations):
+    if unique_endpoint and (endpoint := _endpoint_of(observations)):
         return f"epr:{endpoint}"
     return f"ip:{ip}"

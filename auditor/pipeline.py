@@ -9,6 +9,7 @@ scan runs (in small batches), so a killed or interrupted scan keeps what it saw.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import signal
 import socket
@@ -115,19 +116,21 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
         sink = _StoreSink(store, scan_id)
         try:
             outcome = asyncio.run(_scan_with_signals(request.options, sink, progress))
-        except BaseException:
             sink.flush()
-            store.finish_scan(scan_id, "failed", {})
+            devices = [Device(host=h, identity=identify(h, kb)) for h in assemble(sink.all)]
+            facts = {d.key: device_facts(d, policy=policy, kb=kb) for d in devices}
+            findings: list[Finding] = evaluate(policy, devices, today=request.today, kb=kb)
+            store.add_devices(scan_id, devices, facts)
+            store.add_findings(scan_id, findings)
+            store.add_waivers(scan_id, policy.waiver_status(request.today, devices))
+        except BaseException:
+            # Whatever broke (a bug, Ctrl-C after the scan), the row must not stay "running".
+            with contextlib.suppress(Exception):
+                sink.flush()
+            with contextlib.suppress(Exception):
+                store.finish_scan(scan_id, "failed", {})
             raise
-        sink.flush()
-        devices = [Device(host=h, identity=identify(h, kb)) for h in assemble(sink.all)]
-        facts = {d.key: device_facts(d, policy=policy, kb=kb) for d in devices}
-        findings: list[Finding] = evaluate(policy, devices, today=request.today, kb=kb)
-        store.add_devices(scan_id, devices, facts)
-        store.add_findings(scan_id, findings)
-        store.add_waivers(scan_id, policy.waiver_status(request.today, devices))
-        stats = dict(outcome.stats, devices=len(devices))
-        store.finish_scan(scan_id, outcome.status, stats)
+        store.finish_scan(scan_id, outcome.status, dict(outcome.stats, devices=len(devices)))
         document = store.scan_document(scan_id)
     finally:
         store.close()

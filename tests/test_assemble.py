@@ -45,3 +45,13 @@ def test_routed_host_keys():
     ])
     assert [h.key for h in hosts] == ["mac:ac:cc:8e:01:02:03", "epr:urn:uuid:1234",
                                       "serial:DS-7608NI-K220200101CCWR1"]
+
+
+def test_a_shared_endpoint_identifies_no_one():
+    """Cheap firmware ships one WS-Discovery UUID on every unit: two MAC-less hosts must stay two devices."""
+    hosts = assemble([
+        obs("198.18.32.20", "wsdiscovery", endpoint="urn:uuid:cloned"),
+        obs("198.18.32.21", "wsdiscovery", endpoint="urn:uuid:cloned"),
+        obs("198.18.32.22", "wsdiscovery", endpoint="urn:uuid:unique"),
+    ])
+    assert [h.key for h in hosts] == ["ip:198.18.32.20", "ip:198.18.32.21", "epr:urn:uuid:unique"]

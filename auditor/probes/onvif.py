@@ -171,6 +171,11 @@ def _transport_class() -> type:
     from zeep.transports import Transport
 
     adapter = _watched_adapter()
+    # Cameras use self-signed certificates; the probe reads what they say, it does not trust them.
+    # urllib3 would print a warning per request onto the operator's terminal and cron mail.
+    import urllib3
+
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     class SafeTransport(Transport):  # type: ignore[misc]
         def __init__(self, timeout: float = 2.0, cap: int = MAX_SOAP_REPLY,

@@ -59,6 +59,19 @@ class AuditConfig:
         return self.report_name.format(site=self.site_slug, date=when)
 
 
+def rules_path(entry: str, base: Path | None = None) -> Path:
+    """A rules reference as given on the command line or in a config: ``builtin:NAME`` or a path."""
+    if entry.startswith("builtin:"):
+        name = entry.removeprefix("builtin:")
+        candidate = data_dir("rules") / f"{name}.yaml"
+        if not candidate.is_file():
+            shipped = sorted(p.stem for p in data_dir("rules").glob("*.yaml"))
+            raise OperatorError(f"no shipped rules file {entry!r} (shipped: {', '.join(shipped)})")
+        return candidate
+    path = Path(entry).expanduser()
+    return path if path.is_absolute() or base is None else base / path
+
+
 _KEYS: dict[str, type | tuple[type, ...]] = {
     "site": str, "targets": list, "interface": str, "exclude": list, "rules": list, "credentials": str,
     "database": str, "report_dir": str, "report_name": str, "formats": list, "retention": dict,
@@ -124,13 +137,10 @@ def load_config(path: Path) -> AuditConfig:
 
     rules = []
     for entry in str_list("rules"):
-        if entry.startswith("builtin:"):
-            candidate = data_dir("rules") / f"{entry.removeprefix('builtin:')}.yaml"
-            if not candidate.is_file():
-                raise fail("rules", f"no shipped rules file {entry!r}")
-            rules.append(candidate)
-        else:
-            rules.append(rel(entry))
+        try:
+            rules.append(rules_path(entry, base))
+        except OperatorError as exc:
+            raise fail("rules", exc.message) from None
     formats = str_list("formats") or ("html", "json")
     if bad := [f for f in formats if f not in FORMATS]:
         raise fail("formats", f"unknown report format(s) {', '.join(bad)}; known: {', '.join(FORMATS)}")

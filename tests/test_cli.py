@@ -60,3 +60,10 @@ def test_unknown_interface_is_an_operator_error_and_records_no_scan(tmp_path):
     result = CliRunner().invoke(cli, ["scan", "198.18.0.0/24", "-i", "nosuch0", "--db", str(db)])
     assert result.exit_code == 2 and "interface 'nosuch0' does not exist" in result.output
     assert not db.exists()
+
+
+def test_unknown_builtin_rules_is_an_operator_error(tmp_path):
+    result = CliRunner().invoke(cli, ["scan", "198.18.0.0/24", "-i", "lo", "--rules", "builtin:nope",
+                                      "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 2 and "no shipped rules file 'builtin:nope'" in result.output
+    assert "ndaa-889" in result.output  # says what is shipped

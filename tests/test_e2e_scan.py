@@ -22,7 +22,6 @@ from lab_fixture import scanner_run
 
 from auditor.lab import topology
 from auditor.lab.runner import LabState
-from auditor.resources import data_dir
 
 pytestmark = pytest.mark.netns
 
@@ -51,7 +50,7 @@ def scan_result(demo_lab: LabState, tmp_path_factory: pytest.TempPathFactory) ->
     proc = scanner_run(demo_lab, [CAMAUDIT, "scan", *topology.DEMO_TARGETS, "-i", topology.SCANNER_IFACE,
                                   "--credentials", str(creds), "--db", str(tmp / "scan.db"),
                                   "--json", str(tmp / "scan.json"), "--rate", "800", "--timeout", "1.5",
-                                  "--deadline", str(DEADLINE), "--rules", str(data_dir("rules") / "ndaa-889.yaml"),
+                                  "--deadline", str(DEADLINE), "--rules", "builtin:ndaa-889",
                                   "--quiet"], timeout=DEADLINE + 30)
     elapsed = time.monotonic() - t0
     assert proc.returncode in (0, 1), proc.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..config import rules_path
 from ..credentials import load_credentials
 from ..pipeline import AuditRequest, run_audit
 from ..scan import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT, ScanOptions, parse_probe_list
@@ -30,8 +31,9 @@ from .summary import exit_code, summary_line
               help="Per-request timeout (s).")
 @click.option("--deadline", type=click.FloatRange(min=1), default=DEFAULT_DEADLINE, show_default=True,
               help="The whole scan stops after this many seconds.")
-@click.option("--rules", "rules", multiple=True, type=click.Path(path_type=Path),
-              help="Policy rules file(s) to evaluate (repeatable; default: the shipped ndaa-889 and hardening).")
+@click.option("--rules", "rules", multiple=True, metavar="FILE|builtin:NAME",
+              help="Policy rules file(s) to evaluate (repeatable; builtin:ndaa-889 names a shipped one; "
+                   "default: the shipped ndaa-889 and hardening).")
 @click.option("--fail-on", type=click.Choice(["critical", "high", "medium", "low", "info"]),
               help="Exit 1 if an unwaived finding is at or above this severity.")
 @click.option("--json", "json_out", metavar="PATH|-", help="Write the scan's JSON document (schema v1).")
@@ -42,14 +44,14 @@ from .summary import exit_code, summary_line
 @click.option("-q", "--quiet", is_flag=True, help="No progress line or summary.")
 @db_option
 def scan(targets: tuple[str, ...], interface: str, excludes: tuple[str, ...], credentials: Path | None,
-         probes: str | None, rate: float, timeout: float, deadline: float, rules: tuple[Path, ...],
+         probes: str | None, rate: float, timeout: float, deadline: float, rules: tuple[str, ...],
          fail_on: str | None, json_out: str | None, report_out: Path | None, site: str | None,
          allow_public: bool, allow_large: bool, quiet: bool, db: Path) -> None:
     """Discover and identify the cameras and recorders in TARGET... (CIDR, range, host, @file).
 
     \b
     Examples:
-      camaudit scan 10.20.0.0/24 -i eth1 --rules rules/ndaa-889.yaml
+      camaudit scan 10.20.0.0/24 -i eth1 --rules builtin:ndaa-889 --rules site.yaml
       camaudit scan @cameras.txt -i eth1 --exclude 10.20.0.1 --json scan.json
     """
     scope = build_scope(targets, excludes, allow_public=allow_public, allow_large=allow_large)
@@ -61,7 +63,7 @@ def scan(targets: tuple[str, ...], interface: str, excludes: tuple[str, ...], cr
         reports.append(("json", Path(json_out)))
     progress = TerminalProgress(enabled=False if quiet else None)
     try:
-        result = run_audit(AuditRequest(options=options, db_path=db, rules=list(rules), site=site,
+        result = run_audit(AuditRequest(options=options, db_path=db, rules=[rules_path(r) for r in rules], site=site,
                                         reports=reports, fail_on=fail_on), progress)
     finally:
         progress.close()

@@ -131,23 +131,24 @@ def _watched_adapter() -> type:
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-    class WatchedHTTP(HTTPConnection):
+    class Watched:
+        """Registers the connection's socket with the watchdog on connect and on each response."""
+
+        sock: Any
+
         def connect(self) -> None:
-            super().connect()
+            super().connect()  # type: ignore[misc]
             _watch(self.sock)
 
-        def getresponse(self) -> Any:  # type: ignore[override]
+        def getresponse(self) -> Any:
             _watch(self.sock)
-            return super().getresponse()
+            return super().getresponse()  # type: ignore[misc]
 
-    class WatchedHTTPS(HTTPSConnection):
-        def connect(self) -> None:
-            super().connect()
-            _watch(self.sock)
+    class WatchedHTTP(Watched, HTTPConnection):  # type: ignore[misc]
+        pass
 
-        def getresponse(self) -> Any:  # type: ignore[override]
-            _watch(self.sock)
-            return super().getresponse()
+    class WatchedHTTPS(Watched, HTTPSConnection):  # type: ignore[misc]
+        pass
 
     class HTTPPool(HTTPConnectionPool):
         ConnectionCls = WatchedHTTP

@@ -119,7 +119,7 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
             sink.flush()
             devices = [Device(host=h, identity=identify(h, kb)) for h in assemble(sink.all)]
             facts = {d.key: device_facts(d, policy=policy, kb=kb) for d in devices}
-            findings: list[Finding] = evaluate(policy, devices, today=request.today, kb=kb)
+            findings: list[Finding] = evaluate(policy, devices, today=request.today, kb=kb, known_facts=facts)
             store.add_devices(scan_id, devices, facts)
             store.add_findings(scan_id, findings)
             store.add_waivers(scan_id, policy.waiver_status(request.today, devices))

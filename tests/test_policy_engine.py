@@ -190,6 +190,9 @@ def test_evaluation_is_deterministic() -> None:
     covered_ips = [ip for _, rule, ip in order if rule == "ndaa-889.covered-maker"]
     assert covered_ips[8:11] == ["198.18.0.9", "198.18.0.10", "198.18.0.11"]  # numeric, not text order
     assert covered_ips == sorted(covered_ips, key=ipaddress.ip_address)
+    # Facts the caller already computed give the same findings as facts computed here.
+    known = {d.key: policy.facts_for(d, kev=no_kev) for d in devices}
+    assert evaluate(policy, devices, today=TODAY, kev=no_kev, known_facts=known) == first
 
 
 def test_evidence_names_the_facts_and_identity(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -213,12 +213,14 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def evaluate(policy: Policy, devices: Iterable[Device], today: dt.date | None = None,
-             kev: KevLookup | None = None, kb: Any = None) -> list[Finding]:
+             kev: KevLookup | None = None, kb: Any = None,
+             known_facts: Mapping[str, dict[str, Any]] | None = None) -> list[Finding]:
     """Findings of every enabled rule on every device, waivers applied, in a deterministic order.
 
     ``today`` decides waiver states (default: the local date); ``kev`` maps
     (maker, model, firmware) to KEV CVE ids (default: ``kb.kev_for``, else the shipped
-    knowledge base).
+    knowledge base). ``known_facts`` (by device key, as ``policy.facts_for`` gives them)
+    saves computing them again when the caller already has them.
     """
     day = today or dt.date.today()
     lookup = kev if kev is not None else kev_lookup_of(kb) if kb is not None else default_kev_lookup()
@@ -228,7 +230,7 @@ def evaluate(policy: Policy, devices: Iterable[Device], today: dt.date | None = 
         waivers.setdefault((w.waiver.rule, w.waiver.device.casefold()), []).append(w)
     findings: list[Finding] = []
     for device in devices:
-        facts = policy.facts_for(device, kev=lookup)
+        facts = known_facts[device.key] if known_facts is not None else policy.facts_for(device, kev=lookup)
         ids = _device_ids(device)
         for rule in rules:
             if not rule.matcher(facts):

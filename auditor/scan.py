@@ -110,6 +110,8 @@ class _Guard:
         self.xaddrs: dict[str, list[str]] = {}
         self.on_address: Callable[[str], None] | None = None
         """Called with each address something answered from (the engine schedules its host probes)."""
+        self.probe_errors: list[str] = []
+        """Probes that could not run at all (scan-level, e.g. no permission for raw sockets)."""
 
     def __call__(self, obs: Observation) -> None:
         if obs.ip not in self.scope:
@@ -125,17 +127,32 @@ class _Guard:
         self._emit(obs)
 
 
-async def _bounded(coro: Any, ctx: ProbeContext, name: str, ip: str, guard: _Guard) -> None:
-    """Run one probe step under the deadline; a crash becomes a warning on that host, not a dead scan."""
+def _describe_failure(exc: Exception) -> str:
+    if isinstance(exc, PermissionError):
+        return f"{exc.strerror or exc}: needs root (CAP_NET_RAW); the other probes still ran"
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+async def _bounded(coro: Any, ctx: ProbeContext, name: str, ip: str | None, guard: _Guard) -> None:
+    """Run one probe step under the deadline; a crash is recorded, never a dead scan.
+
+    ``ip`` None marks a scan-wide (discovery) probe: its failure is a scan-level probe
+    error, not a warning on some host (the scanner's own address is no device).
+    """
     try:
         await asyncio.wait_for(coro, timeout=max(0.01, ctx.remaining()))
     except TimeoutError:
-        log.debug("%s on %s stopped at the deadline", name, ip)
+        log.debug("%s on %s stopped at the deadline", name, ip or "the network")
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a probe bug must not kill the scan; record it where a person will see it
-        log.warning("probe %s failed on %s: %s", name, ip, exc)
-        guard(Observation(ip=ip, probe=name, fields={}, warning=f"probe error: {type(exc).__name__}: {exc}"[:300]))
+        what = _describe_failure(exc)
+        if ip is None:
+            log.warning("probe %s could not run: %s", name, what)
+            guard.probe_errors.append(f"{name}: {what}")
+        else:
+            log.warning("probe %s failed on %s: %s", name, ip, what)
+            guard(Observation(ip=ip, probe=name, fields={}, warning=f"probe error: {what}"))
 
 
 async def run_scan(
@@ -178,6 +195,7 @@ async def run_scan(
         "elapsed_s": round(time.monotonic() - started, 3),
         "deadline_hit": time.monotonic() >= ctx.deadline,
         "stopped_by_operator": stop.is_set(),
+        "probe_errors": guard.probe_errors,
     }
     if not interrupted and not work.cancelled():
         stats.update(work.result())
@@ -198,7 +216,7 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
     """
     timings: dict[str, float] = {}
 
-    async def timed(name: str, coro: Any, ip: str) -> None:
+    async def timed(name: str, coro: Any, ip: str | None) -> None:
         t0 = time.monotonic()
         await _bounded(coro, ctx, name, ip, guard)
         timings[name] = round(timings.get(name, 0.0) + time.monotonic() - t0, 3)
@@ -241,7 +259,7 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
         for address in options.scope.addresses():
             schedule(str(address))
     discovery_ctx = dataclasses.replace(ctx, rate=ctx.rate.lane(0)) if isinstance(ctx.rate, RateLimiter) else ctx
-    await asyncio.gather(*(timed(p.name, p.run(discovery_ctx), own) for p in discovery))
+    await asyncio.gather(*(timed(p.name, p.run(discovery_ctx), None) for p in discovery))
     for ip in sorted(ctx.live):
         schedule(ip)
     progress.phase("hosts")

@@ -296,3 +296,10 @@ def test_inline_asset_that_closes_its_element_is_refused(tmp_path: Path) -> None
     (tmp_path / "_script.js").write_text("var x = '</script><script>alert(1)';")
     with pytest.raises(OperatorError, match="closing"):
         render_html(make_doc(), template_dirs=[tmp_path])
+
+
+def test_probe_that_could_not_run_is_named_in_method_and_limits() -> None:
+    doc = make_doc()
+    doc["scan"]["stats"]["probe_errors"] = ["arp: Operation not permitted: needs root (CAP_NET_RAW)"]
+    page = render_html(doc)
+    assert "A probe could not run:</strong> arp: Operation not permitted: needs root (CAP_NET_RAW)" in page

@@ -146,3 +146,19 @@ def test_rate_limiter_paces_and_serves_priority_first():
     took, order = asyncio.run(main())
     assert 0.07 <= took < 0.5  # 21 tokens at 200/s with a burst of 1 ≈ 0.1 s
     assert order.index("discovery") <= 1
+
+
+class NoPermission:
+    name = "arp"
+
+    async def run(self, ctx: ProbeContext) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+
+def test_a_discovery_probe_that_cannot_run_is_a_scan_level_error_not_a_device():
+    seen: list[Observation] = []
+    outcome = asyncio.run(run_scan(options(scope=build_scope(["127.0.0.1-20"])), seen.append,
+                                   load=loader(arp=NoPermission(), ports=FakePorts())))
+    assert seen == []  # no warning "device" at the scanner's own address
+    assert outcome.stats["probe_errors"] == [
+        "arp: Operation not permitted: needs root (CAP_NET_RAW); the other probes still ran"]

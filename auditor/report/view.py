@@ -29,7 +29,7 @@ _SCAN_DEFAULTS: dict[str, Any] = {
 }
 _STATS_DEFAULTS: dict[str, Any] = {
     "addresses": None, "hosts_probed": None, "devices": None, "deadline_hit": False, "warnings": None,
-    "probe_seconds": {},
+    "probe_seconds": {}, "probe_errors": [],
 }
 _DEVICE_DEFAULTS: dict[str, Any] = {
     "id": "", "ip": "", "ips": [], "mac": None, "maker": None, "brand": None, "relation": None,

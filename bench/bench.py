@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from pathlib import Path
 from auditor.lab import topology
 from auditor.lab.fleet import load_fleet
 from auditor.lab.runner import lab_down, lab_up
+from auditor.scope import build_scope
 
 CAMERA_PORTS = "80,443,554,8000,8080,8443,37777,23,21,22"
 
@@ -40,6 +42,11 @@ def run_measured(cmd: list[str], timeout: float) -> tuple[float, float, int, sub
     return wall, cpu, after.ru_maxrss, proc
 
 
+def _hosts_up(nmap_output: str) -> int | None:
+    m = re.search(r"\((\d+) hosts? up\)", nmap_output)
+    return int(m.group(1)) if m else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="20,250,1000")
@@ -52,6 +59,7 @@ def main() -> int:
     nmap = None if args.no_nmap else shutil.which("nmap")
     camaudit = str(Path(sys.executable).with_name("camaudit"))
     rows = []
+    tmp_root = tempfile.mkdtemp(prefix="camaudit-bench-")
     for size in (int(s) for s in args.sizes.split(",")):
         scale = max(0, size - base)
         targets = list(topology.DEMO_TARGETS)
@@ -79,17 +87,26 @@ def main() -> int:
                    "camaudit_peak_rss_mb": round(rss / 1024, 1), "found": found,
                    "hosts_in_inventory": len(doc["devices"])}
             if nmap:
-                arp_targets = [t for t in targets if not t.startswith("198.18.32.")]
-                nwall, _, _, _ = run_measured([*ns, nmap, "-n", "-sn", "-PR", *arp_targets], timeout=900)
+                # nmap does not read camaudit's "a.b.c.d-e.f.g.h" ranges: hand it every address in a file.
+                arp_file = Path(tmp_root) / f"nmap-{size}.txt"
+                arp_file.write_text("".join(f"{a}\n" for a in build_scope(
+                    [t for t in targets if not t.startswith("198.18.32.")]).addresses()))
+                nwall, _, _, nproc = run_measured([*ns, nmap, "-n", "-sn", "-PR", "-iL", str(arp_file)],
+                                                  timeout=900)
+                row["nmap_sn_hosts_up"] = _hosts_up(nproc.stdout)
                 row["nmap_sn_PR_s"] = round(nwall, 2)
                 row["ratio_camaudit_vs_nmap_sn"] = round(wall / nwall, 2) if nwall else None
                 if size == min(int(s) for s in args.sizes.split(",")) and size <= 50:  # -sV takes minutes
-                    vwall, _, _, _ = run_measured([*ns, nmap, "-n", "-sV", "-p", CAMERA_PORTS, *targets], timeout=1800)
+                    all_file = Path(tmp_root) / "nmap-all.txt"
+                    all_file.write_text("".join(f"{a}\n" for a in build_scope(targets).addresses()))
+                    vwall, _, _, _ = run_measured([*ns, nmap, "-n", "-sV", "-p", CAMERA_PORTS, "-iL", str(all_file)],
+                                                  timeout=1800)
                     row["nmap_sV_s"] = round(vwall, 1)
             rows.append(row)
             print(json.dumps(row), flush=True)
         finally:
             lab_down(args.tag)
+    shutil.rmtree(tmp_root, ignore_errors=True)
     print()
     header = list(rows[0].keys()) if rows else []
     for extra in ("nmap_sV_s",):

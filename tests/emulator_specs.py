@@ -127,3 +127,15 @@ class LineReader:
             return self._lines.get(timeout=timeout)
         except queue.Empty:
             raise AssertionError(f"no output from the emulator within {timeout}s") from None
+
+
+def discovery_fleet() -> list[DeviceSpec]:
+    """A Hikvision and a Dahua camera plus one device per hostile discovery behaviour."""
+    return [
+        hik_camera(),
+        dahua_camera(),
+        hostile("xxe", "xxe_wsd"),
+        hostile("garbage", "garbage_udp"),
+        hostile("laughs", "billion_laughs"),
+        hostile("big", "oversize"),
+    ]

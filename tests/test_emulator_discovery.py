@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from urllib.parse import unquote
 
 import pytest
-from emulator_specs import HIK_MAC, HIK_SCOPES, dahua_camera, hik_camera, hostile
+from emulator_specs import HIK_MAC, HIK_SCOPES, discovery_fleet, hik_camera
 from wsdiscovery.actions.probe import constructProbe
 from wsdiscovery.message import createSOAPMessage, parseSOAPMessage
 from wsdiscovery.qname import QName
@@ -26,15 +26,7 @@ ONVIF_NET = "http://www.onvif.org/ver10/network/wsdl"
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[LoopbackLab]:
-    specs = [
-        hik_camera(),
-        dahua_camera(),
-        hostile("xxe", "xxe_wsd"),
-        hostile("garbage", "garbage_udp"),
-        hostile("laughs", "billion_laughs"),
-        hostile("big", "oversize"),
-    ]
-    with LoopbackLab(specs) as running:
+    with LoopbackLab(discovery_fleet()) as running:
         yield running
 
 

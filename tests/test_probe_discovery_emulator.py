@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from discovery_fakes import make_ctx, run_probe
-from emulator_specs import HIK_MAC, dahua_camera, hik_camera, hostile
+from emulator_specs import HIK_MAC, discovery_fleet
 
 from auditor.lab.devices.loopback import LoopbackLab
 from auditor.models import Observation
@@ -26,15 +26,7 @@ PROBES = {3702: WsDiscoveryProbe, 37020: SadpProbe, 37810: DhipProbe}
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[LoopbackLab]:
-    specs = [
-        hik_camera(),
-        dahua_camera(),
-        hostile("xxe", "xxe_wsd"),
-        hostile("garbage", "garbage_udp"),
-        hostile("laughs", "billion_laughs"),
-        hostile("big", "oversize"),
-    ]
-    with LoopbackLab(specs) as running:
+    with LoopbackLab(discovery_fleet()) as running:
         yield running
 
 

@@ -26,6 +26,20 @@ def netns_available() -> tuple[bool, str]:
 _NETNS = netns_available()
 
 
+@pytest.fixture
+def no_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For CLI tests run in the machine's own namespace: every case must stop before the first packet.
+
+    If a regression let one through (a public target accepted, a check reordered), the test
+    fails here instead of sending anything.
+    """
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a scan started from the machine's own namespace")
+
+    monkeypatch.setattr("auditor.pipeline.run_scan", refuse)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     ok, reason = _NETNS
     if ok:

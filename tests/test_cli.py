@@ -13,6 +13,9 @@ from auditor.cli import COMMANDS, cli
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
+pytestmark = pytest.mark.usefixtures("no_scan")  # these run in the machine's own namespace
+
+
 @pytest.mark.parametrize("name, target", COMMANDS)
 def test_every_registered_command_imports_and_is_wired(name, target):
     module_name, attr = target.split(":")

@@ -169,6 +169,7 @@ def test_overlapping_runs(site: Path, tmp_path: Path) -> None:
         lab_down(tag)
 
 
+@pytest.mark.usefixtures("no_scan")
 def test_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("site: X\ntargets: [198.18.0.0/24]\ninterface: lan0\nfail_on: sometimes\n")
@@ -177,6 +178,7 @@ def test_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.output.strip() == f"Error: {cfg}:4: fail_on must be one of critical, high, medium, low, info"
 
 
+@pytest.mark.usefixtures("no_scan")
 def test_readable_credentials_refused_exit_2(tmp_path: Path) -> None:
     creds = tmp_path / "c.yaml"
     creds.write_text("default: {username: a, password: b}\n")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import secrets
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -177,10 +179,30 @@ def test_scale_bounds(demo: Fleet) -> None:
     assert scaled_fleet(demo, 0) is demo
     lan_ports = sum(1 for d in demo.devices if d.segment == "lan") + 2
     limit = min(MAX_SCALE, BRIDGE_MAX_PORTS - lan_ports)
-    with pytest.raises(OperatorError, match="1024 ports"):
+    with pytest.raises(OperatorError, match=f"{BRIDGE_MAX_PORTS} ports"):
         scaled_fleet(demo, limit + 1)
     assert len(scaled_fleet(demo, limit).devices) == len(demo.devices) + limit
     assert len(scaled_fleet(demo, 975).devices) == 1000  # the benchmark's largest lab
+
+
+@pytest.mark.netns
+def test_bridge_max_ports_is_the_kernels_limit() -> None:
+    # scaled_fleet's bound must be what the kernel really takes, or `lab up --scale N`
+    # passes validation and then fails half-way with "Exchange full".
+    ns = f"camlt{secrets.token_hex(4)}-br"
+    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+    try:
+        ports = [f"p{i}" for i in range(BRIDGE_MAX_PORTS + 1)]
+        cmds = ["link add br0 type bridge"] + [f"link add {p} type veth peer name q{p}" for p in ports]
+        cmds += [f"link set {p} master br0" for p in ports[:-1]]
+        r = subprocess.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(cmds) + "\n",
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr[-300:]
+        r = subprocess.run(["ip", "-n", ns, "link", "set", ports[-1], "master", "br0"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode != 0 and "full" in r.stderr
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=60)
 
 
 def test_hostile_names_are_known() -> None:

@@ -45,8 +45,9 @@ _RESERVED_IPS = {
 }
 MAX_SCALE = int(topology.LAN.broadcast_address) - int(topology.SCALE_BASE)
 """How many generic cameras fit between SCALE_BASE and the end of the LAN."""
-BRIDGE_MAX_PORTS = 1024
-"""A Linux bridge takes at most 1024 ports (BR_MAX_PORTS); the LAN is one bridge."""
+BRIDGE_MAX_PORTS = 1023
+"""A Linux bridge takes at most 1023 ports (port numbers below BR_MAX_PORTS = 1024, and 0 is
+reserved); the LAN is one bridge. One more port fails deep in bring-up with "Exchange full"."""
 
 
 # --------------------------------------------------------------------------- typed conversion

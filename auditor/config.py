@@ -19,6 +19,7 @@ from .models import SEVERITIES
 from .probes.registry import ALL_PROBES
 from .resources import data_dir
 from .scan import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT
+from .scope import parse_target
 from .yamlsrc import LineDict, Source
 
 FORMATS = ("html", "json", "csv")
@@ -135,6 +136,13 @@ def load_config(path: Path) -> AuditConfig:
             raise fail(key, f"{key!r} must be a list of strings")
         return tuple(values)
 
+    for key in ("targets", "exclude"):
+        for entry in str_list(key):
+            if not entry.startswith("@"):  # an @file names its own lines when it is read
+                try:
+                    parse_target(entry)
+                except OperatorError as exc:
+                    raise fail(key, exc.message) from None
     rules = []
     for entry in str_list("rules"):
         try:

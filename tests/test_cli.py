@@ -70,3 +70,14 @@ def test_unknown_builtin_rules_is_an_operator_error(tmp_path):
                                       "--db", str(tmp_path / "x.db")])
     assert result.exit_code == 2 and "no shipped rules file 'builtin:nope'" in result.output
     assert "ndaa-889" in result.output  # says what is shipped
+
+
+def test_audit_config_with_a_public_target_names_file_and_line(tmp_path):
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("site: S\ninterface: lo\ntargets: [8.8.8.0/24]\ndatabase: x.db\n")
+    result = CliRunner().invoke(cli, ["audit", "--config", str(cfg)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: {cfg}:3: target 8.8.8.0/24 includes globally routable addresses; pass --allow-public "
+        "if you really are authorised to scan them"]
+    assert not (tmp_path / "x.db").exists()

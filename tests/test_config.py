@@ -35,6 +35,7 @@ BASE = "site: S\ntargets: [198.18.0.0/24]\ninterface: lan0\n"
     ("rules: [builtin:nope]\n", 4, "no shipped rules file"),
     ("retention: {scans: 0}\n", 4, "retention.scans"),
     ("report_name: '{sight}'\n", 4, "report_name pattern is invalid"),
+    ("exclude: [198.18.0.1, 198.18.0.x]\n", 4, "invalid target '198.18.0.x'"),
 ])
 def test_bad_config_one_line_with_file_and_line(tmp_path, extra, line, needle):
     p = write(tmp_path, BASE + extra)
@@ -65,3 +66,9 @@ def test_toml_config_and_relative_paths(tmp_path):
     p.write_text('site = "T"\ntargets = ["198.18.0.0/24"]\ninterface = "lan0"\ndatabase = "db/c.db"\n')
     cfg = load_config(p)
     assert cfg.database == tmp_path / "db" / "c.db" and cfg.report_dir == tmp_path
+
+
+def test_bad_target_names_the_targets_line(tmp_path):
+    p = write(tmp_path, "site: S\ninterface: lan0\ntargets: [198.18.0.0/24, 198.18.0.999]\n")
+    with pytest.raises(OperatorError, match=rf"^{p}:3: invalid target '198.18.0.999'"):
+        load_config(p)

@@ -14,6 +14,7 @@ import click
 
 from ..config import AuditConfig, load_config
 from ..credentials import load_credentials
+from ..errors import OperatorError
 from ..pipeline import AuditRequest, run_audit
 from ..scan import ScanOptions
 from ..scope import build_scope
@@ -59,7 +60,12 @@ def audit(config_path: Path, wait_s: float | None, quiet: bool) -> None:
     cfg = load_config(config_path)
     if cfg.log_file:
         _attach_log_file(cfg.log_file)
-    scope = build_scope(cfg.targets, cfg.excludes, allow_public=cfg.allow_public, allow_large=cfg.allow_large)
+    try:
+        scope = build_scope(cfg.targets, cfg.excludes, allow_public=cfg.allow_public, allow_large=cfg.allow_large)
+    except OperatorError as exc:  # the scope as a whole (public, too large, empty): name the config's targets
+        if exc.path is not None:
+            raise
+        raise OperatorError(exc.message, str(cfg.path), cfg.lines.get("targets")) from None
     creds = load_credentials(cfg.credentials) if cfg.credentials else None
     cfg.report_dir.mkdir(parents=True, exist_ok=True)
     stem = cfg.report_stem(datetime.now())

@@ -10,6 +10,9 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: demo test lint typecheck bench system-deps clean lab-down
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  echo "installing system package: python3-venv (Debian's python3 lacks venv/ensurepip)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -32,10 +32,16 @@ def normalise_mac(value: object) -> str | None:
     return mac
 
 
-def _mac_of(observations: list[Observation]) -> str | None:
+def _arp_mac(observations: list[Observation]) -> str | None:
     for obs in observations:
         if obs.probe == "arp" and (mac := normalise_mac(obs.fields.get("mac"))):
             return mac
+    return None
+
+
+def _mac_of(observations: list[Observation]) -> str | None:
+    if mac := _arp_mac(observations):
+        return mac
     for probe in _SELF_REPORTED_MAC:
         for obs in observations:
             if obs.probe != probe:
@@ -78,16 +84,23 @@ def assemble(observations: Iterable[Observation]) -> list[Host]:
             ip = parent[ip]
         return ip
 
+    # Two addresses that answered ARP from different MACs are two network cards on this link:
+    # a shared serial (cloned firmware, a placeholder like "00000000") must not make them one device.
+    arp_macs: dict[str, set[str]] = {ip: {m} if (m := _arp_mac(obs_list)) else set() for ip, obs_list in by_ip.items()}
     owners: dict[str, str] = {}
     for ip, obs_list in by_ip.items():
         mac, serial = _mac_of(obs_list), _serial_of(obs_list)
         for key in (f"mac:{mac}" if mac else None, f"serial:{serial}" if serial else None):
             if key is None:
                 continue
-            if key in owners:
-                parent[find(ip)] = find(owners[key])
-            else:
+            if key not in owners:
                 owners[key] = ip
+                continue
+            a, b = find(ip), find(owners[key])
+            if a == b or (key.startswith("serial:") and arp_macs[a] and arp_macs[b] and arp_macs[a] != arp_macs[b]):
+                continue
+            parent[a] = b
+            arp_macs[b] |= arp_macs[a]
 
     groups: dict[str, list[str]] = defaultdict(list)
     for ip in by_ip:

@@ -55,3 +55,15 @@ def test_a_shared_endpoint_identifies_no_one():
         obs("198.18.32.22", "wsdiscovery", endpoint="urn:uuid:unique"),
     ])
     assert [h.key for h in hosts] == ["ip:198.18.32.20", "ip:198.18.32.21", "epr:urn:uuid:unique"]
+
+
+def test_a_shared_serial_does_not_merge_two_network_cards():
+    """Two on-link units answering ARP from different MACs are two devices, whatever serial they claim."""
+    hosts = assemble([
+        obs("198.18.0.30", "arp", mac="3c:ef:8c:00:00:30"),
+        obs("198.18.0.30", "onvif", serial="00000000"),
+        obs("198.18.0.31", "arp", mac="3c:ef:8c:00:00:31"),
+        obs("198.18.0.31", "onvif", serial="00000000"),
+    ])
+    assert [(h.key, h.ips) for h in hosts] == [("mac:3c:ef:8c:00:00:30", ("198.18.0.30",)),
+                                               ("mac:3c:ef:8c:00:00:31", ("198.18.0.31",))]

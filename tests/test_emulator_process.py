@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from emulator_specs import LineReader, dahua_camera, hik_camera
 
+from auditor.lab.devices.server import close_all
 from auditor.lab.devices.specdict import spec_from_dict, spec_to_dict
-from auditor.lab.emulator import StateError, raise_nofile, read_state, state_data
+from auditor.lab.emulator import LabDevice, StateError, open_all, raise_nofile, read_state, state_data
+from auditor.lab.spec import Services
 
 
 def test_spec_round_trips_through_json() -> None:
@@ -41,6 +46,25 @@ def test_state_must_name_this_labs_namespaces(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(StateError, match="cannot read state"):
         read_state(path, "t1")
+
+
+@pytest.mark.netns
+def test_a_lab_name_bound_to_the_machines_own_namespace_is_refused() -> None:
+    # `ip netns attach caml<tag>-d0 <pid>` gives the machine's namespace a lab name; the
+    # name check passes, so the emulator must compare the namespace itself, or the device
+    # would bind (and join multicast groups) on the real network.
+    ns = f"camlt{secrets.token_hex(4)}-d0"
+    with socket.socket() as probe:  # a free port; TCP only, so nothing is sent even if bound
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spec = replace(hik_camera(), services=Services(tcp_ports=(port,)))
+    subprocess.run(["ip", "netns", "attach", ns, str(os.getpid())], check=True, capture_output=True)
+    try:
+        with pytest.raises(StateError, match="own network namespace"):
+            for _dev, bound in open_all([LabDevice(ns, spec)], loopback=False):
+                close_all(bound)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def test_raise_nofile_never_lowers() -> None:

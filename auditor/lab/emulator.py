@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import resource
 import signal
 import sys
@@ -46,7 +47,7 @@ from .devices.runtime import DeviceRuntime
 from .devices.server import Bound, close_all, open_device, serve, shutdown
 from .devices.specdict import spec_from_dict, spec_to_dict
 from .devices.tls import CertStore
-from .nsenter import enter_netns
+from .nsenter import enter_fd, netns_fd
 from .spec import DeviceSpec
 from .topology import DEVICE_IFACE, NS_PREFIX
 
@@ -106,7 +107,27 @@ def raise_nofile(wanted: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def _ns_id(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def _open_in_netns(ns: str, own: tuple[int, int], device: LabDevice,
+                   certs: CertStore) -> tuple[DeviceRuntime, list[Bound]]:
+    """``open_device`` inside ``ns`` — refused when ``ns`` is really the emulator's own
+    namespace (a ``caml…`` name bound to the machine's namespace, e.g. by ``ip netns
+    attach``): the device would listen, and join multicast groups, on the real network."""
+    fd = netns_fd(ns)
+    try:
+        if _ns_id(os.fstat(fd)) == own:
+            raise StateError(f"namespace {ns!r} is the emulator's own network namespace, not a lab's")
+        with enter_fd(fd):
+            return open_device(device.spec, iface=device.iface, certs=certs)
+    finally:
+        os.close(fd)
+
+
 def open_all(devices: list[LabDevice], loopback: bool) -> list[tuple[DeviceRuntime, list[Bound]]]:
+    own = _ns_id(os.stat("/proc/thread-self/ns/net"))
     certs = CertStore()
     opened: list[tuple[DeviceRuntime, list[Bound]]] = []
     try:
@@ -117,8 +138,7 @@ def open_all(devices: list[LabDevice], loopback: bool) -> list[tuple[DeviceRunti
                                               port_map=lambda p: 0, certs=certs))  # fmt: skip
                 else:
                     assert d.ns is not None
-                    with enter_netns(d.ns):
-                        opened.append(open_device(d.spec, iface=d.iface, certs=certs))
+                    opened.append(_open_in_netns(d.ns, own, d, certs))
             except Exception as exc:
                 raise StateError(f"{d.spec.name}: {exc}") from exc
     except BaseException:

@@ -114,6 +114,7 @@ def test_cli_lab_commands(tag: str, small_fleet: Fleet, tmp_path: os.PathLike[st
     r = cr.invoke(lab_cli, ["up", "--tag", tag, "--scale", "2"])
     assert r.exit_code == 0, r.output
     assert f"lab {tag} up: {len(load_fleet().devices) + 2} devices" in r.output
+    assert "scan -i lan0 198.18.0.0/24 198.18.32.0/24 198.18.4.1-198.18.4.2\n" in r.output  # scaled block too
     r = cr.invoke(lab_cli, ["exec", "--tag", tag, "--", "sh", "-c", "ip -br addr show lan0 | grep -q 198.18.0.2"])
     assert r.exit_code == 0
     r = cr.invoke(lab_cli, ["status", "--tag", tag])

@@ -39,11 +39,13 @@ def up(tag: str, scale: int, fleet_file: Path | None) -> None:
     """Create the lab's namespaces and start the device emulator."""
     state = lab_up(tag, load_fleet(fleet_file), scale=scale, progress=_say)
     n = len(state.fleet.devices)
+    targets = " ".join(topology.DEMO_TARGETS)
+    if scale:  # the generic cameras live outside the demo ranges
+        targets += f" {topology.SCALE_BASE}-{topology.SCALE_BASE + scale - 1}"
     click.echo(f"lab {tag} up: {n} devices, network {state.network_s:.2f}s, emulator {state.emulator_s:.2f}s")
     click.echo(f"scanner namespace: {state.scanner_ns} (interface {topology.SCANNER_IFACE}, "
-               f"{topology.SCANNER_IP}); targets: {' '.join(topology.DEMO_TARGETS)}")
-    click.echo(f"try: camaudit lab exec --tag {tag} -- camaudit scan -i {topology.SCANNER_IFACE} "
-               f"{' '.join(topology.DEMO_TARGETS)}")
+               f"{topology.SCANNER_IP}); targets: {targets}")
+    click.echo(f"try: camaudit lab exec --tag {tag} -- camaudit scan -i {topology.SCANNER_IFACE} {targets}")
 
 
 @lab.command()

@@ -18,6 +18,10 @@ from .errors import OperatorError
 MAX_ADDRESSES = 65_536
 """More than this needs ``--allow-large``."""
 
+NOT_HOSTS = (ipaddress.IPv4Network("0.0.0.0/8"), ipaddress.IPv4Network("224.0.0.0/3"))
+"""'This network', multicast, reserved and the limited broadcast: never a camera's address,
+and a probe sent there reaches every host (or none). Refused as targets whatever the flags."""
+
 IPv4 = ipaddress.IPv4Address
 Span = tuple[int, int]  # inclusive integer range
 
@@ -155,6 +159,10 @@ def build_scope(
     spans: list[Span] = []
     for entry, where in target_list:
         lo, hi = _span(parse_target(entry, where), hosts_only=True)
+        if any(lo <= int(n.broadcast_address) and hi >= int(n.network_address) for n in NOT_HOSTS):
+            path, line = where if where else (None, None)
+            raise OperatorError(f"target {entry} includes addresses that are not unicast hosts "
+                                "(0.0.0.0/8, multicast, reserved or broadcast)", path, line)
         if not allow_public and any(_public(n) for n in ipaddress.summarize_address_range(IPv4(lo), IPv4(hi))):
             path, line = where if where else (None, None)
             raise OperatorError(

@@ -43,7 +43,7 @@ def test_no_target_no_scan():
         build_scope([])
 
 
-@pytest.mark.parametrize("public", ["8.8.8.0/24", "1.1.1.1", "0.0.0.0/0", "198.18.0.0/14"])
+@pytest.mark.parametrize("public", ["8.8.8.0/24", "1.1.1.1", "96.0.0.0/4", "198.18.0.0/14"])
 def test_public_refused_without_flag(public):
     with pytest.raises(OperatorError, match="allow-public"):
         build_scope([public])
@@ -60,3 +60,10 @@ def test_large_refused_without_flag():
 def test_excludes_everything():
     with pytest.raises(OperatorError, match="no address"):
         build_scope(["198.18.0.5"], ["198.18.0.0/24"])
+
+
+@pytest.mark.parametrize("bad", ["0.0.0.0", "255.255.255.255", "239.255.255.250", "240.0.0.0/4",
+                                 "223.255.255.254-224.0.0.1"])
+def test_non_host_addresses_refused_whatever_the_flags(bad):
+    with pytest.raises(OperatorError, match="not unicast hosts"):
+        build_scope([bad], allow_public=True, allow_large=True)

@@ -50,7 +50,7 @@ def check(ctx: click.Context, files: tuple[Path, ...]) -> None:
             errors.append(str(exc))
     if errors or policy is None:
         for line in errors:
-            click.echo(f"error: {line}", err=True)
+            click.echo(f"Error: {line}", err=True)
         ctx.exit(2)
         return
     enabled = len(policy.active_rules)
@@ -70,7 +70,7 @@ def list_rules(ctx: click.Context, files: tuple[Path, ...], today: dt.datetime |
     try:
         policy = load_policy(paths)
     except OperatorError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"Error: {exc}", err=True)
         ctx.exit(2)
         return
     rows = [(r.id, r.severity, "yes" if r.enabled else "no", r.title, r.source) for r in policy.rules]

@@ -238,6 +238,31 @@ def summarize_root(resp: HttpResponse) -> dict[str, Any]:
     return fields
 
 
+@dataclass(frozen=True)
+class PathReply:
+    """What the probe keeps from the reply to one vendor path."""
+
+    status: int
+    auth_scheme: str | None = None
+    realm: str | None = None
+    device_info: dict[str, str] | None = None
+    """ISAPI ``DeviceInfo`` fields, when ``/ISAPI/System/deviceInfo`` answered 200."""
+    warning: str | None = None
+
+
+def summarize_path(path: str, resp: HttpResponse) -> PathReply:
+    """Status, challenge and (for an open ISAPI ``deviceInfo``) identity from one vendor path's reply."""
+    scheme, realm = parse_www_authenticate(resp.all("WWW-Authenticate"))
+    info: dict[str, str] | None = None
+    warning = None
+    if path.startswith("/ISAPI/System/deviceInfo") and resp.status == 200:
+        try:
+            info = parse_isapi_device_info(resp.body) or None
+        except UnsafeXML as exc:
+            warning = str(exc)
+    return PathReply(resp.status, scheme if realm else None, realm, info, warning)
+
+
 def raw_excerpt(data: bytes) -> str:
     """Head of the reply plus the start of the body, for a person to check."""
     return data[:RAW_EXCERPT_MAX].decode("utf-8", "replace")
@@ -314,22 +339,18 @@ class HttpProbe:
                 resp = parse_response(data)
             except ValueError:
                 continue
-            paths[path] = resp.status
-            scheme, realm = parse_www_authenticate(resp.all("WWW-Authenticate"))
-            if realm:
-                realms[path] = realm
-                fields.setdefault("realm", realm)
-                fields.setdefault("auth_scheme", scheme)
             if note:
                 warnings.append(f"{path}: {note}")
-            if path.startswith("/ISAPI/System/deviceInfo") and resp.status == 200:
-                try:
-                    info = parse_isapi_device_info(resp.body)
-                except UnsafeXML as exc:
-                    warnings.append(f"{path}: {exc}")
-                else:
-                    if info:
-                        fields["device_info"] = info
+            found = summarize_path(path, resp)
+            paths[path] = found.status
+            if found.realm:
+                realms[path] = found.realm
+                fields.setdefault("realm", found.realm)
+                fields.setdefault("auth_scheme", found.auth_scheme)
+            if found.warning:
+                warnings.append(f"{path}: {found.warning}")
+            if found.device_info:
+                fields["device_info"] = found.device_info
         fields["paths"] = paths
         if realms:
             fields["path_realms"] = realms

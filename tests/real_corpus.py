@@ -449,7 +449,7 @@ def parse(item: Item, ip: str = "198.51.100.1") -> Parsed:
     if item.parser is None:
         return Parsed((), {})
     data = message(item)
-    probe = item.parser
+    probe = "http" if item.parser == "x509" else str(item.parser)  # the http probe reads certificates
     many: list[dict[str, Any]]
     extra: dict[str, Any] = {}
     if item.kind == "sadp":

@@ -67,6 +67,8 @@ class _Clue:
     device_class: str | None = None
     class_strength: str = "weak"
     firmware_level: bool = False
+    candidates: tuple[str, ...] = ()
+    """For a brand clue: the makers the brand is documented to have sold."""
 
 
 def _text(value: Any) -> str:
@@ -91,14 +93,15 @@ def _signature_clues(kb: KnowledgeBase, probe: str, field: str, kind: str, value
 def _from_signature(kb: KnowledgeBase, sig: Signature, probe: str, field: str, value: str,
                     brand_source: int = 50) -> _Clue:
     maker, strength = sig.maker, sig.strength
+    candidates: tuple[str, ...] = ()
     if sig.brand is not None:
-        brand = kb.brands[sig.brand]
-        maker = brand.maker
-        strength = _weaken(strength, brand.confidence)
+        entry = kb.brand_maker(sig.brand, maker)
+        strength = _weaken(strength, entry.confidence if entry else "low")
+        candidates = (maker,) if maker else ()
     evidence = Evidence(probe=probe, field=field, value=value, supports=maker,
                         strength=strength, note=f"{sig.note} [{sig.id}]")  # type: ignore[arg-type]
     return _Clue(evidence, maker=maker, brand=sig.brand, brand_source=brand_source,
-                 device_class=sig.device_class, class_strength=sig.strength)
+                 device_class=sig.device_class, class_strength=sig.strength, candidates=candidates)
 
 
 def _weaken(strength: str, relation_confidence: str) -> str:
@@ -126,16 +129,22 @@ def _name_clue(kb: KnowledgeBase, probe: str, field: str, value: Any, strength: 
 def _clue_for_name(match: NameMatch, probe: str, field: str, text: str, strength: str,
                    brand_source: int) -> _Clue:
     if match.relation == "maker":
-        note = f"names the maker {match.maker}"
-        brand = None
-    else:
-        strength = _weaken(strength, match.confidence)
-        note = f"names {match.brand}, {match.relation} of {match.maker} (confidence {match.confidence}"
-        note += ", relation under review)" if match.status == "review" else ")"
-        brand = match.brand
+        evidence = Evidence(probe=probe, field=field, value=text, supports=match.maker,
+                            strength=strength, note=f"names the maker {match.maker}")  # type: ignore[arg-type]
+        return _Clue(evidence, maker=match.maker, brand_source=brand_source)
+    if match.maker is None:
+        note = (f"names {match.brand}, a brand documented to have sold equipment of several makers "
+                f"({', '.join(match.candidates)}): the name alone does not say which")
+        evidence = Evidence(probe=probe, field=field, value=text, supports=None,
+                            strength=strength, note=note)  # type: ignore[arg-type]
+        return _Clue(evidence, brand=match.brand, brand_source=brand_source, candidates=match.candidates)
+    strength = _weaken(strength, match.confidence)
+    note = f"names {match.brand}, {match.relation} of {match.maker} (confidence {match.confidence}"
+    note += ", relation under review)" if match.status == "review" else ")"
     evidence = Evidence(probe=probe, field=field, value=text, supports=match.maker,
                         strength=strength, note=note)  # type: ignore[arg-type]
-    return _Clue(evidence, maker=match.maker, brand=brand, brand_source=brand_source)
+    return _Clue(evidence, maker=match.maker, brand=match.brand, brand_source=brand_source,
+                 candidates=match.candidates)
 
 
 def _macs(host: Host) -> list[tuple[str, str, bool]]:
@@ -171,15 +180,24 @@ def _oui_clues(host: Host, kb: KnowledgeBase) -> Iterator[_Clue]:
         if match is None:
             continue
         where = f"OUI {match.prefix}/{match.prefix_len} registered to {match.org}"
+        if match.maker is None and match.brand is not None:
+            brand = kb.brands[match.brand]
+            yield _Clue(Evidence(probe, "mac", mac, None, "medium",
+                                 f"{where} ({brand.name}, a brand documented to have sold equipment of "
+                                 f"{', '.join(brand.candidates)})"),
+                        brand=brand.name, brand_source=30, candidates=brand.candidates)
+            continue
         if match.maker is None:
             yield _Clue(Evidence(probe, "mac", mac, None, "weak", f"{where} (not a maker the knowledge base maps)"))
             continue
         strength = "strong" if (wire and match.prefix_len == 24 and kb.coverage(match.maker).covered) else "medium"
+        candidates: tuple[str, ...] = ()
         if match.brand is not None:
             strength = _weaken(strength, kb.brands[match.brand].confidence)
             where += f" ({match.brand}, {match.relation} of {match.maker})"
+            candidates = (match.maker,)
         yield _Clue(Evidence(probe, "mac", mac, match.maker, strength, where),  # type: ignore[arg-type]
-                    maker=match.maker, brand=match.brand, brand_source=30)
+                    maker=match.maker, brand=match.brand, brand_source=30, candidates=candidates)
 
 
 def _protocol_clue(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
@@ -225,7 +243,10 @@ def _corroborates(kb: KnowledgeBase, model: _Clue, maker: str) -> bool:
     relation to the maker is itself uncertain (an LTS model code proves LTS, not Hikvision)."""
     if not kb.same_group(model.maker, maker):
         return False
-    return model.brand is None or _weaken("strong", kb.brands[model.brand].confidence) == "strong"
+    if model.brand is None:
+        return True
+    entry = kb.brand_maker(model.brand, model.maker)
+    return entry is not None and _weaken("strong", entry.confidence) == "strong"
 
 
 def _onvif_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
@@ -406,30 +427,59 @@ def _decide_maker(kb: KnowledgeBase, clues: list[_Clue]) -> tuple[str | None, li
     return maker, conflicts, confidence, bool(firmware) and group in firmware
 
 
+def _relation_text(maker: str, brand: str, relation: str, status: str) -> str:
+    texts = {
+        "own brand": f"{maker}'s own brand {brand}",
+        "subsidiary": f"{brand}, a {maker} subsidiary",
+        "OEM relabel": f"{maker} product sold as {brand}",
+    }
+    text = texts.get(relation, f"{maker} / {brand}")
+    return text + " (relation under review)" if status == "review" else text
+
+
 def _decide_brand(kb: KnowledgeBase, maker: str, clues: list[_Clue], conflicts: list[str]) -> tuple[
         str, str, str | None]:
     """(brand, relation, relation_text)."""
-    same = [c for c in clues if c.brand and kb.same_group(kb.brands[c.brand].maker, maker)]
+    same = [c for c in clues if c.brand and kb.brand_maker(c.brand, maker) is not None]
     shown_other = [c for c in clues if c.brand and c not in same and c.brand_source < 30]
     for clue in shown_other:
         brand = kb.brands[clue.brand or ""]
-        conflicts.append(f"{_label(clue.evidence)} shows brand {brand.name}, listed as {brand.relation} of "
-                         f"{brand.maker}, but the evidence says {maker}")
+        listed = (f"listed as {brand.relation} of {brand.maker}" if brand.maker
+                  else f"documented for {', '.join(brand.candidates)}")
+        conflicts.append(f"{_label(clue.evidence)} shows brand {brand.name}, {listed}, but the evidence says {maker}")
     if same:
         chosen = kb.brands[min(same, key=lambda c: c.brand_source).brand or ""]
-        texts = {
-            "own brand": f"{chosen.maker}'s own brand {chosen.name}",
-            "subsidiary": f"{chosen.name}, a {chosen.maker} subsidiary",
-            "OEM relabel": f"{chosen.maker} product sold as {chosen.name}",
-        }
-        text = texts.get(chosen.relation, f"{chosen.maker} / {chosen.name}")
-        if chosen.status == "review":
-            text += " (relation under review)"
-        return chosen.name, chosen.relation, text
+        entry = kb.brand_maker(chosen.name, maker)
+        assert entry is not None
+        return chosen.name, entry.relation, _relation_text(entry.maker, chosen.name, entry.relation, entry.status)
     if shown_other:
         brand = kb.brands[min(shown_other, key=lambda c: c.brand_source).brand or ""]
         return brand.name, "OEM relabel", f"{maker} product sold as {brand.name}"
     return maker, "maker", None
+
+
+def _unsettled(kb: KnowledgeBase, clues: list[_Clue]) -> tuple[str, tuple[str, ...], str] | None:
+    """(brand, possible makers, why) when the maker is unknown but a brand the device shows
+    (or a brand's model line) is documented to have sold some maker's equipment."""
+    branded = [c for c in clues if c.brand and c.candidates]
+    if not branded:
+        return None
+    clue = min(branded, key=lambda c: (c.brand_source, -_RANK[c.evidence.strength]))
+    brand = kb.brands[clue.brand or ""]
+    possible = tuple(m.maker for m in brand.makers)
+    lines = "; ".join(m.describe() for m in brand.makers)
+    why = (f"{brand.name} is documented to have sold equipment made by {lines}. "
+           f"Nothing on this device ({_label(clue.evidence)}) settles which: check the model label and "
+           f"purchase record against those sources.")
+    if brand.review:
+        why = f"{brand.review} {why}"
+    return brand.name, possible, why
+
+
+def _model_proof(kb: KnowledgeBase, maker: str, clues: list[_Clue]) -> bool:
+    """A model code of the maker's own lines (not a brand's line) backs the maker beyond the brand's word."""
+    return any(c.brand is None and c.maker is not None and kb.same_group(c.maker, maker)
+               and c.evidence.field in ("model", "hardware") and _RANK[c.evidence.strength] >= 2 for c in clues)
 
 
 def _decide_class(kb: KnowledgeBase, maker: str | None, clues: list[_Clue]) -> str:
@@ -476,12 +526,21 @@ def identify(host: Host, kb: KnowledgeBase) -> Identity:
     maker, conflicts, confidence, proven = _decide_maker(kb, clues)
     brand = relation = relation_text = None
     covered, basis, review = False, None, None
+    possible: tuple[str, ...] = ()
     if maker is not None:
         brand, relation, relation_text = _decide_brand(kb, maker, clues, conflicts)
-        cover = kb.coverage(maker, brand, proven=proven)
+        cover = kb.coverage(maker, brand, proven=proven or _model_proof(kb, maker, clues))
         covered, basis, review = cover.covered, cover.basis, cover.review
+        entry = kb.brand_maker(brand, maker)
+        if not covered and entry is not None and entry.status == "review":
+            possible = (maker,)
         if conflicts and confidence == "high":
             confidence = "medium"
+    elif (unsettled := _unsettled(kb, clues)) is not None:
+        brand, possible, review = unsettled
+        relation = "review"
+        relation_text = f"{brand}: maker not settled (possibly {' or '.join(possible)}): needs review"
+    possible_covered = any(kb.coverage(m).covered for m in possible)
     evidence = sorted((c.evidence for c in clues), key=lambda e: (-_RANK[e.strength], e.probe, e.field))
     return Identity(
         maker=maker, brand=brand, relation=relation, relation_text=relation_text,
@@ -489,7 +548,7 @@ def identify(host: Host, kb: KnowledgeBase) -> Identity:
         model=_pick(host, "model"), firmware=_pick(host, "firmware"), serial=_pick(host, "serial"),
         confidence=confidence,  # type: ignore[arg-type]
         covered=covered, covered_basis=basis, evidence=tuple(evidence), conflicts=tuple(conflicts),
-        review=review,
+        review=review, possible_makers=possible, possible_covered=possible_covered,
     )
 
 

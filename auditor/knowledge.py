@@ -56,8 +56,9 @@ class Maker:
 
 
 @dataclass(frozen=True)
-class Brand:
-    name: str
+class BrandMaker:
+    """One maker whose equipment a brand has sold, with the reported relation."""
+
     maker: str
     relation: str
     """own brand | subsidiary | OEM relabel"""
@@ -65,9 +66,72 @@ class Brand:
     """confirmed | review (review: the device is not automatically covered)"""
     confidence: str
     source: str
+    lines: str | None = None
+    """Which product lines (free text, e.g. 'NVR-7xxx recorders')."""
     period: str | None = None
     review: str | None = None
     note: str | None = None
+
+    def describe(self) -> str:
+        """One line for people: maker, relation, lines, period, confidence, source."""
+        parts = [f"{self.maker} ({self.relation}"]
+        if self.lines:
+            parts.append(f"; {self.lines}")
+        if self.period:
+            parts.append(f"; {self.period}")
+        parts.append(f"; confidence {self.confidence}; {self.source})")
+        return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Brand:
+    """A name products are sold under, and every maker it is documented to have sold.
+
+    Most brands have one maker (HiLook: Hikvision). Some have several over time or by
+    product line (Swann): then ``maker`` is None and identification needs other evidence
+    to settle which one made a given device.
+    """
+
+    name: str
+    makers: tuple[BrandMaker, ...]
+    review: str | None = None
+    """Why the maker is not settled by the brand (required when several makers are listed)."""
+    note: str | None = None
+
+    @property
+    def settled(self) -> BrandMaker | None:
+        return self.makers[0] if len(self.makers) == 1 else None
+
+    @property
+    def maker(self) -> str | None:
+        """The brand's maker when it has exactly one, else None."""
+        return self.settled.maker if self.settled else None
+
+    @property
+    def relation(self) -> str:
+        return self.settled.relation if self.settled else "OEM relabel"
+
+    @property
+    def status(self) -> str:
+        return self.settled.status if self.settled else "review"
+
+    @property
+    def confidence(self) -> str:
+        if self.settled:
+            return self.settled.confidence
+        return min((m.confidence for m in self.makers), key=CONFIDENCE_LEVELS.index)
+
+    @property
+    def source(self) -> str:
+        return self.settled.source if self.settled else self.makers[0].source
+
+    @property
+    def period(self) -> str | None:
+        return self.settled.period if self.settled else None
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        return tuple(m.maker for m in self.makers)
 
 
 @dataclass(frozen=True)
@@ -75,13 +139,16 @@ class NameMatch:
     """Free text a device showed (ONVIF Manufacturer, DHIP Vendor…) resolved to the knowledge base."""
 
     text: str
-    maker: str
+    maker: str | None
+    """The maker; None for a brand whose maker is not settled (see ``candidates``)."""
     brand: str
     """Canonical brand name, or the maker's name when the text names the maker itself."""
     relation: str
     """maker | own brand | subsidiary | OEM relabel"""
     status: str = "confirmed"
     confidence: str = "high"
+    candidates: tuple[str, ...] = ()
+    """Every maker the brand is documented to have sold (empty when the text names a maker)."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +266,14 @@ class _File:
     def fail(self, message: str, where: Any) -> OperatorError:
         return OperatorError(message, str(self.path), line_at(where, None, where if isinstance(where, int) else None))
 
+    def keys(self, where: dict[str, Any], allowed: Iterable[str], what: str) -> None:
+        """Refuse a key the schema does not know, naming its line (a typo must not pass silently)."""
+        known = tuple(allowed)
+        for key in where:
+            if key not in known:
+                raise OperatorError(f"{what}: unknown key {key!r} (expected one of: {', '.join(known)})",
+                                    str(self.path), line_at(where, str(key)))
+
     def items(self, where: dict[str, Any], key: str) -> list[dict[str, Any]]:
         value = where.get(key)
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -286,20 +361,29 @@ class KnowledgeBase:
     def same_group(self, a: str | None, b: str | None) -> bool:
         return a is not None and b is not None and self.group_of(a) == self.group_of(b)
 
+    def brand_maker(self, brand: str | None, maker: str | None) -> BrandMaker | None:
+        """The brand's entry for ``maker`` (or a maker of its group), if the brand lists it."""
+        shown = self.brand(brand)
+        if shown is None or maker is None:
+            return None
+        exact = [m for m in shown.makers if m.maker == maker]
+        related = exact or [m for m in shown.makers if self.same_group(m.maker, maker)]
+        return related[0] if related else None
+
     def coverage(self, maker: str | None, brand: str | None = None, proven: bool = False) -> Coverage:
         """Covered status of equipment made by ``maker``, shown as ``brand``.
 
-        A brand whose relation is under review (e.g. Lorex) is never covered on the brand's
-        word alone; ``proven`` (firmware-level evidence of the maker, e.g. the device answers
-        the maker's own discovery protocol) makes it the maker's equipment, still with the
-        review note for a person.
+        A brand whose relation to the maker is under review (e.g. Lorex) is never covered
+        on the brand's word alone; ``proven`` (evidence of the maker beyond the brand, e.g.
+        the device answers the maker's own discovery protocol) makes it the maker's
+        equipment, still with the review note for a person.
         """
         found = self.maker(maker)
         if found is None:
             return Coverage(False)
-        shown = self.brand(brand)
-        if shown is not None and shown.maker == found.name and shown.status == "review":
-            review = shown.review or f"{shown.name}: relation to {found.name} needs review"
+        entry = self.brand_maker(brand, found.name)
+        if entry is not None and entry.status == "review":
+            review = entry.review or f"{brand}: relation to {found.name} needs review"
             if proven:
                 return Coverage(found.covered, found.covered_basis, review)
             return Coverage(False, None, review)
@@ -314,9 +398,17 @@ class KnowledgeBase:
             if pattern.match(shown):
                 if is_brand:
                     brand = self.brands[target]
-                    return NameMatch(shown, brand.maker, brand.name, brand.relation, brand.status, brand.confidence)
+                    return NameMatch(shown, brand.maker, brand.name, brand.relation, brand.status,
+                                     brand.confidence, brand.candidates)
                 return NameMatch(shown, target, target, "maker")
         return None
+
+    def brand_class(self, name: str) -> str:
+        """covered brand (own brand or subsidiary of a covered maker) | relabel | independent brand."""
+        brand = self.brands[name]
+        if any(m.relation == "OEM relabel" or m.status == "review" for m in brand.makers) or len(brand.makers) > 1:
+            return "relabel"
+        return "covered brand" if all(self.makers[m.maker].covered for m in brand.makers) else "independent brand"
 
     # -- OUI
 
@@ -340,8 +432,11 @@ class KnowledgeBase:
         if rule.is_brand:
             brand = self.brands[rule.target]
             cover = self.coverage(brand.maker, brand.name)
+            review = cover.review
+            if brand.maker is None:
+                review = brand.review or f"{brand.name}: maker not settled"
             return OuiMatch(normal, entry.prefix, entry.prefix_len, entry.org, brand.maker, brand.name,
-                            brand.relation, cover.covered, cover.basis, cover.review)
+                            brand.relation, cover.covered, cover.basis, review)
         cover = self.coverage(rule.target)
         return OuiMatch(normal, entry.prefix, entry.prefix_len, entry.org, rule.target, None, None,
                         cover.covered, cover.basis, cover.review)
@@ -423,11 +518,30 @@ def _kev_status(entry: KevEntry, firmware: str | None) -> tuple[str, str, str | 
 # ---------------------------------------------------------------- loading
 
 
-def _load_makers(f: _File) -> tuple[str, dict[str, Maker], dict[str, Any]]:
+_MAKER_KEYS = ("name", "legal_name", "country", "kind", "group", "covered", "names", "review", "note", "sources")
+_COVERED_KEYS = ("ndaa_889", "fcc_covered_list", "basis")
+_BRAND_KEYS = ("name", "names", "maker", "makers", "relation", "status", "confidence", "source", "lines",
+               "period", "review", "note")
+_BRAND_MAKER_KEYS = ("maker", "relation", "status", "confidence", "source", "lines", "period", "review", "note")
+
+_NamePattern = tuple[re.Pattern[str], str, bool]
+"""(pattern, maker or brand name, is_brand)"""
+
+
+def _name_patterns(f: _File, where: dict[str, Any], target: str, is_brand: bool) -> list[_NamePattern]:
+    """``names``: start-anchored, whole-word, case-insensitive regexes of what devices show."""
+    return [(f.regex(where, "names", pattern + r"\b", anchor="^"), target, is_brand)
+            for pattern in f.texts(where, "names", required=is_brand)]
+
+
+def _load_makers(f: _File) -> tuple[str, dict[str, Maker], dict[str, Any], list[_NamePattern]]:
+    f.keys(f.data, ("kb_version", "law", "makers"), "makers.yaml")
     version = f.text(f.data, "kb_version")
     assert version is not None
     makers: dict[str, Maker] = {}
+    names: list[_NamePattern] = []
     for item in f.items(f.data, "makers"):
+        f.keys(item, _MAKER_KEYS, "maker")
         name = f.text(item, "name")
         assert name is not None
         if name in makers:
@@ -435,6 +549,8 @@ def _load_makers(f: _File) -> tuple[str, dict[str, Maker], dict[str, Any]]:
         covered = item.get("covered")
         if covered is not None and not isinstance(covered, dict):
             raise f.fail("'covered' must be a mapping or null", item)
+        if covered:
+            f.keys(covered, _COVERED_KEYS, f"maker {name!r} covered")
         sources = f.texts(item, "sources", required=True)
         if not sources:
             raise f.fail(f"maker {name!r} has no sources", item)
@@ -452,56 +568,70 @@ def _load_makers(f: _File) -> tuple[str, dict[str, Maker], dict[str, Any]]:
             note=f.text(item, "note", required=False),
             sources=sources,
         )
+        names.extend(_name_patterns(f, item, name, False))
     law = f.data.get("law") or {}
-    return version, makers, law
+    return version, makers, law, names
 
 
-_NamePattern = tuple[re.Pattern[str], str, bool]
-"""(pattern, maker or brand name, is_brand)"""
+def _brand_maker(f: _File, item: dict[str, Any], brand: str, makers: Mapping[str, Maker]) -> BrandMaker:
+    maker = f.text(item, "maker")
+    assert maker is not None
+    if maker not in makers:
+        raise f.fail(f"brand {brand!r}: unknown maker {maker!r}", item)
+    status = f.choice(item, "status", STATUSES) or "confirmed"
+    source = f.text(item, "source") or ""
+    return BrandMaker(
+        maker=maker,
+        relation=f.choice(item, "relation", RELATIONS) or "",
+        status=status,
+        confidence=f.choice(item, "confidence", CONFIDENCE_LEVELS) or "low",
+        source=source,
+        lines=f.text(item, "lines", required=False),
+        period=f.text(item, "period", required=False),
+        review=f.text(item, "review", required=status == "review"),
+        note=f.text(item, "note", required=False),
+    )
 
 
 def _load_brands(f: _File, makers: Mapping[str, Maker]) -> tuple[dict[str, Brand], list[_NamePattern]]:
+    f.keys(f.data, ("brands",), "brands.yaml (maker names live in makers.yaml, under each maker's 'names')")
     names: list[_NamePattern] = []
-    maker_names = f.data.get("maker_names")
-    if not isinstance(maker_names, dict):
-        raise f.fail("'maker_names' must be a mapping of maker → name patterns", f.data)
     brands: dict[str, Brand] = {}
     for item in f.items(f.data, "brands"):
+        f.keys(item, _BRAND_KEYS, "brand")
         name = f.text(item, "name")
-        maker = f.text(item, "maker")
-        assert name is not None and maker is not None
-        if maker not in makers:
-            raise f.fail(f"brand {name!r}: unknown maker {maker!r}", item)
+        assert name is not None
         if name in brands or name in makers:
             raise f.fail(f"duplicate brand {name!r}", item)
-        status = f.choice(item, "status", STATUSES) or "confirmed"
-        brands[name] = Brand(
-            name=name, maker=maker,
-            relation=f.choice(item, "relation", RELATIONS) or "",
-            status=status,
-            confidence=f.choice(item, "confidence", CONFIDENCE_LEVELS) or "low",
-            source=f.text(item, "source") or "",
-            period=f.text(item, "period", required=False),
-            review=f.text(item, "review", required=status == "review"),
-            note=f.text(item, "note", required=False),
-        )
-        names.extend((f.regex(item, "names", pattern + r"\b", anchor="^"), name, True)
-                     for pattern in f.texts(item, "names", required=True))
-    for maker, patterns in maker_names.items():
-        if maker not in makers:
-            raise f.fail(f"maker_names: unknown maker {maker!r}", f.data)
-        if not isinstance(patterns, list):
-            raise f.fail(f"maker_names.{maker} must be a list", f.data)
-        names.extend((f.regex(f.data, "maker_names", str(pattern) + r"\b", anchor="^"), maker, False)
-                     for pattern in patterns)
-    # Longer patterns first, so "prama hikvision" wins over "hikvision"-style prefixes.
-    names.sort(key=lambda entry: -len(entry[0].pattern))
+        if ("maker" in item) == ("makers" in item):
+            raise f.fail(f"brand {name!r}: give either 'maker' (one maker) or 'makers' (a list)", item)
+        if "makers" in item:
+            extra = [k for k in ("relation", "status", "confidence", "source", "lines", "period") if k in item]
+            if extra:
+                raise f.fail(f"brand {name!r}: with 'makers', put {', '.join(extra)} under each maker", item)
+            entries = []
+            for sub in f.items(item, "makers"):
+                f.keys(sub, _BRAND_MAKER_KEYS, f"brand {name!r} maker")
+                entries.append(_brand_maker(f, sub, name, makers))
+            if not entries:
+                raise f.fail(f"brand {name!r}: 'makers' is empty", item)
+            if len({e.maker for e in entries}) != len(entries):
+                raise f.fail(f"brand {name!r}: a maker is listed twice", item)
+            review = f.text(item, "review", required=len(entries) > 1)
+        else:
+            entries = [_brand_maker(f, item, name, makers)]
+            review = None
+        brands[name] = Brand(name=name, makers=tuple(entries), review=review,
+                             note=f.text(item, "note", required=False))
+        names.extend(_name_patterns(f, item, name, True))
     return brands, names
 
 
 def _load_oui(f: _File, makers: Mapping[str, Maker], brands: Mapping[str, Brand]) -> tuple[OuiRule, ...]:
     rules: list[OuiRule] = []
+    f.keys(f.data, ("source_registry", "source_copy", "entries"), "oui-patterns.yaml")
     for item in f.items(f.data, "entries"):
+        f.keys(item, ("maker", "brand", "patterns", "expected_orgs", "traps", "note", "source"), "entry")
         maker = f.text(item, "maker", required=False)
         brand = f.text(item, "brand", required=False)
         if (maker is None) == (brand is None):
@@ -523,7 +653,10 @@ def _load_oui(f: _File, makers: Mapping[str, Maker], brands: Mapping[str, Brand]
 def _load_signatures(f: _File, makers: Mapping[str, Maker], brands: Mapping[str, Brand]) -> tuple[Signature, ...]:
     out: list[Signature] = []
     seen: set[str] = set()
+    f.keys(f.data, ("signatures",), "signatures.yaml")
     for item in f.items(f.data, "signatures"):
+        f.keys(item, ("id", "kind", "pattern", "maker", "brand", "device_class", "strength", "note", "source"),
+               "signature")
         sid = f.text(item, "id")
         assert sid is not None
         if sid in seen:
@@ -535,6 +668,10 @@ def _load_signatures(f: _File, makers: Mapping[str, Maker], brands: Mapping[str,
             raise f.fail(f"{sid}: unknown maker {maker!r}", item)
         if brand is not None and brand not in brands:
             raise f.fail(f"{sid}: unknown brand {brand!r}", item)
+        if brand is not None and maker is not None and maker not in brands[brand].candidates:
+            raise f.fail(f"{sid}: brand {brand!r} does not list maker {maker!r}", item)
+        if brand is not None and maker is None and brands[brand].maker is None:
+            raise f.fail(f"{sid}: brand {brand!r} has several makers: name the one this line comes from", item)
         device_class = f.choice(item, "device_class", CLASSES, required=False)
         if maker is None and brand is None and device_class is None:
             raise f.fail(f"{sid}: names no maker, brand or device_class", item)
@@ -543,14 +680,19 @@ def _load_signatures(f: _File, makers: Mapping[str, Maker], brands: Mapping[str,
             pattern=f.regex(item, "pattern", f.text(item, "pattern") or ""),
             strength=f.choice(item, "strength", STRENGTHS) or "weak",
             note=f.text(item, "note") or "", source=f.text(item, "source") or "",
-            maker=maker, brand=brand, device_class=device_class,
+            maker=maker if maker is not None or brand is None else brands[brand].maker,
+            brand=brand, device_class=device_class,
         ))
     return tuple(out)
 
 
 def _load_kev(f: _File, makers: Mapping[str, Maker], brands: Mapping[str, Brand]) -> tuple[KevEntry, ...]:
     out: list[KevEntry] = []
+    f.keys(f.data, ("kev",), "firmware-kev.yaml")
     for item in f.items(f.data, "kev"):
+        f.keys(item, ("cve", "maker", "brand", "title", "kev", "source", "kev_source", "advisory", "verified", "models",
+                      "lines"),
+               "kev entry")
         cve = f.text(item, "cve")
         maker = f.text(item, "maker")
         assert cve is not None and maker is not None
@@ -564,6 +706,10 @@ def _load_kev(f: _File, makers: Mapping[str, Maker], brands: Mapping[str, Brand]
         kev = item.get("kev")
         if not isinstance(kev, dict):
             raise f.fail(f"{cve}: 'kev' must be a mapping with status", item)
+        f.keys(kev, ("status", "date_added"), f"{cve} kev")
+        for line in f.items(item, "lines"):
+            f.keys(line, ("firmware", "platforms", "introduced", "last_affected", "fixed", "affected_all",
+                          "built_before", "fixed_built_from", "note"), f"{cve} line")
         models = f.text(item, "models", required=False)
         lines = [
             KevLine(
@@ -598,8 +744,11 @@ def _build(directory: Path, registry: Registry) -> KnowledgeBase:
     missing = [name for name in FILES if not (directory / name).is_file()]
     if missing:
         raise OperatorError(f"knowledge base incomplete: missing {', '.join(missing)}", str(directory))
-    version, makers, law = _load_makers(_File(directory / "makers.yaml"))
+    version, makers, law, maker_names = _load_makers(_File(directory / "makers.yaml"))
     brands, names = _load_brands(_File(directory / "brands.yaml"), makers)
+    names.extend(maker_names)
+    # Longer patterns first, so "prama hikvision" wins over "hikvision"-style prefixes.
+    names.sort(key=lambda entry: -len(entry[0].pattern))
     oui_rules = _load_oui(_File(directory / "oui-patterns.yaml"), makers, brands)
     signatures = _load_signatures(_File(directory / "signatures.yaml"), makers, brands)
     kev = _load_kev(_File(directory / "firmware-kev.yaml"), makers, brands)

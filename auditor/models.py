@@ -96,6 +96,11 @@ class Identity:
     review: str | None = None
     """Set when a person must decide (e.g. a brand whose relation to a covered maker is under
     review, such as Lorex, or HiSilicon parts): the report shows it beside ``covered``."""
+    possible_makers: tuple[str, ...] = ()
+    """Makers the shown brand is documented to have sold, when the evidence does not settle
+    that this device is their (covered) equipment: e.g. Swann → Reolink, Hikvision."""
+    possible_covered: bool = False
+    """One of ``possible_makers`` is covered: possible covered equipment under another brand."""
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,26 @@ def test_missing_file(seed_copy: Path) -> None:
 
 
 def test_review_brand_needs_review_text(seed_copy: Path) -> None:
-    _replace(seed_copy / "brands.yaml", "    review: \"Lorex was", "    reviewx: \"Lorex was")
+    _replace(seed_copy / "brands.yaml", "    review: \"Lorex was", "    note: \"Lorex was")
     with pytest.raises(OperatorError, match=r"brands\.yaml:\d+: missing 'review'"):
         load_knowledge(seed_copy)
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new"),
+    [
+        ("brands.yaml", "    review: \"Lorex was", "    reviewx: \"Lorex was"),
+        ("makers.yaml", "    legal_name: Hangzhou Hikvision", "    legal_nam: Hangzhou Hikvision"),
+        ("signatures.yaml", "    strength: medium", "    strenght: medium"),
+        ("oui-patterns.yaml", "    expected_orgs: ['Axis", "    expected_org: ['Axis"),
+        ("firmware-kev.yaml", "    advisory: HSRC-202109-01", "    advisroy: HSRC-202109-01"),
+    ],
+)
+def test_unknown_key_names_file_and_line(seed_copy: Path, name: str, old: str, new: str) -> None:
+    """A misspelt key is refused at its own line, never silently ignored."""
+    line = _replace(seed_copy / name, old, new)
+    with pytest.raises(OperatorError) as err:
+        load_knowledge(seed_copy)
+    assert err.value.path and err.value.path.endswith(name)
+    assert err.value.line == line
+    assert "unknown key" in str(err.value) and repr(new.split(":")[0].strip()) in str(err.value)

@@ -50,6 +50,12 @@ FACTS: dict[str, Fact] = {
     "relation": Fact("str", "maker | own brand | subsidiary | OEM relabel | review (needs a person)"),
     "relation_text": Fact("str", "relation for people, e.g. 'Hikvision product sold as LTS'"),
     "needs_review": Fact("bool", "a person must decide the maker relation (e.g. Lorex)"),
+    "review": Fact("str", "why a person must decide: the brand's documented makers, lines, periods and sources"),
+    "possible_makers": Fact("list[str]", "makers the shown brand is documented to have sold, when the evidence "
+                                         "does not settle that the device is covered (e.g. Swann: Reolink, "
+                                         "Hikvision); empty otherwise"),
+    "possible_covered": Fact("bool", "one of possible_makers is covered: possible covered equipment under "
+                                     "another brand"),
     "covered": Fact("bool", "maker is covered by NDAA FY2019 §889 / FCC Covered List"),
     "covered_basis": Fact("str", "legal basis of 'covered'"),
     "device_class": Fact("str", "camera | recorder | other | unknown"),
@@ -260,6 +266,9 @@ def device_facts(device: Device, kev: KevLookup | None = None, *, policy: Policy
         "relation": ident.relation,
         "relation_text": ident.relation_text,
         "needs_review": _needs_review(device),
+        "review": ident.review,
+        "possible_makers": list(ident.possible_makers),
+        "possible_covered": bool(ident.possible_covered) and not ident.covered,
         "covered": ident.covered,
         "covered_basis": ident.covered_basis,
         "device_class": ident.device_class,

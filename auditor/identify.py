@@ -19,6 +19,15 @@ score (strong 3, medium 2, weak 1, best per probe+field) among makers with at le
 strong or medium piece; a tie leaves the maker unknown. Every other maker with
 strong/medium evidence is listed in ``conflicts`` — never silently dropped.
 
+Brands with more than one documented maker (Swann: Reolink and Hikvision lines) support no
+maker by their name: other evidence must settle it. When no maker can be settled but the
+device shows a brand (or a brand's model line) the knowledge base documents, the identity
+is "needs review": ``relation`` review, ``possible_makers`` the brand's makers, ``review``
+the documented lines, periods, confidence and sources — never a silent unknown. A brand
+whose relation to a covered maker is under review (Lorex, Annke) is the maker's equipment
+but not covered unless firmware-level evidence or a model code of the maker's own lines
+(not the brand's) proves it; ``possible_makers`` then names the maker.
+
 Confidence: high — strong evidence (or medium evidence from two different probes) and no
 conflict; medium — one medium source and no conflict, or strong evidence against only
 medium/weak conflicting evidence; low — anything else (strong evidence on both sides).
@@ -532,8 +541,10 @@ def identify(host: Host, kb: KnowledgeBase) -> Identity:
         cover = kb.coverage(maker, brand, proven=proven or _model_proof(kb, maker, clues))
         covered, basis, review = cover.covered, cover.basis, cover.review
         entry = kb.brand_maker(brand, maker)
-        if not covered and entry is not None and entry.status == "review":
-            possible = (maker,)
+        if entry is not None and entry.status == "review" and kb.coverage(maker).covered:
+            review = f"{review or ''} Documented: {brand} sold {entry.describe()}.".strip()
+            if not covered:
+                possible = (maker,)
         if conflicts and confidence == "high":
             confidence = "medium"
     elif (unsettled := _unsettled(kb, clues)) is not None:

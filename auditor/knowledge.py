@@ -119,7 +119,7 @@ class Brand:
     def confidence(self) -> str:
         if self.settled:
             return self.settled.confidence
-        return min((m.confidence for m in self.makers), key=CONFIDENCE_LEVELS.index)
+        return max((m.confidence for m in self.makers), key=CONFIDENCE_LEVELS.index)  # the weakest
 
     @property
     def source(self) -> str:

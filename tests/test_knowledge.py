@@ -65,7 +65,7 @@ def test_every_entry_has_a_source() -> None:
         ("EZVIZ", "Hikvision", "subsidiary", "confirmed"),
         ("Prama Hikvision India", "Hikvision", "subsidiary", "confirmed"),
         ("LTS", "Hikvision", "OEM relabel", "confirmed"),
-        ("Annke", "Hikvision", "OEM relabel", "confirmed"),
+        ("Annke", "Hikvision", "OEM relabel", "review"),
         ("Imou", "Dahua", "subsidiary", "confirmed"),
         ("Amcrest", "Dahua", "OEM relabel", "confirmed"),
         ("Lorex", "Dahua", "subsidiary", "review"),
@@ -131,7 +131,7 @@ def test_signatures_match_by_kind() -> None:
     assert KB.match_signatures("http_server", "Webserver") == []
     hilook = KB.match_signatures("model", "IPC-B140H")
     dahua = KB.match_signatures("model", "IPC-HFW2431S-S-S2")
-    assert [s.brand for s in hilook] == ["HiLook"]
+    assert [(s.maker, s.brand) for s in hilook] == [("Hikvision", None)]  # HiLook and HiWatch share it
     assert [s.maker for s in dahua] == ["Dahua"]
     nvr = KB.match_signatures("model", "DS-7608NI-K2")
     assert [(s.maker, s.device_class) for s in nvr] == [("Hikvision", "recorder")]
@@ -232,7 +232,7 @@ def test_missing_file(seed_copy: Path) -> None:
 
 
 def test_review_brand_needs_review_text(seed_copy: Path) -> None:
-    _replace(seed_copy / "brands.yaml", "    review: \"Lorex was", "    note: \"Lorex was")
+    _replace(seed_copy / "brands.yaml", "    review: \"Lorex was", "    # review: \"Lorex was")
     with pytest.raises(OperatorError, match=r"brands\.yaml:\d+: missing 'review'"):
         load_knowledge(seed_copy)
 

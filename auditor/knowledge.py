@@ -434,7 +434,8 @@ class KnowledgeBase:
             cover = self.coverage(brand.maker, brand.name)
             review = cover.review
             if brand.maker is None:
-                review = brand.review or f"{brand.name}: maker not settled"
+                review = (f"{brand.review or brand.name + ': maker not settled.'} Documented makers: "
+                          f"{'; '.join(m.describe() for m in brand.makers)}.")
             return OuiMatch(normal, entry.prefix, entry.prefix_len, entry.org, brand.maker, brand.name,
                             brand.relation, cover.covered, cover.basis, review)
         cover = self.coverage(rule.target)

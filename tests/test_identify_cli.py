@@ -34,6 +34,15 @@ def test_oui_json() -> None:
     assert answer["prefix_len"] == 24
 
 
+def test_oui_of_a_brand_with_several_makers() -> None:
+    """Swann's own OUI names the brand; which maker built the unit stays open, with the candidates."""
+    result = CliRunner().invoke(cli, ["oui", "bc:51:fe:00:00:01"])
+    assert result.exit_code == 0, result.output
+    line = result.output.strip()
+    assert "Swann communications" in line and "maker: not settled (brand Swann" in line and "covered: no" in line
+    assert "Reolink" in line and "Hikvision" in line and "http" in line
+
+
 def test_identify_rewrites_a_stored_scan(tmp_path: Path) -> None:
     from auditor.store import Store
 

@@ -38,8 +38,10 @@ def oui_answer(kb: KnowledgeBase, text: str) -> dict[str, Any]:
         answer["note"] = "not in the IEEE registry copy scapy ships"
         return answer
     answer.update({k: v for k, v in asdict(match).items() if k in answer and k != "mac"})
-    if match.maker is None:
+    if match.maker is None and match.brand is None:
         answer["note"] = "organisation not mapped to a maker in the knowledge base"
+    elif match.maker is None:
+        answer["note"] = "a brand that has sold several makers' equipment: the OUI alone does not settle which"
     return answer
 
 
@@ -47,8 +49,8 @@ def _line(answer: dict[str, Any]) -> str:
     if answer["org"] is None:
         return f"{answer['mac']}  {answer['note']}"
     parts = [answer["mac"], f"{answer['prefix']}/{answer['prefix_len']}", answer["org"]]
-    if answer["maker"]:
-        maker = answer["maker"]
+    if answer["maker"] or answer["brand"]:
+        maker = answer["maker"] or "not settled"
         if answer["brand"]:
             maker += f" (brand {answer['brand']}, {answer['relation']})"
         parts.append(f"maker: {maker}")

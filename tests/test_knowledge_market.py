@@ -197,3 +197,26 @@ def test_policy_gives_relabels_their_own_finding() -> None:
     findings = evaluate(load_policy(shipped_rule_files(["ndaa-889"])), [device], kev=lambda *a: [])
     assert [f.rule_id for f in findings] == ["ndaa-889.possible-covered-brand"]
     assert "Hikvision" in findings[0].message and "http" in findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "maker"),
+    [  # the examples recog's fingerprints carry (rapid7/recog xml/*.xml)
+        ("rtsp_server", "AvigilonOnvifNvt/2.6.0.130", "Avigilon"),
+        ("http_realm", "Merit LILIN Ent. Co., Ltd.", "LILIN"),
+        ("http_realm", "DCS-5222LB1", "D-Link"),
+        ("http_realm", "TP-LINK IP-Camera", "TP-Link"),
+        ("http_realm", "Use 'live' as User Name", "Bosch"),
+        ("http_title", "Sony Network Camera", "Sony"),
+        ("http_title", "Hanwha Techwin", "Hanwha"),
+        ("http_title", "WV-NS202A Network Camera", "i-PRO"),
+        ("http_title", "Genetec - SHARPV01111", "Genetec"),
+        ("http_server", "PDR-M800/1.0", "LILIN"),
+    ],
+)
+def test_banner_and_realm_tells_of_independent_makers(kind: str, value: str, maker: str) -> None:
+    assert [s.maker for s in KB.match_signatures(kind, value)] == [maker]
+    observation = {"rtsp_server": ("rtsp", "server"), "http_realm": ("http", "realm"),
+                   "http_title": ("http", "title"), "http_server": ("http", "server")}[kind]
+    ident = _identify(Observation(IP, observation[0], {observation[1]: value, "status": 401}))
+    assert ident.maker == maker and not ident.covered

@@ -318,12 +318,12 @@ def _http_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
         clue = _name_clue(kb, "http", field, fields.get(field), "medium", 5)
         if clue:
             yield clue
-    subject = _text(fields.get("cert_subject"))
-    for name in _CERT_NAME.findall(subject):
-        clue = _name_clue(kb, "http", "cert_subject", name, "medium", 6)
-        if clue:
-            yield clue
-            break
+    for field in ("cert_subject", "cert_issuer"):  # a camera's self-signed certificate names its maker in both
+        for name in _CERT_NAME.findall(_text(fields.get(field))):
+            clue = _name_clue(kb, "http", field, name, "medium", 6)
+            if clue:
+                yield clue
+                break
 
 
 def _rtsp_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
@@ -345,7 +345,28 @@ def _port_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
     if not isinstance(banners, dict):
         banners = {}
     for port, banner in list(banners.items())[:16]:
-        yield from _signature_clues(kb, "ports", f"banners[{_text(port)}]", "ssh_banner", banner)
+        field = f"banners[{_text(port)}]"
+        yield from _signature_clues(kb, "ports", field, "ssh_banner", banner)
+        text = _banner_text(banner)
+        if not text or text.startswith("SSH-"):
+            continue
+        # FTP / telnet greetings often name the maker or the model ("220 AXIS 216FD ... ready")
+        yield from _signature_clues(kb, "ports", field, "banner", text)
+        yield from _signature_clues(kb, "ports", field, "model", text, 60)
+        clue = _name_clue(kb, "ports", field, text, "medium", 5)
+        if clue:
+            yield clue
+
+
+_BANNER_NOISE = re.compile(r"^(?:\d{3}[ -]+|welcome to\s+)+", re.IGNORECASE)
+
+
+def _banner_text(banner: Any) -> str:
+    """The first non-empty line of a banner without reply codes or a greeting ("220 ", "Welcome to ")."""
+    if not isinstance(banner, str):
+        return ""
+    line = next((ln.strip() for ln in banner.splitlines() if ln.strip()), "")
+    return _BANNER_NOISE.sub("", line)[:_MAX_VALUE]
 
 
 _COLLECTORS = {

@@ -29,7 +29,7 @@ CONFIDENCE_LEVELS: tuple[str, ...] = ("high", "medium-high", "medium", "medium-l
 KINDS: tuple[str, ...] = ("video", "telecom", "radio", "printer", "computer", "network")
 SIGNATURE_KINDS: tuple[str, ...] = (
     "protocol", "model", "firmware", "http_server", "http_title", "http_realm", "http_path",
-    "http_p3p", "http_headers_upper", "rtsp_server", "rtsp_realm", "port", "wsd_type", "ssh_banner",
+    "http_p3p", "http_headers_upper", "rtsp_server", "rtsp_realm", "port", "wsd_type", "ssh_banner", "banner",
 )
 CLASSES: tuple[str, ...] = ("camera", "recorder", "other")
 _MAX_TEXT = 256

@@ -78,7 +78,7 @@ def test_swann_lists_each_maker_with_lines() -> None:
         ("Synology", "Synology", "Synology"), ("Verkada", "Verkada", "Verkada"), ("Wisenet", "Hanwha", "Wisenet"),
         ("Uniarch", "Uniview", "Uniarch"), ("Google Nest", "Google", "Nest"), ("Ring", "Amazon", "Ring"),
         ("Illustra", "Johnson Controls", "Illustra"), ("Digital Watchdog", "Digital Watchdog", "Digital Watchdog"),
-        ("Provision-ISR", "Provision-ISR", "Provision-ISR"), ("Merit LILIN", "LILIN", "LILIN"),
+        ("Provision-ISR", "Provision-ISR", "Provision-ISR"), ("Merit LILIN", "Merit LILIN", "Merit LILIN"),
         ("Hikmicro", "Hikvision", "Hikmicro"), ("HoloSens", "Huawei", "HoloSens"),
     ],
 )
@@ -203,15 +203,15 @@ def test_policy_gives_relabels_their_own_finding() -> None:
     ("kind", "value", "maker"),
     [  # the examples recog's fingerprints carry (rapid7/recog xml/*.xml)
         ("rtsp_server", "AvigilonOnvifNvt/2.6.0.130", "Avigilon"),
-        ("http_realm", "Merit LILIN Ent. Co., Ltd.", "LILIN"),
+        ("http_realm", "Merit LILIN Ent. Co., Ltd.", "Merit LILIN"),
         ("http_realm", "DCS-5222LB1", "D-Link"),
         ("http_realm", "TP-LINK IP-Camera", "TP-Link"),
         ("http_realm", "Use 'live' as User Name", "Bosch"),
         ("http_title", "Sony Network Camera", "Sony"),
         ("http_title", "Hanwha Techwin", "Hanwha"),
-        ("http_title", "WV-NS202A Network Camera", "i-PRO"),
+        ("http_title", "WV-NS202A Network Camera", "Panasonic"),
         ("http_title", "Genetec - SHARPV01111", "Genetec"),
-        ("http_server", "PDR-M800/1.0", "LILIN"),
+        ("http_server", "PDR-M800/1.0", "Merit LILIN"),
     ],
 )
 def test_banner_and_realm_tells_of_independent_makers(kind: str, value: str, maker: str) -> None:
@@ -220,3 +220,31 @@ def test_banner_and_realm_tells_of_independent_makers(kind: str, value: str, mak
                    "http_title": ("http", "title"), "http_server": ("http", "server")}[kind]
     ident = _identify(Observation(IP, observation[0], {observation[1]: value, "status": 401}))
     assert ident.maker == maker and not ident.covered
+
+
+@pytest.mark.parametrize(
+    ("port", "banner", "maker"),
+    [  # FTP / telnet greetings as recog's examples record them
+        (21, "220 AXIS 216FD Network Fixed Dome Camera 4.47 (Mar 13 2008) ready.", "Axis"),
+        (21, "220 hostname DCS-2100 FTP server ready.", "D-Link"),
+        (23, "Welcome to AutoDome 800 HD 1.2.3.4 from 5.6.7.8", "Bosch"),
+        (23, "Grandstream GXV3674_FHD_VF\r\nShell Command.", "Grandstream"),
+        (23, "192.0.0.64 login:", "Hikvision"),
+    ],
+)
+def test_banners_name_the_maker(port: int, banner: str, maker: str) -> None:
+    ident = _identify(Observation(IP, "ports", {"open": [port], "banners": {str(port): banner}}))
+    assert ident.maker == maker
+
+
+def test_certificate_issuer_names_the_maker() -> None:
+    issuer = "SERIALNUMBER=111,CN=00-07-5f-11-11-11,OU=ST-VS,O=Bosch Sicherheitssysteme GmbH,L=Grasbrunn,C=DE"
+    ident = _identify(Observation(IP, "http", {"port": 443, "scheme": "https", "cert_subject": "CN=192.0.2.1",
+                                               "cert_issuer": issuer}))
+    assert ident.maker == "Bosch" and not ident.covered
+
+
+@pytest.mark.parametrize("realm", ["AXIS_ACCC8E012345", "AXIS_WS_ACCC8E3A0A8F"])
+def test_axis_serial_realm(realm: str) -> None:
+    ident = _identify(Observation(IP, "rtsp", {"status": 401, "realm": realm, "server": "GStreamer RTSP server"}))
+    assert ident.maker == "Axis"

@@ -37,7 +37,8 @@ def test_ids_unique_and_every_item_documented() -> None:
 
 def test_every_kind_a_probe_parses_is_represented() -> None:
     kinds = {i.kind for i in ITEMS}
-    for kind in ("sadp", "dhip", "wsdiscovery", "onvif", "http", "isapi_device_info", "rtsp", "tls_name", "banner"):
+    for kind in ("sadp", "dhip", "wsdiscovery", "onvif", "http", "isapi_device_info", "rtsp", "tls_name",
+                 "tls_certificate", "banner"):
         assert kind in kinds, kind
     for kind in ("dahua_magicbox", "axis_basicdeviceinfo", "axis_param", "isapi_channels"):
         assert kind in kinds and PARSERS[kind] is None, kind

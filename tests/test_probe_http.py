@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import re
 import ssl
+from pathlib import Path
 
 import pytest
 from hostprobe_support import ASSETS, make_ctx, read_request, serve, tarpit
@@ -136,6 +139,16 @@ def test_certificate_reader_matches_openssl() -> None:
     subject = "C=CN, ST=ZheJiang, L=HangZhou, O=Hikvision, OU=Camera, CN=192.168.1.64"
     assert info.subject == subject and info.issuer == subject and info.self_signed
     assert info.not_after is not None and info.not_after.startswith("2046-")
+
+
+def test_certificate_reader_names_the_uid_attribute() -> None:
+    """A real firmware certificate (AMX NMX-ENC encoder, tests/real) carries UID in its subject."""
+    pem = (Path(__file__).parent / "real" / "data" / "tls" / "houseofkeys-amx-nmx-enc-encoder.pem").read_text()
+    b64 = re.search(r"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", pem, re.S)
+    assert b64 is not None
+    info = parse_certificate(base64.b64decode("".join(b64.group(1).split())))
+    assert info.subject.startswith("CN=localhost, UID=localhost, OU=AMX, O=AMX.ltd,")
+    assert "0.9.2342" not in info.subject
 
 
 @pytest.mark.parametrize("junk", [b"", b"\x30", b"\x30\x84\xff\xff\xff\xff", b"\x04\x02ab", b"\x30\x03\x02\x01"])

@@ -16,9 +16,9 @@ from typing import Any
 
 from .errors import OperatorError
 from .models import SEVERITIES
+from .probes.engine import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT
 from .probes.registry import ALL_PROBES
 from .resources import data_dir
-from .scan import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT
 from .scope import parse_target
 from .yamlsrc import LineDict, Source
 

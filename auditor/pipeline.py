@@ -27,8 +27,8 @@ from .identify import identify
 from .knowledge import load_knowledge
 from .models import SEVERITIES, Device, Finding, Observation
 from .policy import Policy, default_rule_files, evaluate, exceeds, load_policy
+from .probes.engine import Progress, ScanOptions, interface_address, run_scan
 from .report import write_report
-from .scan import Progress, ScanOptions, interface_address, run_scan
 from .store import Store
 
 FLUSH_EVERY = 200

@@ -16,7 +16,7 @@ from ..config import AuditConfig, load_config
 from ..credentials import load_credentials
 from ..errors import OperatorError
 from ..pipeline import AuditRequest, run_audit
-from ..scan import ScanOptions
+from ..probes.engine import ScanOptions
 from ..scope import build_scope
 from .progress import TerminalProgress
 from .summary import exit_code, summary_line

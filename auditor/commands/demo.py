@@ -20,8 +20,8 @@ from ..credentials import Credentials, load_credentials
 from ..lab import topology
 from ..lab.spec import Fleet
 from ..pipeline import AuditRequest, run_audit
+from ..probes.engine import ScanOptions
 from ..resources import data_dir
-from ..scan import ScanOptions
 from ..scope import build_scope
 from .progress import TerminalProgress
 from .summary import summary_line

@@ -11,7 +11,7 @@ import click
 from ..config import rules_path
 from ..credentials import load_credentials
 from ..pipeline import AuditRequest, run_audit
-from ..scan import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT, ScanOptions, parse_probe_list
+from ..probes.engine import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT, ScanOptions, parse_probe_list
 from ..scope import build_scope
 from .options import db_option
 from .progress import TerminalProgress

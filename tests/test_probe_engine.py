@@ -14,7 +14,7 @@ import pytest
 from auditor.errors import OperatorError
 from auditor.models import Observation
 from auditor.probes.base import HostState, ProbeContext, RateLimiter
-from auditor.scan import ScanOptions, parse_probe_list, run_scan
+from auditor.probes.engine import ScanOptions, parse_probe_list, run_scan
 from auditor.scope import build_scope
 
 

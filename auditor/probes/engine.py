@@ -1,4 +1,4 @@
-"""Run the probes: concurrency, one global deadline, one shared rate limit, progress.
+"""The probe scheduler: concurrency, one global deadline, one shared rate limit, progress.
 
 The discovery probes (ARP sweep, WS-Discovery, SADP, DHIP) run at once, and every
 address they hear from is probed straight away, while they are still listening: the
@@ -24,14 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import OperatorError, ScanError
-from .models import Observation
-from .probes.base import HostState, ProbeContext, RateLimiter
-from .probes.registry import ALL_PROBES, DISCOVERY_PROBES, HOST_PROBES, load_probe
-from .scope import ScanScope
+from ..errors import OperatorError, ScanError
+from ..models import Observation
+from ..scope import ScanScope
+from .base import HostState, ProbeContext, RateLimiter
+from .registry import ALL_PROBES, DISCOVERY_PROBES, HOST_PROBES, load_probe
 
 if TYPE_CHECKING:
-    from .credentials import Credentials
+    from ..credentials import Credentials
 
 log = logging.getLogger(__name__)
 

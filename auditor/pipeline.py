@@ -22,11 +22,10 @@ from typing import Any
 from . import __version__
 from .assemble import assemble
 from .errors import OperatorError
-from .facts import device_facts
 from .identify import identify
 from .knowledge import load_knowledge
 from .models import SEVERITIES, Device, Finding, Observation
-from .policy import Policy, default_rule_files, evaluate, exceeds, load_policy
+from .policy import Policy, default_rule_files, device_facts, evaluate, exceeds, load_policy
 from .probes.engine import Progress, ScanOptions, interface_address, run_scan
 from .report import write_report
 from .store import Store
@@ -118,7 +117,7 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
             outcome = asyncio.run(_scan_with_signals(request.options, sink, progress))
             sink.flush()
             devices = [Device(host=h, identity=identify(h, kb)) for h in assemble(sink.all)]
-            facts = {d.key: device_facts(d, policy=policy, kb=kb) for d in devices}
+            facts = {d.key: device_facts(d, kb, policy) for d in devices}
             findings: list[Finding] = evaluate(policy, devices, today=request.today, kb=kb, known_facts=facts)
             store.add_devices(scan_id, devices, facts)
             store.add_findings(scan_id, findings)

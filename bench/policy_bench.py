@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from policy_support import make_device  # noqa: E402
 
+from auditor.knowledge import load_knowledge  # noqa: E402
 from auditor.models import Device  # noqa: E402
 from auditor.policy import evaluate, load_policy, shipped_rule_files  # noqa: E402
 
@@ -81,11 +82,12 @@ def main() -> None:
         load_s = time.perf_counter() - started
     devices = fleet(args.devices, rng)
     today = dt.date(2026, 11, 28)
+    kb = load_knowledge()
     timings = []
     findings = []
     for _ in range(args.repeat):
         started = time.perf_counter()
-        findings = evaluate(policy, devices, today=today)
+        findings = evaluate(policy, devices, kb=kb, today=today)
         timings.append(time.perf_counter() - started)
     print(f"rules: {len(policy.rules)} ({len(files)} shipped files + {count} generated), "
           f"loaded in {load_s * 1000:.1f} ms")

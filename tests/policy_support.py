@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from auditor.models import Device, Evidence, Host, Identity, Observation
@@ -19,5 +20,20 @@ def make_device(ip: str = "198.18.0.11", mac: str | None = "c0:56:e3:1a:2b:3c",
     return Device(host=host, identity=Identity(evidence=evidence, **ident))
 
 
+class KevStub:
+    """A knowledge base that answers only KEV questions, from ``lookup(maker, model, firmware)``."""
+
+    def __init__(self, lookup: Callable[[str | None, str | None, str | None], Iterable[Any]]) -> None:
+        self.lookup = lookup
+
+    def kev_for(self, maker: str | None, model: str | None, firmware: str | None,
+                brand: str | None = None) -> Iterable[Any]:
+        return self.lookup(maker, model, firmware)
+
+
 def no_kev(maker: str | None, model: str | None, firmware: str | None) -> list[str]:
     return []
+
+
+NO_KEV = KevStub(no_kev)
+"""A knowledge base that knows no KEV entry."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from policy_support import NO_KEV
 
 from auditor.assemble import assemble
 from auditor.identify import identify
@@ -186,15 +187,14 @@ def test_multi_maker_brand_oui_alone_is_reviewed() -> None:
 
 
 def test_policy_gives_relabels_their_own_finding() -> None:
-    from auditor.facts import device_facts
     from auditor.models import Device
-    from auditor.policy import evaluate, load_policy, shipped_rule_files
+    from auditor.policy import device_facts, evaluate, load_policy, shipped_rule_files
 
     (host,) = assemble([onvif("LTS", ""), Observation(IP, "wsdiscovery", {"types": ["NetworkVideoTransmitter"]})])
     device = Device(host=host, identity=identify(host, KB))
-    facts: dict[str, Any] = device_facts(device, kb=KB)
+    facts: dict[str, Any] = device_facts(device, KB)
     assert facts["possible_makers"] == ["Hikvision"] and facts["possible_covered"] is True
-    findings = evaluate(load_policy(shipped_rule_files(["ndaa-889"])), [device], kev=lambda *a: [])
+    findings = evaluate(load_policy(shipped_rule_files(["ndaa-889"])), [device], kb=NO_KEV)
     assert [f.rule_id for f in findings] == ["ndaa-889.possible-covered-brand"]
     assert "Hikvision" in findings[0].message and "http" in findings[0].message
 

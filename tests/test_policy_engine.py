@@ -8,10 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from policy_support import make_device, no_kev
+from policy_support import NO_KEV, make_device
 
 from auditor.models import Finding
-from auditor.policy import evaluate, exceeds, load_policy
+from auditor.policy import device_facts, evaluate, exceeds, load_policy
 
 TODAY = dt.date(2026, 11, 28)
 
@@ -62,11 +62,11 @@ def test_later_file_overrides_rule_by_id(tmp_path: Path) -> None:
     policy = load_policy([base, site])
     assert [r.id for r in policy.rules] == ["t.covered", "t.telnet"]  # first position kept
     assert policy.rule("t.covered").source == f"{site}:2"
-    findings = evaluate(policy, [_hik()], today=TODAY, kev=no_kev)
+    findings = evaluate(policy, [_hik()], today=TODAY, kb=NO_KEV)
     assert [(f.rule_id, f.severity, f.message) for f in findings] == [
         ("t.covered", "critical", "site says 198.18.0.11")]
     # loaded the other way round, the base definitions win
-    findings = evaluate(load_policy([site, base]), [_hik()], today=TODAY, kev=no_kev)
+    findings = evaluate(load_policy([site, base]), [_hik()], today=TODAY, kb=NO_KEV)
     assert [(f.rule_id, f.severity) for f in findings] == [("t.telnet", "high"), ("t.covered", "low")]
 
 
@@ -87,7 +87,7 @@ def _waivers(tmp_path: Path, *entries: tuple[str, str, str]) -> Path:
 ])
 def test_waiver_states(tmp_path: Path, expires: str, state: str, waived: bool) -> None:
     policy = load_policy([_waivers(tmp_path, ("C0-56-E3-1A-2B-3C", "t.covered", expires))])
-    findings = evaluate(policy, [_hik()], today=TODAY, kev=no_kev)
+    findings = evaluate(policy, [_hik()], today=TODAY, kb=NO_KEV)
     covered = next(f for f in findings if f.rule_id == "t.covered")
     telnet = next(f for f in findings if f.rule_id == "t.telnet")
     assert covered.waiver_state == state and covered.waived is waived
@@ -104,7 +104,7 @@ def test_waiver_states(tmp_path: Path, expires: str, state: str, waived: bool) -
 def test_waiver_by_serial_and_the_latest_one_wins(tmp_path: Path) -> None:
     policy = load_policy([_waivers(tmp_path, ("sn-1", "t.covered", "2026-01-01"),
                                    ("SN-1", "t.covered", "2027-05-01"))])
-    [covered] = [f for f in evaluate(policy, [_hik()], today=TODAY, kev=no_kev) if f.rule_id == "t.covered"]
+    [covered] = [f for f in evaluate(policy, [_hik()], today=TODAY, kb=NO_KEV) if f.rule_id == "t.covered"]
     assert covered.waiver_state == "active" and covered.waiver is not None
     assert covered.waiver.expires == "2027-05-01"
 
@@ -114,7 +114,7 @@ def test_waiver_status_lists_all_with_matched(tmp_path: Path) -> None:
                                    ("00:00:00:00:00:01", "t.covered", "2027-01-01"),
                                    ("c0:56:e3:1a:2b:3c", "t.covered", "2025-01-01"))])
     device = _hik()
-    findings = evaluate(policy, [device], today=TODAY, kev=no_kev)
+    findings = evaluate(policy, [device], today=TODAY, kb=NO_KEV)
     by_findings = [(s.device, s.rule, s.state, s.matched) for s in policy.waiver_status(TODAY, findings)]
     assert by_findings == [("c0:56:e3:1a:2b:3c", "t.telnet", "expiring", True),
                            ("00:00:00:00:00:01", "t.covered", "active", False),
@@ -159,7 +159,7 @@ def test_hostile_device_strings_are_inserted_verbatim(tmp_path: Path, name: str)
     device = make_device(identity={"maker": name, "device_class": "camera"},
                          observations=[{"probe": "onvif", "fields": {"hostname": name}},
                                        {"probe": "ports", "fields": {"open": [80, 554]}}])
-    [finding] = evaluate(load_policy([path]), [device], today=TODAY, kev=no_kev)
+    [finding] = evaluate(load_policy([path]), [device], today=TODAY, kb=NO_KEV)
     assert finding.message.startswith("{literal} ")
     assert finding.message.count(" at 198.18.0.11 made by ") == 1
     assert finding.message.endswith(", ports 80, 554")
@@ -179,9 +179,9 @@ def test_evaluation_is_deterministic() -> None:
     devices = [_hik(ip=f"198.18.{i // 200}.{i % 200 + 1}", mac=f"c0:56:e3:00:{i // 256:02x}:{i % 256:02x}")
                for i in range(300)]
     devices.append(make_device(ip="198.18.9.9", mac=None, identity={"device_class": "camera"}))
-    first = evaluate(policy, devices, today=TODAY, kev=no_kev)
+    first = evaluate(policy, devices, today=TODAY, kb=NO_KEV)
     random.Random(7).shuffle(devices)
-    assert evaluate(policy, devices, today=TODAY, kev=no_kev) == first
+    assert evaluate(policy, devices, today=TODAY, kb=NO_KEV) == first
     order = [(f.severity, f.rule_id, f.ip) for f in first]
     assert order[0] == ("critical", "ndaa-889.covered-maker", "198.18.0.1")
     assert order[-1] == ("high", "ndaa-889.unknown-maker", "198.18.9.9")
@@ -191,8 +191,8 @@ def test_evaluation_is_deterministic() -> None:
     assert covered_ips[8:11] == ["198.18.0.9", "198.18.0.10", "198.18.0.11"]  # numeric, not text order
     assert covered_ips == sorted(covered_ips, key=ipaddress.ip_address)
     # Facts the caller already computed give the same findings as facts computed here.
-    known = {d.key: policy.facts_for(d, kev=no_kev) for d in devices}
-    assert evaluate(policy, devices, today=TODAY, kev=no_kev, known_facts=known) == first
+    known = {d.key: device_facts(d, NO_KEV, policy) for d in devices}
+    assert evaluate(policy, devices, today=TODAY, kb=NO_KEV, known_facts=known) == first
 
 
 def test_evidence_names_the_facts_and_identity(tmp_path: Path) -> None:
@@ -201,6 +201,6 @@ def test_evidence_names_the_facts_and_identity(tmp_path: Path) -> None:
                                    "evidence": [{"probe": "sadp", "field": "model", "value": "DS-2CD2143G2-I",
                                                  "supports": "Hikvision", "strength": "strong",
                                                  "note": "answers Hikvision SADP"}]})
-    [finding] = evaluate(load_policy([path]), [device], today=TODAY, kev=no_kev)
+    [finding] = evaluate(load_policy([path]), [device], today=TODAY, kb=NO_KEV)
     assert finding.evidence == ("covered: yes",
                                 "sadp model DS-2CD2143G2-I → Hikvision (strong): answers Hikvision SADP")

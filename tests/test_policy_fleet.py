@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from policy_support import make_device
+from policy_support import NO_KEV, make_device
 
 from auditor.lab.fleet import load_fleet
 from auditor.policy import evaluate, load_policy, shipped_rule_files
@@ -24,7 +24,7 @@ def _truth_devices() -> list:
 def test_ndaa_policy_flags_exactly_the_covered_devices() -> None:
     devices = _truth_devices()
     policy = load_policy(shipped_rule_files(["ndaa-889"]))
-    findings = evaluate(policy, devices, today=TODAY, kev=lambda *a: [])
+    findings = evaluate(policy, devices, today=TODAY, kb=NO_KEV)
     flagged = {f.ip for f in findings if f.rule_id == "ndaa-889.covered-maker"}
     covered = {d.ip for d in devices if d.identity.covered}
     assert flagged == covered and len(covered) >= 10
@@ -37,7 +37,7 @@ def test_ndaa_policy_flags_exactly_the_covered_devices() -> None:
 def test_example_site_on_the_demo_fleet() -> None:
     devices = _truth_devices()
     policy = load_policy(shipped_rule_files())
-    findings = evaluate(policy, devices, today=TODAY, kev=lambda *a: [])
+    findings = evaluate(policy, devices, today=TODAY, kb=NO_KEV)
     by_rule: dict[str, dict[str, str | None]] = {}
     for f in findings:
         by_rule.setdefault(f.rule_id, {})[f.ip] = f.waiver_state

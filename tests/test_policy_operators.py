@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from policy_support import make_device
+from policy_support import KevStub, make_device
 
-from auditor.facts import FACTS, device_facts
+from auditor.policy.facts import FACTS, device_facts
 from auditor.policy.operators import OPERATORS, ArgError
 
 CASES: list[tuple[str, Any, Any, bool]] = [
@@ -103,7 +103,7 @@ def test_facts_from_observations() -> None:
         seen.append((maker, model, firmware))
         return ["CVE-2021-36260", "CVE-2021-36260"]
 
-    facts = device_facts(device, kev=kev)
+    facts = device_facts(device, KevStub(kev))
     assert set(facts) == set(FACTS)
     assert seen == [("Hikvision", "DS-2CD2043G0-I", "V5.5.82 build 190220")]
     assert facts["kev"] == ["CVE-2021-36260"]
@@ -123,7 +123,7 @@ def test_facts_from_observations() -> None:
 
 
 def test_facts_unknown_stay_none() -> None:
-    facts = device_facts(make_device(mac=None, identity={"device_class": "unknown"}), kev=lambda *a: ["CVE-X"])
+    facts = device_facts(make_device(mac=None, identity={"device_class": "unknown"}), KevStub(lambda *a: ["CVE-X"]))
     assert facts["kev"] == []  # no maker: nothing to look up
     for name in ("rtsp_unauth", "onvif_devinfo_unauth", "activated", "clock_offset_s", "clock_skew_s", "name",
                  "mac", "maker"):

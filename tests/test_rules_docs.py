@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.facts import FACTS
 from auditor.policy import OPERATORS, load_policy, shipped_rule_files
+from auditor.policy.facts import FACTS
 
 README = (Path(__file__).parent.parent / "rules" / "README.md").read_text()
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from policy_support import make_device
+from policy_support import KevStub, make_device
 
 from auditor.policy import evaluate, load_policy, shipped_rule_files
 
@@ -46,7 +46,7 @@ def test_rule_case(rule_id: str, path: Path, expect: str) -> None:
     def lookup(maker: str | None, model: str | None, firmware: str | None) -> list[Any]:
         return answers
 
-    findings = evaluate(POLICY, [device], today=TODAY, kev=lookup)
+    findings = evaluate(POLICY, [device], today=TODAY, kb=KevStub(lookup))
     fired = [f for f in findings if f.rule_id == rule_id]
     if expect == "fail":
         assert len(fired) == 1, f"{case['description']}: expected {rule_id} to fire; got {findings}"

@@ -13,9 +13,9 @@ from typing import Any
 import click
 
 from ..errors import OperatorError
-from ..facts import device_facts
 from ..knowledge import KnowledgeBase, OuiMatch, load_knowledge
 from ..oui import is_locally_administered, is_multicast, normalise_mac
+from ..policy import device_facts
 from .options import db_option, open_store
 
 
@@ -144,7 +144,7 @@ def identify(scan_id: int, db: Path, rules: tuple[Path, ...], dry_run: bool) -> 
         for note in notes:
             click.echo(note, err=True)
         if not dry_run:
-            facts = {d.key: device_facts(d, policy=policy, kb=kb) for d in devices}
+            facts = {d.key: device_facts(d, kb, policy) for d in devices}
             store.replace_identities(scan_id, devices, facts)
             if policy is not None:
                 store.replace_findings(scan_id, evaluate(policy, devices, today=_scan_day(scan), kb=kb))

@@ -3,9 +3,9 @@
 Public API::
 
     load_policy(paths) -> Policy                   # OperatorError "path:line: what" on bad input
-    evaluate(policy, devices, today=None, kev=None) -> list[Finding]
+    evaluate(policy, devices, kb=kb, today=None) -> list[Finding]
     policy.waiver_status(today=None, findings=()) -> list[WaiverStatus]
-    policy.facts_for(device) -> dict               # the facts rules saw (for the store/report)
+    device_facts(device, kb, policy) -> dict       # the facts rules see (for the store/report)
     exceeds(findings, fail_on) -> bool             # --fail-on: ignores waived findings
     default_rule_files() / shipped_rule_files()
 
@@ -28,12 +28,15 @@ from .engine import (
     sort_findings,
     waiver_state,
 )
+from .facts import FACTS, KevSource, device_facts
 from .operators import OPERATORS
 from .schema import Rule, RulesFile, Zone, parse_rules_file
 
 __all__ = [
     "DEFAULT_RULES",
     "EXPIRING_DAYS",
+    "FACTS",
+    "KevSource",
     "OPERATORS",
     "Policy",
     "Rule",
@@ -42,6 +45,7 @@ __all__ = [
     "Zone",
     "combine_files",
     "default_rule_files",
+    "device_facts",
     "evaluate",
     "exceeds",
     "load_policy",

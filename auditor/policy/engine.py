@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import OperatorError
-from ..facts import KevLookup, default_kev_lookup, device_facts, kev_lookup_of
 from ..models import SEVERITIES, Device, Finding, Waiver
+from .facts import KevSource, device_facts
 from .inventory import InventoryEntry
 from .schema import Rule, RulesFile, WaiverEntry, Zone, parse_rules_file
 from .template import render_value
@@ -124,10 +124,6 @@ class Policy:
                 facts["inventory_owner"] = entry.owner or None
         return facts
 
-    def facts_for(self, device: Device, kev: KevLookup | None = None) -> dict[str, Any]:
-        """``device_facts`` with this policy's facts filled in (what the rules see)."""
-        return device_facts(device, kev=kev, policy=self)
-
     def waiver_status(self, today: dt.date | None = None,
                       matched_by: Iterable[Finding | Device] = ()) -> list[WaiverStatus]:
         """Every waiver with its state on ``today``.
@@ -212,25 +208,22 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
                                            f.device_key))
 
 
-def evaluate(policy: Policy, devices: Iterable[Device], today: dt.date | None = None,
-             kev: KevLookup | None = None, kb: Any = None,
+def evaluate(policy: Policy, devices: Iterable[Device], *, kb: KevSource, today: dt.date | None = None,
              known_facts: Mapping[str, dict[str, Any]] | None = None) -> list[Finding]:
     """Findings of every enabled rule on every device, waivers applied, in a deterministic order.
 
-    ``today`` decides waiver states (default: the local date); ``kev`` maps
-    (maker, model, firmware) to KEV CVE ids (default: ``kb.kev_for``, else the shipped
-    knowledge base). ``known_facts`` (by device key, as ``policy.facts_for`` gives them)
-    saves computing them again when the caller already has them.
+    ``kb`` (the knowledge base) answers the KEV facts; ``today`` decides waiver states
+    (default: the local date). ``known_facts`` (by device key, as ``device_facts(device,
+    kb, policy)`` gives them) saves computing them again when the caller already has them.
     """
     day = today or dt.date.today()
-    lookup = kev if kev is not None else kev_lookup_of(kb) if kb is not None else default_kev_lookup()
     rules = policy.active_rules
     waivers: dict[tuple[str, str], list[WaiverEntry]] = {}
     for w in policy.waivers:
         waivers.setdefault((w.waiver.rule, w.waiver.device.casefold()), []).append(w)
     findings: list[Finding] = []
     for device in devices:
-        facts = known_facts[device.key] if known_facts is not None else policy.facts_for(device, kev=lookup)
+        facts = known_facts[device.key] if known_facts is not None else device_facts(device, kb, policy)
         ids = _device_ids(device)
         for rule in rules:
             if not rule.matcher(facts):

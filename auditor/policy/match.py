@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from ..facts import FACTS
 from ..yamlsrc import Source, kind_of, line_of
+from .facts import FACTS
 from .operators import COMBINATORS, OPERATORS, UNARY, ArgError
 
 Matcher = Callable[[dict[str, Any]], bool]

@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from ..facts import FACTS
+from .facts import FACTS
 
 MAX_VALUE_CHARS = 200
 

@@ -5,31 +5,36 @@ identification/probes and ``rules/*.yaml`` (documented in ``rules/README.md``; a
 test fails when a fact is undocumented). A fact that cannot be known is ``None`` —
 never guessed — and most operators do not match ``None`` (see the README).
 
-``zones``, ``in_inventory``, ``inventory_location`` and ``inventory_owner`` depend on
-the loaded policy; ``device_facts`` leaves them empty and ``Policy.facts_for`` fills
-them in.
+Inputs are explicit: the knowledge base (for KEV) is passed in, and so is the
+loaded policy for the facts only it can supply (``zones``, ``in_inventory``,
+``inventory_location``, ``inventory_owner``; empty/None without one).
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
-import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .models import Device, Observation
+from ..models import Device, Observation
 
-if TYPE_CHECKING:
-    from .policy import Policy
 
-log = logging.getLogger(__name__)
+class KevSource(Protocol):
+    """What the facts need of the knowledge base: its KEV answers for one product.
 
-KevLookup = Callable[[str | None, str | None, str | None], Iterable[Any]]
-"""(maker, model, firmware) → KEV entries for that product: CVE id strings (taken as
-confirmed), or the knowledge base's ``KevMatch`` records (``cve``, ``status``
-vulnerable/fixed/unknown, ``kev_status`` listed/unconfirmed)."""
+    ``kev_for`` returns CVE id strings (taken as confirmed) or ``KevMatch`` records
+    (``cve``, ``status`` vulnerable/fixed/unknown, ``kev_status`` listed/unconfirmed).
+    ``auditor.knowledge.KnowledgeBase`` is one.
+    """
+
+    def kev_for(self, maker: str | None, model: str | None, firmware: str | None,
+                brand: str | None = None) -> Iterable[Any]: ...
+
+
+class PolicyFacts(Protocol):
+    """What the facts need of a loaded policy (``auditor.policy.Policy`` is one)."""
+
+    def policy_facts(self, device: Device) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ FACTS: dict[str, Fact] = {
 }
 
 POLICY_FACTS = ("zones", "in_inventory", "inventory_location", "inventory_owner")
-"""Facts the loaded policy supplies (``Policy.facts_for``)."""
+"""Facts the loaded policy supplies (``Policy.policy_facts``)."""
 
 _PORT_SERVICES = {21: "ftp", 22: "ssh", 23: "telnet", 80: "http", 443: "https", 554: "rtsp",
                   8000: "sdk", 37777: "sdk"}
@@ -92,39 +97,14 @@ _PROBE_SERVICES = {"rtsp": "rtsp", "onvif": "onvif", "sadp": "sadp", "dhip": "dh
                    "wsdiscovery": "wsdiscovery"}
 
 
-def _no_kev(maker: str | None, model: str | None, firmware: str | None) -> list[str]:
-    return []
-
-
-class _KbKev:
-    """``kb.kev_for`` with the brand passed along (relabels' KEV entries are keyed by brand)."""
-
-    def __init__(self, kev_for: Callable[..., Iterable[Any]]) -> None:
-        self.kev_for = kev_for
-
-    def __call__(self, maker: str | None, model: str | None, firmware: str | None,
-                 brand: str | None = None) -> Iterable[Any]:
-        return self.kev_for(maker, model, firmware, brand=brand)
-
-
-def kev_lookup_of(kb: Any) -> KevLookup:
-    """``kb.kev_for`` if the knowledge base object has one, else a lookup that finds nothing."""
-    kev_for = getattr(kb, "kev_for", None)
-    return _KbKev(kev_for) if callable(kev_for) else _no_kev
-
-
-def _kev(lookup: KevLookup, device: Device) -> tuple[list[str], list[str]]:
+def _kev(kb: KevSource, device: Device) -> tuple[list[str], list[str]]:
     """(confirmed, unverified) KEV CVE ids; nothing without a maker."""
     ident = device.identity
     if not ident.maker:
         return [], []
-    if isinstance(lookup, _KbKev):
-        matches = lookup(ident.maker, ident.model, ident.firmware, ident.brand)
-    else:
-        matches = lookup(ident.maker, ident.model, ident.firmware)
     confirmed: set[str] = set()
     unverified: set[str] = set()
-    for m in matches:
+    for m in kb.kev_for(ident.maker, ident.model, ident.firmware, brand=ident.brand):
         if isinstance(m, str):
             confirmed.add(m)
         elif getattr(m, "status", None) == "vulnerable" and getattr(m, "kev_status", "listed") == "listed":
@@ -132,23 +112,6 @@ def _kev(lookup: KevLookup, device: Device) -> tuple[list[str], list[str]]:
         elif getattr(m, "status", None) != "fixed":
             unverified.add(str(m.cve))
     return sorted(confirmed), sorted(unverified - confirmed)
-
-
-@functools.cache
-def default_kev_lookup() -> KevLookup:
-    """The shipped knowledge base's ``kev_for`` when it is available, else a lookup that finds nothing."""
-    try:
-        knowledge = importlib.import_module("auditor.knowledge")
-    except ModuleNotFoundError as exc:
-        if exc.name != "auditor.knowledge":
-            raise
-        log.debug("auditor.knowledge not available: kev facts will be empty")
-        return _no_kev
-    for getter in ("load_knowledge", "load_knowledge_base"):
-        fn = getattr(knowledge, getter, None)
-        if callable(fn):
-            return kev_lookup_of(fn())
-    return kev_lookup_of(knowledge)
 
 
 def _by_probe(observations: Iterable[Observation]) -> dict[str, list[dict[str, Any]]]:
@@ -237,13 +200,11 @@ def _needs_review(device: Device) -> bool:
     return bool(flag) or any("review" in t.casefold() for t in texts)
 
 
-def device_facts(device: Device, kev: KevLookup | None = None, *, policy: Policy | None = None,
-                 kb: Any = None) -> dict[str, Any]:
-    """The facts of ``device``: every name in ``FACTS``.
+def device_facts(device: Device, kb: KevSource, policy: PolicyFacts | None = None) -> dict[str, Any]:
+    """The facts of ``device``: every name in ``FACTS``, what the rules see.
 
-    ``kev`` maps (maker, model, firmware) to KEV CVE ids; else ``kb.kev_for`` when a
-    knowledge base is given; else the shipped knowledge base. With ``policy`` the
-    policy facts (zones, inventory) are filled in, else they stay empty/None.
+    ``kb`` answers the KEV facts. With ``policy`` the policy facts (zones, inventory)
+    are filled in, else they stay empty/None.
     """
     ident = device.identity
     obs = _by_probe(device.host.observations)
@@ -251,8 +212,7 @@ def device_facts(device: Device, kev: KevLookup | None = None, *, policy: Policy
     services = _services(obs, open_ports)
     calls = _onvif_calls(obs)
     offset = _clock_offset(obs)
-    lookup = kev if kev is not None else kev_lookup_of(kb) if kb is not None else default_kev_lookup()
-    kev_ids, kev_unverified = _kev(lookup, device)
+    kev_ids, kev_unverified = _kev(kb, device)
     name = _first(obs, "onvif", "hostname") or _first(obs, "dhip", "machine_name") or _first(
         obs, "wsdiscovery", "name")
     facts: dict[str, Any] = {

@@ -2,7 +2,7 @@
 
 Exit codes (PyCQA/bandit style): 0 nothing at or above ``--fail-on``; 1 findings at
 or above it; 2 operator error (bad rules/config/targets/credentials), scan failure,
-or the database locked by another run.
+a lab that could not be built, or the database locked by another run.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import OperatorError, ScanError, StoreLockedError
+from .errors import LabError, OperatorError, ScanError, StoreLockedError
 
 # Every command lives in auditor/commands/<module>.py as a click command object.
 # The registry is closed: tests/test_cli.py asserts each entry imports and is listed in --help.
@@ -49,7 +49,7 @@ class CamauditGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (OperatorError, ScanError, StoreLockedError) as exc:
+        except (OperatorError, ScanError, LabError, StoreLockedError) as exc:
             raise OperatorFailure(str(exc)) from exc
         except click.UsageError:
             raise  # click's UsageError already exits 2

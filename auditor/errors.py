@@ -26,5 +26,13 @@ class ScanError(Exception):
     """The scan could not run (interface missing, no permission for raw sockets, ...)."""
 
 
+class LabError(Exception):
+    """The simulated facility (``auditor.lab``) could not be built, reached or removed.
+
+    Not a ``ScanError``: a broken lab says nothing about a scan of a real network.
+    Defined here, not in the lab, so the CLI can map it to exit 2 without importing the lab.
+    """
+
+
 class StoreLockedError(Exception):
     """Another camaudit process holds the database lock."""

@@ -19,7 +19,7 @@ import pytest
 from emulator_specs import LineReader, dahua_camera, hik_camera
 
 from auditor.lab.emulator import state_data
-from auditor.lab.nsenter import enter_netns
+from auditor.netns import enter_netns
 
 DEVICE_IP = "198.18.0.11"
 SCANNER_IP = "198.18.0.2"

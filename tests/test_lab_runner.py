@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
+from auditor.cli import cli
 from auditor.commands.lab import lab as lab_cli
-from auditor.errors import ScanError
+from auditor.errors import LabError, ScanError
 from auditor.lab import netns, runner
 from auditor.lab.fleet import load_fleet
 from auditor.lab.spec import Fleet
@@ -51,7 +52,7 @@ def test_up_status_down_leaves_nothing(tag: str, small_fleet: Fleet) -> None:
     assert st.up and st.devices == 3 and st.emulator_pid == state.emulator_pid
     assert st.emulator_rss_kb is not None and st.emulator_rss_kb > 1000
     assert runner.load_state(tag).fleet == small_fleet
-    with pytest.raises(ScanError, match="already up"):
+    with pytest.raises(LabError, match="already up"):
         runner.lab_up(tag, small_fleet)
     removed = runner.lab_down(tag)
     assert len(removed) == 6
@@ -91,14 +92,14 @@ def test_processes_left_in_lab_namespaces_are_killed(tag: str, small_fleet: Flee
 def test_emulator_that_dies_tears_the_lab_down(tag: str, small_fleet: Fleet,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner.sys, "executable", "/bin/false")
-    with pytest.raises(ScanError, match="exited"):
+    with pytest.raises(LabError, match="exited"):
         runner.lab_up(tag, small_fleet)
     _nothing_left(tag)
 
 
 @pytest.mark.netns
 def test_emulator_not_ready_in_time_tears_the_lab_down(tag: str, small_fleet: Fleet) -> None:
-    with pytest.raises(ScanError, match="not ready"):
+    with pytest.raises(LabError, match="not ready"):
         runner.lab_up(tag, small_fleet, timeout_s=0.0)
     _nothing_left(tag)
 
@@ -108,9 +109,9 @@ def test_cli_lab_commands(tag: str, small_fleet: Fleet, tmp_path: os.PathLike[st
     cr = CliRunner()
     r = cr.invoke(lab_cli, ["status", "--tag", tag])
     assert r.exit_code == 0 and f"lab {tag}: down" in r.output
-    # Errors surface as ScanError, which camaudit's group maps to exit 2.
+    # Errors surface as LabError, which camaudit's group maps to exit 2.
     r = cr.invoke(lab_cli, ["exec", "--tag", tag, "--", "true"])
-    assert isinstance(r.exception, ScanError) and "not up" in str(r.exception)
+    assert isinstance(r.exception, LabError) and "not up" in str(r.exception)
     r = cr.invoke(lab_cli, ["up", "--tag", tag, "--scale", "2"])
     assert r.exit_code == 0, r.output
     assert f"lab {tag} up: {len(load_fleet().devices) + 2} devices" in r.output
@@ -126,22 +127,24 @@ def test_cli_lab_commands(tag: str, small_fleet: Fleet, tmp_path: os.PathLike[st
 
 def test_bad_tag_is_refused() -> None:
     for bad in ("", "Demo", "a-b", "x" * 13, "../x"):
-        with pytest.raises(ScanError, match="tag"):
+        with pytest.raises(LabError, match="tag"):
             netns.check_tag(bad)
     r = CliRunner().invoke(lab_cli, ["down", "--tag", "a-b"])
-    assert isinstance(r.exception, ScanError)
+    assert isinstance(r.exception, LabError) and not isinstance(r.exception, ScanError)
+    r = CliRunner().invoke(cli, ["lab", "down", "--tag", "a-b"])
+    assert r.exit_code == 2 and "tag" in r.output  # the camaudit group maps a lab error to exit 2
 
 
 def test_not_root_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
-    with pytest.raises(ScanError, match="needs root"):
+    with pytest.raises(LabError, match="needs root"):
         runner.lab_up("zz")
-    with pytest.raises(ScanError, match="needs root"):
+    with pytest.raises(LabError, match="needs root"):
         runner.lab_down("zz")
 
 
 def test_missing_ip_command_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(netns.os, "geteuid", lambda: 0)
     monkeypatch.setattr(netns.shutil, "which", lambda _n: None)
-    with pytest.raises(ScanError, match="iproute2"):
+    with pytest.raises(LabError, match="iproute2"):
         runner.lab_up("zz")

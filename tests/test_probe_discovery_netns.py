@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from discovery_fakes import ListScope
 
-from auditor.lab.nsenter import enter_netns
 from auditor.models import Observation
+from auditor.netns import enter_netns
 from auditor.probes.arp import ArpProbe
 from auditor.probes.base import ProbeContext, RateLimiter
 from auditor.probes.dhip import DhipProbe

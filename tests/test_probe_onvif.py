@@ -406,7 +406,7 @@ def test_worker_threads_join_the_callers_namespace() -> None:
     import subprocess
     import uuid
 
-    from auditor.lab.nsenter import enter_netns
+    from auditor.netns import enter_netns
 
     probe = OnvifProbe(threads=1)
     # First use in the root namespace: the pool's only thread is created here.

@@ -66,8 +66,8 @@ def demo(tag: str, db: Path, output: Path, keep: bool, scale: int, quiet: bool) 
     """Audit the simulated facility (needs root): writes camaudit.db and camaudit-report.html here."""
     from ..lab.fleet import load_fleet
     from ..lab.netns import check_privileges
-    from ..lab.nsenter import enter_netns
     from ..lab.runner import lab_down, lab_up
+    from ..netns import enter_netns
 
     check_privileges()
     fleet = load_fleet()

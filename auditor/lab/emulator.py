@@ -43,11 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..netns import enter_fd, netns_fd
 from .devices.runtime import DeviceRuntime
 from .devices.server import Bound, close_all, open_device, serve, shutdown
 from .devices.specdict import spec_from_dict, spec_to_dict
 from .devices.tls import CertStore
-from .nsenter import enter_fd, netns_fd
 from .spec import DeviceSpec
 from .topology import DEVICE_IFACE, NS_PREFIX
 

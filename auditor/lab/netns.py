@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from ..errors import ScanError
+from ..errors import LabError
+from ..netns import NETNS_RUN_DIR, NetnsError, enter_netns
 from . import topology
 from .fleet import gateway, prefixlen
-from .nsenter import NETNS_RUN_DIR, enter_netns
 from .rtnl import configure_device, veth_own_queue
 from .spec import Fleet
 
@@ -37,10 +37,6 @@ ROUTED_BRIDGE = "br-rtd"
 ROUTER_LAN_IFACE = "lan0"
 ROUTER_ROUTED_IFACE = "rtd0"
 _IP_TIMEOUT_S = 120.0
-
-
-class LabError(ScanError):
-    """The lab could not be created, reached or removed."""
 
 
 @dataclass(frozen=True)
@@ -122,14 +118,14 @@ def _ip_batch(commands: Sequence[str], netns: str | None = None) -> None:
 
 def _on_thread(name: str, what: str, work: Callable[[], None]) -> None:
     """Run ``work`` (which setns's into lab namespaces) on a thread of its own, so the
-    caller's thread never changes namespace; its OSError/ScanError becomes
+    caller's thread never changes namespace; its OSError/NetnsError/LabError becomes
     ``LabError("cannot {what}: ...")``."""
     errors: list[Exception] = []
 
     def run() -> None:
         try:
             work()
-        except (OSError, ScanError) as exc:
+        except (OSError, NetnsError, LabError) as exc:
             errors.append(exc)
 
     t = threading.Thread(target=run, name=name)
@@ -270,7 +266,7 @@ def _configure_devices(fleet: Fleet, dev_ns: list[str]) -> None:
                 with enter_netns(ns):
                     configure_device(topology.DEVICE_IFACE, d.ip, prefixlen(d), gateway(d),
                                      lan_neigh if d.segment == "lan" else routed_neigh)
-            except (OSError, ScanError) as exc:
+            except (OSError, NetnsError, LabError) as exc:
                 raise LabError(f"{d.name} ({ns}): {exc}") from exc
 
     _on_thread("lab-devices", "configure device", work)

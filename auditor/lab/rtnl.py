@@ -15,7 +15,7 @@ import os
 import socket
 import struct
 
-from ..errors import ScanError
+from ..errors import LabError
 
 NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWNEIGH = 16, 20, 24, 28
@@ -32,8 +32,8 @@ SIOCETHTOOL = 0x8946
 ETHTOOL_STSO, ETHTOOL_SGRO = 0x1F, 0x2C
 
 
-class NetlinkError(ScanError):
-    pass
+class NetlinkError(LabError):
+    """An rtnetlink or ethtool request the lab sent was refused."""
 
 
 def ethtool_set(ifname: str, cmd: int, value: int) -> None:

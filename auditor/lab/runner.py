@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import LabError
 from . import netns
 from .emulator import state_data
 from .fleet import fleet_from_data, fleet_to_data, load_fleet, scaled_fleet
-from .netns import LabError, Topology
+from .netns import Topology
 from .spec import Fleet
 
 STATE_ROOT = Path("/run/camaudit-lab")

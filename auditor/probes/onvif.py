@@ -535,7 +535,7 @@ class OnvifProbe:
             return fn()
         if ns_fd is None:
             raise OSError("cannot join the scan's network namespace; call not sent")
-        from ..lab.nsenter import enter_fd
+        from ..netns import enter_fd
 
         with enter_fd(ns_fd):
             return fn()

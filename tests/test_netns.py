@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from auditor.errors import ScanError
-from auditor.lab.nsenter import enter_netns, netns_fd
+from auditor.netns import enter_netns, netns_fd
 
 
 def _own_ns() -> str:

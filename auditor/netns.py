@@ -6,6 +6,10 @@ created inside ``with enter_netns(name):`` belong to that namespace and keep
 working after the thread returns to its original namespace. Other threads are
 not affected. Named namespaces are the bind mounts ``ip netns add`` leaves in
 ``/run/netns/``.
+
+Product code, not lab code: the ONVIF probe pins its zeep worker threads to the
+scan's own namespace with :func:`enter_fd`, and ``camaudit demo`` scans from inside
+the lab's scanner namespace; the lab builds its namespaces with it too.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..errors import ScanError
+from .errors import ScanError
 
 CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = "/run/netns"

@@ -60,6 +60,18 @@ class AuditConfig:
         return self.report_name.format(site=self.site_slug, date=when)
 
 
+def prune_reports(cfg: AuditConfig, keep: int) -> list[Path]:
+    """Retention: delete all but the ``keep`` newest reports of this config's naming pattern; return what went."""
+    pattern = re.sub(r"\{date[^}]*\}", "*", cfg.report_name).replace("{site}", cfg.site_slug)
+    removed: list[Path] = []
+    for fmt in cfg.formats:
+        files = sorted(cfg.report_dir.glob(f"{pattern}.{fmt}"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[keep:]:
+            old.unlink(missing_ok=True)
+            removed.append(old)
+    return removed
+
+
 def rules_path(entry: str, base: Path | None = None) -> Path:
     """A rules reference as given on the command line or in a config: ``builtin:NAME`` or a path."""
     if entry.startswith("builtin:"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -780,6 +780,30 @@ def lookup_oui(mac: str | None) -> OuiMatch | None:
 
 
 
+def oui_answer(kb: KnowledgeBase, text: str) -> dict[str, Any]:
+    """One MAC's registry answer as plain data (what ``camaudit oui --json`` prints).
 
-load_knowledge_base = load_knowledge
-"""Alias (the pipeline imports this name)."""
+    ``OperatorError`` if ``text`` is no MAC address.
+    """
+    mac = normalise_mac(text)
+    if mac is None:
+        raise OperatorError(f"{text!r} is not a MAC address (expected e.g. c0:56:e3:12:34:56)")
+    answer: dict[str, Any] = {"mac": mac, "prefix": None, "prefix_len": None, "org": None, "maker": None,
+                              "brand": None, "relation": None, "covered": False, "covered_basis": None,
+                              "review": None, "note": None}
+    if is_locally_administered(mac):
+        answer["note"] = "locally administered (randomised or assigned by software): no registered maker"
+        return answer
+    if is_multicast(mac):
+        answer["note"] = "multicast/group address: not a device"
+        return answer
+    match = kb.lookup_oui(mac)
+    if match is None:
+        answer["note"] = "not in the IEEE registry copy scapy ships"
+        return answer
+    answer.update({k: v for k, v in asdict(match).items() if k in answer and k != "mac"})
+    if match.maker is None and match.brand is None:
+        answer["note"] = "organisation not mapped to a maker in the knowledge base"
+    elif match.maker is None:
+        answer["note"] = "a brand that has sold several makers' equipment: the OUI alone does not settle which"
+    return answer

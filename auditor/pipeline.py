@@ -1,16 +1,23 @@
-"""One audit, start to end: scope → probes → assemble → identify → policy → store → report.
+"""The workflows the commands run, as library functions.
 
-Shared by ``camaudit scan``, ``audit`` and ``demo`` so the three can never drift.
-Rules, credentials and the knowledge base are loaded before the first packet, so a
-bad rules file costs no network traffic. Observations reach the store while the
-scan runs (in small batches), so a killed or interrupted scan keeps what it saw.
+``run_audit``: one audit, start to end: scope → probes → assemble → identify →
+policy → store → report. Shared by ``camaudit scan``, ``audit`` and ``demo`` so the
+three can never drift. Rules, credentials and the knowledge base are loaded before
+the first packet, so a bad rules file costs no network traffic. Observations reach
+the store while the scan runs (in small batches), so a killed or interrupted scan
+keeps what it saw.
+
+``reidentify``: a stored scan's observations → identify → policy → the scan's
+devices and findings rewritten in one transaction (``camaudit identify``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import getpass
+import hashlib
 import signal
 import socket
 import time
@@ -23,7 +30,7 @@ from . import __version__
 from .assemble import assemble
 from .errors import OperatorError
 from .identify import identify
-from .knowledge import load_knowledge
+from .knowledge import KnowledgeBase, load_knowledge
 from .models import SEVERITIES, Device, Finding, Observation
 from .policy import Policy, default_rule_files, device_facts, evaluate, exceeds, load_policy
 from .probes.engine import Progress, ScanOptions, interface_address, run_scan
@@ -156,3 +163,96 @@ async def _scan_with_signals(options: ScanOptions, sink: _StoreSink, progress: P
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+# ---------------------------------------------------------------- re-identification
+
+
+IdentityView = tuple[str | None, str | None, bool]
+"""(maker, device class, covered): what a person compares before and after."""
+
+
+@dataclass(frozen=True)
+class IdentityChange:
+    ip: str
+    before: IdentityView | None
+    """None: the device was not in the scan before (the assembly changed)."""
+    after: IdentityView
+
+
+@dataclass(frozen=True)
+class ReidentifyResult:
+    scan_id: int
+    devices: int
+    kb_version: str
+    changes: tuple[IdentityChange, ...]
+    notes: tuple[str, ...]
+    """E.g. a rules file that changed since the scan (findings follow the current file)."""
+    findings_evaluated: bool
+    """False when the scan recorded no rules files and none were given: findings left as they were."""
+    written: bool
+    """False for a dry run."""
+
+
+def scan_rules(recorded: list[dict[str, Any]], given: list[Path]) -> tuple[list[Path], list[str]]:
+    """The rules files to re-evaluate with: ``given`` if any, else those the scan recorded.
+
+    Returns (paths, notes); a recorded file that is gone is an operator error, one that
+    changed since the scan is a note (findings then follow the current file).
+    """
+    if given:
+        return list(given), []
+    paths, notes = [], []
+    for entry in recorded:
+        path = Path(entry["path"])
+        if path.suffix not in (".yaml", ".yml"):
+            continue  # inventory CSVs are read through their rules file
+        if not path.is_file():
+            raise OperatorError(f"the scan was checked with {path}, which no longer exists; pass --rules FILE")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+            notes.append(f"note: {path} changed since the scan; findings follow the current file")
+        paths.append(path)
+    return paths, notes
+
+
+def scan_day(scan: dict[str, Any]) -> dt.date | None:
+    """The local date the scan ran: waivers are judged as of then, as the scan itself did
+    (the scan's stored waivers keep their states; findings must agree with them)."""
+    started = scan.get("started_at")
+    if not started:
+        return None
+    return dt.datetime.fromisoformat(str(started).replace("Z", "+00:00")).astimezone().date()
+
+
+def _view(identity: Any) -> IdentityView:
+    return (identity.maker, identity.device_class, identity.covered)
+
+
+def reidentify(store: Store, scan_id: int, rules: list[Path] | None = None, *, dry_run: bool = False,
+               kb: KnowledgeBase | None = None) -> ReidentifyResult:
+    """Re-run identification on a stored scan with the current knowledge base.
+
+    Stored observations are kept; each device's identity (maker, brand, class, covered,
+    evidence, conflicts) is recomputed, and the scan's findings are re-evaluated with
+    ``rules`` (default: the rules files the scan recorded), waivers judged on the scan's
+    own date. Devices and findings are rewritten in one transaction; ``dry_run`` only
+    reports what would change. ``OperatorError`` if there is no such scan.
+    """
+    kb = kb or load_knowledge()
+    before = {d.key: d.identity for d in store.load_devices(scan_id)}
+    scan = store.scan(scan_id)
+    paths, notes = scan_rules(scan.get("rules") or [], list(rules or []))
+    policy = load_policy(paths) if paths else None
+    devices = [Device(host=h, identity=identify(h, kb)) for h in store.hosts(scan_id)]
+    changes = []
+    for device in devices:
+        old = before.get(device.key)
+        old_view, new_view = (_view(old) if old else None), _view(device.identity)
+        if old_view != new_view:
+            changes.append(IdentityChange(device.ip, old_view, new_view))
+    if not dry_run:
+        facts = {d.key: device_facts(d, kb, policy) for d in devices}
+        findings = None if policy is None else evaluate(policy, devices, kb=kb, today=scan_day(scan))
+        store.rewrite_identification(scan_id, devices, facts, findings)
+    return ReidentifyResult(scan_id, len(devices), kb.version, tuple(changes), tuple(notes),
+                            findings_evaluated=policy is not None, written=not dry_run)

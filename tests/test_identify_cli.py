@@ -116,3 +116,28 @@ def test_identify_judges_waivers_on_the_scan_date_not_today(tmp_path: Path) -> N
     with Store(db) as store:
         (finding,) = [f for f in store.findings(scan_id) if f["rule"] == "ndaa-889.covered-maker"]
     assert finding["waiver"]["state"] == "expiring" and finding["waived"] is True
+
+
+def test_reidentify_is_a_library_function_and_a_dry_run_writes_nothing(tmp_path: Path) -> None:
+    from auditor.pipeline import reidentify
+    from auditor.store import Store
+
+    ip, mac = "198.18.0.12", "44:19:b6:5e:71:02"
+    observations = (Observation(ip, "arp", {"mac": mac, "source": "sweep"}),
+                    Observation(ip, "sadp", {"model": "DS-2CD2047G2-LU", "serial": "X1", "device_type": "139",
+                                             "firmware": "V5.7.10build 220825", "mac": mac}))
+    host = Host(key=f"mac:{mac}", ip=ip, mac=mac, ips=(ip,), observations=observations)
+    with Store(tmp_path / "scans.db") as store:
+        scan_id = store.begin_scan({"targets": ["198.18.0.0/24"]})
+        store.add_observations(scan_id, list(observations))
+        store.add_devices(scan_id, [Device(host=host, identity=Identity(maker=None))], {})
+        store.finish_scan(scan_id, "complete", {})
+        dry = reidentify(store, scan_id, dry_run=True)
+        assert [(c.ip, c.before, c.after) for c in dry.changes] == [
+            (ip, (None, "unknown", False), ("Hikvision", "camera", True))]
+        assert not dry.written and not dry.findings_evaluated  # the scan recorded no rules files
+        assert [d["maker"] for d in store.devices(scan_id)] == [None]
+        done = reidentify(store, scan_id, [data_dir("rules") / "ndaa-889.yaml"])
+        assert done.written and done.findings_evaluated and len(done.changes) == 1
+        assert [d["maker"] for d in store.devices(scan_id)] == ["Hikvision"]
+        assert "ndaa-889.covered-maker" in [f["rule"] for f in store.findings(scan_id)]

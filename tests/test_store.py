@@ -102,14 +102,14 @@ def test_unknown_scan_is_an_operator_error(store):
     assert store.devices() == [] and store.latest_scan() is None
 
 
-def test_replace_identities_for_reidentification(store):
+def test_rewrite_identification_for_reidentification(store):
     unknown = device("198.18.0.11", "c0:56:e3:12:34:56", maker=None, covered=False, model=None, firmware=None)
     scan_id = record_scan(store, [unknown])
     hosts = store.hosts(scan_id)
     assert [h.key for h in hosts] == [unknown.key]
     better = device("198.18.0.11", "c0:56:e3:12:34:56", maker="Hikvision", model=None, firmware=None)
-    store.replace_identities(scan_id, [better], facts={better.key: {"maker": "Hikvision"}})
-    store.replace_findings(scan_id, [finding(better)])
+    store.rewrite_identification(scan_id, [better], facts={better.key: {"maker": "Hikvision"}},
+                                 findings=[finding(better)])
     [entry] = store.devices(scan_id)
     assert entry["maker"] == "Hikvision" and entry["covered"] is True and entry["facts"] == {"maker": "Hikvision"}
     assert [f["rule"] for f in store.findings(scan_id)] == ["ndaa-889.covered-maker"]

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from store_factory import device, meta, record_scan
+from store_factory import device, finding, meta, record_scan
 
 from auditor.errors import StoreLockedError
 from auditor.store import OBSERVATION_BATCH, Store
@@ -127,3 +127,60 @@ def test_lock_is_released_when_begin_scan_fails(tmp_path):
         scan_id = other.begin_scan(meta())  # the lock was not leaked
         other.finish_scan(scan_id, "complete", {})
         assert [s["id"] for s in other.list_scans()] == [scan_id]
+
+
+# Re-identification rewrites a finished scan's devices, then its findings. A process that dies
+# between the two writes must leave the scan as it was: never new devices with no findings.
+REWRITER = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, {tests!r})
+    from auditor.store import Store
+    from store_factory import device, finding
+
+    store = Store({db!r})
+    better = device("198.18.0.11", "c0:56:e3:12:34:56", maker="Hikvision", model="DS-2CD2143G2-I")
+    real = store._write_findings
+    def die_between(scan_id, findings):
+        # the devices are rewritten by now (same transaction); the process dies before the findings
+        assert [d["maker"] for d in store.db.query("SELECT maker FROM scan_devices")] == ["Hikvision"]
+        print("devices written", flush=True)
+        os._exit(9)
+    store._write_findings = die_between
+    store.rewrite_identification({scan_id}, [better], findings=[finding(better)])
+""")
+
+
+def _old_scan(db: Path) -> tuple[int, list[dict], list[dict]]:
+    with Store(db) as store:
+        old = device("198.18.0.11", "c0:56:e3:12:34:56", maker=None, covered=False, model=None, firmware=None)
+        scan_id = record_scan(store, [old], [finding(old, rule="ndaa-889.unknown-maker", severity="high")])
+        return scan_id, store.devices(scan_id), store.findings(scan_id)
+
+
+def test_reidentification_killed_between_devices_and_findings_leaves_the_scan_whole(tmp_path):
+    db = tmp_path / "camaudit.db"
+    scan_id, devices, findings = _old_scan(db)
+    proc = subprocess.run([sys.executable, "-c", REWRITER.format(tests=str(TESTS), db=str(db), scan_id=scan_id)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 9 and "devices written" in proc.stdout, proc.stderr
+    with Store(db) as store:
+        assert store.devices(scan_id) == devices
+        assert store.findings(scan_id) == findings and findings
+
+
+def test_reidentification_failing_between_devices_and_findings_rolls_back(tmp_path, monkeypatch):
+    db = tmp_path / "camaudit.db"
+    scan_id, devices, findings = _old_scan(db)
+    better = device("198.18.0.11", "c0:56:e3:12:34:56", maker="Hikvision")
+    with Store(db) as store:
+        def fail(*args, **kwargs):
+            raise RuntimeError("injected failure after the devices were written")
+
+        monkeypatch.setattr(store, "_write_findings", fail)
+        with pytest.raises(RuntimeError, match="injected"):
+            store.rewrite_identification(scan_id, [better], findings=[finding(better)])
+        assert store.devices(scan_id) == devices and store.findings(scan_id) == findings
+        monkeypatch.undo()
+        store.rewrite_identification(scan_id, [better], findings=[finding(better)])  # the store still works
+        assert [d["maker"] for d in store.devices(scan_id)] == ["Hikvision"]
+        assert [f["rule"] for f in store.findings(scan_id)] == ["ndaa-889.covered-maker"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..config import AuditConfig, load_config
+from ..config import load_config, prune_reports
 from ..credentials import load_credentials
 from ..errors import OperatorError
 from ..pipeline import AuditRequest, run_audit
@@ -35,18 +35,6 @@ def _attach_log_file(path: Path) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s camaudit[%(process)d] %(levelname)s %(message)s"))
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-
-
-def prune_reports(cfg: AuditConfig, keep: int) -> list[Path]:
-    """Delete all but the ``keep`` newest reports of this config's naming pattern; return what went."""
-    pattern = re.sub(r"\{date[^}]*\}", "*", cfg.report_name).replace("{site}", cfg.site_slug)
-    removed: list[Path] = []
-    for fmt in cfg.formats:
-        files = sorted(cfg.report_dir.glob(f"{pattern}.{fmt}"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in files[keep:]:
-            old.unlink(missing_ok=True)
-            removed.append(old)
-    return removed
 
 
 @click.command(epilog=EXIT_CODES)

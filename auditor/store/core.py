@@ -279,15 +279,16 @@ class Store:
     @_serialised
     def add_findings(self, scan_id: int, findings: list[Finding]) -> None:
         """Record policy findings; their Host.key is mapped to the stable device key."""
-        with self._writing():
+        with self._writing(), immediate(self.db):
             self._require_running(scan_id)
             self._write_findings(scan_id, findings)
 
     def _write_findings(self, scan_id: int, findings: list[Finding]) -> None:
+        """Insert findings (inside the caller's transaction); Host.key → stable device key."""
         keys = self._device_keys(scan_id)
         batch = [rows.finding_row(scan_id, f, keys.get(f.device_key, f.device_key)) for f in findings]
         if batch:
-            self._insert("findings", batch)
+            self.db.table("findings").insert_all(batch)
 
     @_serialised
     def add_waivers(self, scan_id: int, waivers_with_state: Iterable[Any]) -> None:
@@ -318,23 +319,24 @@ class Store:
     # ---- re-identification ------------------------------------------------------------------
 
     @_serialised
-    def replace_identities(self, scan_id: int, devices: list[Device],
-                           facts: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, str]:
-        """Replace a (possibly finished) scan's devices, e.g. after ``camaudit identify``
-        re-ran identification on ``hosts(scan_id)`` with a newer knowledge base."""
+    def rewrite_identification(self, scan_id: int, devices: list[Device],
+                               facts: Mapping[str, Mapping[str, Any]] | None = None,
+                               findings: list[Finding] | None = None) -> dict[str, str]:
+        """Replace a (possibly finished) scan's devices and, given ``findings``, its findings.
+
+        What ``camaudit identify`` writes after re-running identification on
+        ``hosts(scan_id)`` with a newer knowledge base. One transaction: a crash half-way
+        leaves the scan as it was, never with new devices and no findings. Observations
+        are kept. Returns Host.key → stable device key.
+        """
         self._scan_row(scan_id)
         with self._writing(), immediate(self.db):
             self.db.execute("DELETE FROM scan_devices WHERE scan_id = ?", [scan_id])
-            return self._write_devices(scan_id, devices, facts or {})
-
-    @_serialised
-    def replace_findings(self, scan_id: int, findings: list[Finding]) -> None:
-        """Replace a scan's findings (after re-identification and a new policy run)."""
-        self._scan_row(scan_id)
-        with self._writing():
-            with immediate(self.db):
+            mapping = self._write_devices(scan_id, devices, facts or {})
+            if findings is not None:
                 self.db.execute("DELETE FROM findings WHERE scan_id = ?", [scan_id])
-            self._write_findings(scan_id, findings)
+                self._write_findings(scan_id, findings)
+        return mapping
 
     @_serialised
     def prune(self, keep_last: int) -> int:

@@ -9,27 +9,13 @@ Every observation is kept as evidence on the folded device.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
+from .mac import normalise_mac
 from .models import Host, Observation
 
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _SELF_REPORTED_MAC = ("sadp", "dhip", "onvif", "wsdiscovery")
-
-
-def normalise_mac(value: object) -> str | None:
-    """``C0-56-E3-AA-BB-CC`` / ``c056.e3aa.bbcc`` / ``c056e3aabbcc`` → ``c0:56:e3:aa:bb:cc``; None if not a MAC."""
-    if not isinstance(value, str):
-        return None
-    hexdigits = re.sub(r"[^0-9a-fA-F]", "", value)
-    if len(hexdigits) != 12 or len(value) > 20:
-        return None
-    mac = ":".join(hexdigits[i:i + 2] for i in range(0, 12, 2)).lower()
-    if mac in ("00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff") or not _MAC_RE.match(mac):
-        return None
-    return mac
 
 
 def _arp_mac(observations: list[Observation]) -> str | None:

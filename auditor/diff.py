@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .document import ip_sort_key, sort_findings
+from .ordering import sort_devices, sort_findings
 
 # Fields whose change is worth telling a person about, in display order.
 TRACKED_FIELDS: tuple[str, ...] = ("ip", "mac", "maker", "brand", "model", "firmware", "device_class", "covered")
@@ -24,10 +24,6 @@ def _device_brief(d: Entry) -> dict[str, Any]:
 def _finding_brief(f: Entry) -> dict[str, Any]:
     return {"rule": f["rule"], "device_id": f["device_id"], "ip": f["ip"], "severity": f.get("severity"),
             "title": f.get("title"), "waived": f.get("waived", False)}
-
-
-def _by_ip(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(items, key=lambda d: (ip_sort_key(d["ip"]), d["id"]))
 
 
 def diff_entries(old_devices: Iterable[Entry], old_findings: Iterable[Entry],
@@ -50,9 +46,9 @@ def diff_entries(old_devices: Iterable[Entry], old_findings: Iterable[Entry],
     old_f = {(f["rule"], f["device_id"]): f for f in old_findings}
     new_f = {(f["rule"], f["device_id"]): f for f in new_findings}
     return {
-        "new_devices": _by_ip([_device_brief(new[k]) for k in new.keys() - old.keys()]),
-        "gone_devices": _by_ip([_device_brief(old[k]) for k in old.keys() - new.keys()]),
-        "changed_devices": _by_ip(changed),
+        "new_devices": sort_devices([_device_brief(new[k]) for k in new.keys() - old.keys()]),
+        "gone_devices": sort_devices([_device_brief(old[k]) for k in old.keys() - new.keys()]),
+        "changed_devices": sort_devices(changed),
         "new_findings": sort_findings([_finding_brief(new_f[k]) for k in new_f.keys() - old_f.keys()]),
         "resolved_findings": sort_findings([_finding_brief(old_f[k]) for k in old_f.keys() - new_f.keys()]),
     }

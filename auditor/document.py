@@ -8,18 +8,17 @@ the documented shape (used by the tests here and by the report's).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .models import CONFIDENCES, DEVICE_CLASSES, SEVERITIES
+from .ordering import ip_sort_key, sort_devices, sort_findings
 
 SCHEMA_VERSION = 1
 SCAN_STATUSES = ("running", "complete", "interrupted", "failed")
 WAIVER_STATES = ("active", "expiring", "expired")
-_SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES)}
 
 Row = Mapping[str, Any]
 
@@ -34,15 +33,6 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
-def ip_sort_key(ip: str) -> tuple[int, int, str]:
-    """Numeric order for addresses (IPv4 before IPv6); anything unparsable last, by text."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return (9, 0, ip)
-    return (addr.version, int(addr), "")
 
 
 def scan_entry(row: Row) -> dict[str, Any]:
@@ -131,15 +121,6 @@ def warning_entries(observation_rows: Iterable[Row]) -> list[dict[str, Any]]:
     out = [{"ip": r["ip"], "probe": r["probe"], "message": r["warning"]} for r in observation_rows if r["warning"]]
     out.sort(key=lambda w: (ip_sort_key(w["ip"]), w["probe"]))
     return out
-
-
-def sort_devices(devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(devices, key=lambda d: (ip_sort_key(d["ip"]), d["id"]))
-
-
-def sort_findings(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(findings, key=lambda f: (_SEVERITY_RANK.get(f["severity"], 99), f["rule"],
-                                           ip_sort_key(f["ip"]), f["device_id"]))
 
 
 def build_document(scan_row: Row, device_rows: Iterable[Row], finding_rows: Iterable[Row],

@@ -47,8 +47,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .knowledge import KnowledgeBase, NameMatch, Signature
+from .mac import is_locally_administered, normalise_mac
 from .models import Evidence, Host, Identity, Observation
-from .oui import is_locally_administered, normalise_mac
+from .text import clean_text
 
 _RANK = {"strong": 3, "medium": 2, "weak": 1}
 _DOWNGRADE = {"strong": "medium", "medium": "weak", "weak": "weak"}
@@ -81,7 +82,7 @@ class _Clue:
 
 
 def _text(value: Any) -> str:
-    return str(value).strip()[:_MAX_VALUE] if value is not None else ""
+    return clean_text(value, _MAX_VALUE)
 
 
 def _answered(obs: Observation) -> bool:

@@ -18,7 +18,8 @@ from typing import Any
 
 from .errors import OperatorError
 from .firmware import compare_firmware, parse_firmware_version
-from .oui import Registry, default_registry, is_locally_administered, is_multicast, normalise_mac
+from .mac import is_locally_administered, is_multicast, normalise_mac
+from .oui import Registry, default_registry
 from .resources import data_dir
 from .yamlsrc import Source, line_at
 

@@ -8,12 +8,9 @@ matches the longest one. No second copy of the registry is kept.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-_HEX_MAC = re.compile(r"^[0-9a-f]{12}$")
 
 
 @dataclass(frozen=True)
@@ -24,25 +21,6 @@ class RegistryEntry:
     """Bits: 24 (MA-L), 28 (MA-M) or 36 (MA-S)."""
     org: str
     """Registered organisation name as the registry spells it."""
-
-
-def normalise_mac(text: str | None) -> str | None:
-    """``C0-56-E3-12-34-56`` / ``c056.e312.3456`` / ``c056e3123456`` → ``c0:56:e3:12:34:56``; None if not a MAC."""
-    if not text:
-        return None
-    digits = re.sub(r"[\s:.\-]", "", str(text)[:64]).lower()
-    if not _HEX_MAC.match(digits):
-        return None
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
-
-
-def is_locally_administered(mac: str) -> bool:
-    """True for locally administered (e.g. randomised) addresses: they carry no maker."""
-    return bool(int(mac[0:2], 16) & 0x02)
-
-
-def is_multicast(mac: str) -> bool:
-    return bool(int(mac[0:2], 16) & 0x01)
 
 
 def _format_prefix(nibbles: str) -> str:

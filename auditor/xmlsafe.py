@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
 
+from .text import clean_or_none
+
 DEFAULT_MAX_BYTES = 256 * 1024
 
 
@@ -47,9 +49,7 @@ def find_local(elem: ET.Element, name: str) -> ET.Element | None:
 
 
 def text_of(elem: ET.Element, name: str, limit: int = 256) -> str | None:
-    """Stripped, length-capped text of the first descendant named ``name``; None if absent or empty."""
+    """Cleaned (:func:`~auditor.text.clean_text`) text of the first descendant named ``name``;
+    None if absent or empty."""
     e = find_local(elem, name)
-    if e is None or e.text is None:
-        return None
-    value = e.text.strip()[:limit]
-    return value or None
+    return None if e is None else clean_or_none(e.text, limit)

@@ -45,7 +45,7 @@ from auditor.knowledge import KnowledgeBase
 from auditor.models import Identity, Observation
 from auditor.probes import dhip, onvif, ports, rtsp, sadp, wsdiscovery, x509
 from auditor.probes import http as http_probe
-from auditor.probes.streams import clean_text
+from auditor.text import clean_text
 from auditor.yamlsrc import LineDict, Source, line_at
 
 ROOT = Path(__file__).resolve().parent / "real"

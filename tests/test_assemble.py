@@ -1,16 +1,9 @@
-from auditor.assemble import assemble, normalise_mac
+from auditor.assemble import assemble
 from auditor.models import Observation
 
 
 def obs(ip, probe, **fields):
     return Observation(ip=ip, probe=probe, fields=fields, seen_at=1.0)
-
-
-def test_normalise_mac_forms():
-    assert normalise_mac("C0-56-E3-AA-BB-CC") == "c0:56:e3:aa:bb:cc"
-    assert normalise_mac("c056.e3aa.bbcc") == "c0:56:e3:aa:bb:cc"
-    assert normalise_mac("00:00:00:00:00:00") is None
-    assert normalise_mac("<script>") is None and normalise_mac(None) is None
 
 
 def test_merges_per_ip_and_prefers_arp_mac():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from auditor.knowledge import load_knowledge
-from auditor.oui import Registry, default_registry, is_locally_administered, normalise_mac
+from auditor.mac import is_locally_administered
+from auditor.oui import Registry, default_registry
 
 KB = load_knowledge()
 ORGS = default_registry().organisations()
@@ -96,12 +97,6 @@ def test_locally_administered_carries_no_maker(mac: str) -> None:
 @pytest.mark.parametrize("junk", ["", None, "not a mac", "c0:56:e3", "01:00:5e:00:00:01", "zz:zz:zz:zz:zz:zz"])
 def test_lookup_rejects_junk_and_multicast(junk: str | None) -> None:
     assert KB.lookup_oui(junk) is None
-
-
-def test_normalise_mac() -> None:
-    assert normalise_mac("C056.E312.3456") == "c0:56:e3:12:34:56"
-    assert normalise_mac("c056e3123456") == "c0:56:e3:12:34:56"
-    assert normalise_mac("c0:56:e3:12:34") is None
 
 
 def test_longest_prefix_with_injected_registry() -> None:

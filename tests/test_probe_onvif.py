@@ -27,7 +27,6 @@ from auditor.probes.onvif import (
     classify_error,
     device_time,
     interpret,
-    normalize_mac,
     parse_reply,
     wsdl_dir,
 )
@@ -146,14 +145,6 @@ def test_zeep_itself_refuses_xxe() -> None:
         binding.process_reply(client, binding.get("GetDeviceInformation"), resp)
     assert "root:" not in str(err.value)  # /etc/passwd never read
     assert type(err.value).__name__ in ("DTDForbidden", "EntitiesForbidden", "XMLSyntaxError")
-
-
-@pytest.mark.parametrize(("raw", "mac"), [
-    ("C4:2F:90:A1:B2:C3", "c4:2f:90:a1:b2:c3"), ("c4-2f-90-a1-b2-c3", "c4:2f:90:a1:b2:c3"),
-    ("c42f90a1b2c3", "c4:2f:90:a1:b2:c3"), ("zz:zz", None), (None, None), ("c4:2f:90:a1:b2:c3:d4", None),
-])
-def test_normalize_mac(raw: str | None, mac: str | None) -> None:
-    assert normalize_mac(raw) == mac
 
 
 def test_targets_only_talk_to_the_host_itself() -> None:

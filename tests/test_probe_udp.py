@@ -13,36 +13,17 @@ from auditor.probes.udp import (
     UdpDiscovery,
     _Collector,
     _SendState,
-    clean,
     device_key,
     excerpt,
-    normalise_mac,
     scope_on_link,
     to_bool,
     to_int,
 )
 
 
-@pytest.mark.parametrize(
-    ("raw", "mac"),
-    [
-        ("C4-2F-90-A1-B2-C3", "c4:2f:90:a1:b2:c3"),
-        ("c42f90a1b2c3", "c4:2f:90:a1:b2:c3"),
-        (" c4:2f:90:a1:b2:c3 ", "c4:2f:90:a1:b2:c3"),
-        ("c4:2f:90:a1:b2", None),
-        ("zz:2f:90:a1:b2:c3", None),
-        (None, None),
-        (42, None),
-    ],
-)
-def test_normalise_mac(raw, mac):
-    assert normalise_mac(raw) == mac
-
-
 def test_value_helpers():
     assert to_int(" 8000 ") == 8000 and to_int("70000") is None and to_int("x") is None and to_int(True) is None
     assert to_bool("TRUE") is True and to_bool("false") is False and to_bool("flase") is None
-    assert clean("  a  ") == "a" and clean("") is None and clean({"x": 1}) is None and len(clean("x" * 999)) == 256
 
 
 def test_excerpt_is_bounded_and_printable():

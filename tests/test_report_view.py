@@ -14,7 +14,7 @@ from auditor.report.view import (
     days_until,
     device_rows,
     group_by_rule,
-    ip_sort_key,
+    ip_sort_text,
     limits,
     maker_chart,
     normalize,
@@ -71,12 +71,12 @@ def test_findings_grouped_by_rule_most_severe_first() -> None:
     assert len(covered.findings) == 7 and covered.waived == 2 and covered.open == 5
     assert "Pub. L. 115-232 §889(f)(3)(B)" in covered.references
     ips = [f["ip"] for f in covered.findings]
-    assert ips == sorted(ips, key=ip_sort_key)
+    assert ips == sorted(ips, key=ip_sort_text)
 
 
-def test_ip_sort_key_is_numeric() -> None:
-    assert ip_sort_key("198.18.0.9") < ip_sort_key("198.18.0.10") < ip_sort_key("198.18.32.1")
-    assert ip_sort_key("not-an-ip") > ip_sort_key("255.255.255.255")
+def test_ip_sort_text_is_numeric() -> None:
+    assert ip_sort_text("198.18.0.9") < ip_sort_text("198.18.0.10") < ip_sort_text("198.18.32.1")
+    assert ip_sort_text("not-an-ip") > ip_sort_text("255.255.255.255")
 
 
 def test_maker_chart_largest_first_unknown_last_and_covered_marked() -> None:

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from ..errors import OperatorError
 from ..policy import Policy, RulesFile, combine_files, load_policy, parse_rules_file, shipped_rule_files
+from .tables import render_table
 
 _FILES = click.Path(dir_okay=False, path_type=Path)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return "\n".join(lines)
 
 
 @click.group()
@@ -73,8 +65,8 @@ def list_rules(ctx: click.Context, files: tuple[Path, ...], today: dt.datetime |
         click.echo(f"Error: {exc}", err=True)
         ctx.exit(2)
         return
-    rows = [(r.id, r.severity, "yes" if r.enabled else "no", r.title, r.source) for r in policy.rules]
-    click.echo(_table(("RULE", "SEVERITY", "ENABLED", "TITLE", "DEFINED AT"), rows))
+    rows = [(r.id, r.severity, r.enabled, r.title, r.source) for r in policy.rules]
+    click.echo(render_table(("RULE", "SEVERITY", "ENABLED", "TITLE", "DEFINED AT"), rows, limit=None))
     if policy.zones:
         click.echo("\nzones:")
         for z in policy.zones:
@@ -86,5 +78,5 @@ def list_rules(ctx: click.Context, files: tuple[Path, ...], today: dt.datetime |
     statuses = policy.waiver_status(today.date() if today else None)
     if statuses:
         click.echo("\nwaivers:")
-        click.echo(_table(("DEVICE", "RULE", "EXPIRES", "STATE", "TICKET", "OWNER"),
-                          [(w.device, w.rule, w.expires, w.state, w.ticket, w.owner) for w in statuses]))
+        click.echo(render_table(("DEVICE", "RULE", "EXPIRES", "STATE", "TICKET", "OWNER"),
+                          [(w.device, w.rule, w.expires, w.state, w.ticket, w.owner) for w in statuses], limit=None))

@@ -33,9 +33,12 @@ def cell(value: Any, limit: int | None = MAX_CELL) -> str:
     return text
 
 
-def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """Left-aligned columns separated by two spaces, with a header and a rule line."""
-    body = [[cell(v) for v in row] for row in rows]
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], limit: int | None = MAX_CELL) -> str:
+    """Left-aligned columns separated by two spaces, with a header and a rule line.
+
+    Cells are :func:`cell` text, cut at ``limit`` characters (None: never cut).
+    """
+    body = [[cell(v, limit) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in body:
         widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]

@@ -14,6 +14,7 @@ The schema, facts and operators are documented in ``rules/README.md``.
 
 from __future__ import annotations
 
+from ..ordering import sort_findings
 from .engine import (
     DEFAULT_RULES,
     EXPIRING_DAYS,
@@ -25,7 +26,6 @@ from .engine import (
     exceeds,
     load_policy,
     shipped_rule_files,
-    sort_findings,
     waiver_state,
 )
 from .facts import FACTS, KevSource, device_facts

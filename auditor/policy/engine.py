@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import OperatorError
-from ..models import SEVERITIES, Device, Finding, Waiver
+from ..models import Device, Finding, Waiver
+from ..ordering import SEVERITY_RANK, severity_rank, sort_findings
 from .facts import KevSource, device_facts
 from .inventory import InventoryEntry
 from .schema import Rule, RulesFile, WaiverEntry, Zone, parse_rules_file
@@ -25,7 +26,6 @@ EXPIRING_DAYS = 30
 """A waiver that ends within this many days is listed as expiring (it still applies)."""
 
 WaiverState = Literal["active", "expiring", "expired"]
-_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 _IDENTITY_FACTS = frozenset({"maker", "brand", "relation", "covered", "device_class", "model", "confidence"})
 _MAX_IDENTITY_EVIDENCE = 6
 
@@ -195,19 +195,6 @@ def _evidence(rule: Rule, device: Device, facts: dict[str, Any]) -> tuple[str, .
     return tuple(lines)
 
 
-def _ip_key(ip: str) -> tuple[int, int, str]:
-    try:
-        address = ipaddress.ip_address(ip)
-        return (address.version, int(address), "")
-    except ValueError:
-        return (9, 0, ip)
-
-
-def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda f: (_RANK.get(f.severity, len(_RANK)), f.rule_id, _ip_key(f.ip),
-                                           f.device_key))
-
-
 def evaluate(policy: Policy, devices: Iterable[Device], *, kb: KevSource, today: dt.date | None = None,
              known_facts: Mapping[str, dict[str, Any]] | None = None) -> list[Finding]:
     """Findings of every enabled rule on every device, waivers applied, in a deterministic order.
@@ -249,10 +236,10 @@ def exceeds(findings: Iterable[Finding], fail_on: str | None) -> bool:
     """True when a finding that is not waived is at or above ``fail_on`` (None/'none': never)."""
     if fail_on is None or fail_on == "none":
         return False
-    if fail_on not in _RANK:
+    if fail_on not in SEVERITY_RANK:
         raise ValueError(f"unknown severity {fail_on!r}")
-    limit = _RANK[fail_on]
-    return any(not f.waived and _RANK.get(f.severity, len(_RANK)) <= limit for f in findings)
+    limit = SEVERITY_RANK[fail_on]
+    return any(not f.waived and severity_rank(f.severity) <= limit for f in findings)
 
 
 def shipped_rule_files(names: Sequence[str] | None = None) -> list[Path]:

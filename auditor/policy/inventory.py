@@ -9,23 +9,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OperatorError
+from ..mac import normalise_mac
 
 MAX_BYTES = 8 * 1024 * 1024
-_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
-
-
-def normalise_mac(text: str) -> str | None:
-    """``AA-BB-CC-DD-EE-FF`` / ``aabb.ccdd.eeff`` / ``aa:bb:…`` → ``aa:bb:cc:dd:ee:ff``; None if not a MAC."""
-    raw = text.strip().lower()
-    hexes = re.sub(r"[:\-.]", "", raw)
-    if not _MAC_HEX.match(hexes) or (raw != hexes and len(raw) not in (14, 17)):
-        return None
-    return ":".join(hexes[i:i + 2] for i in range(0, 12, 2))
 
 
 @dataclass(frozen=True)

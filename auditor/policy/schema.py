@@ -16,9 +16,10 @@ from pathlib import Path
 import yaml
 
 from ..errors import OperatorError
+from ..mac import normalise_mac
 from ..models import SEVERITIES, Waiver
 from ..yamlsrc import Source, line_of, read_source
-from .inventory import InventoryEntry, load_inventory, normalise_mac
+from .inventory import InventoryEntry, load_inventory
 from .match import Matcher, MatchInfo, compile_match
 from .operators import ArgError, parse_networks
 from .template import Template, TemplateError

@@ -22,9 +22,10 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
+from ..mac import normalise_mac
 from ..models import Observation
 from .base import ProbeContext
-from .udp import RCVBUF_BYTES, SO_RCVBUFFORCE, normalise_mac, paced
+from .udp import RCVBUF_BYTES, SO_RCVBUFFORCE, paced
 
 ETH_P_ARP = 0x0806
 SIOCGIFHWADDR = 0x8927
@@ -67,7 +68,7 @@ def parse_arp_reply(frame: bytes | Any) -> tuple[str, dict[str, Any]] | None:
         return None
     mac = normalise_mac(sha.hex())
     ip = socket.inet_ntoa(spa)
-    if mac is None or mac in ("00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff") or ip == "0.0.0.0":
+    if mac is None or ip == "0.0.0.0":  # no MAC: all-zero, broadcast
         return None
     return ip, {"mac": mac, "source": "sweep"}
 
@@ -123,7 +124,7 @@ def _neigh_pair(dst: object, lladdr: object) -> tuple[str | None, str | None]:
     except ValueError:
         return None, None
     mac = normalise_mac(lladdr)
-    if mac in (None, "00:00:00:00:00:00"):
+    if mac is None:
         return None, None
     return ip, mac
 
@@ -132,10 +133,8 @@ def interface_mac(interface: str) -> str:
     """MAC of ``interface`` via SIOCGIFHWADDR on a socket of the calling thread's namespace."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         info = fcntl.ioctl(s.fileno(), SIOCGIFHWADDR, struct.pack("256s", interface.encode()[:15]))
-    mac = normalise_mac(info[18:24].hex())
-    if mac is None:
-        raise OSError(f"no MAC on {interface}")
-    return mac
+    # Raw bytes formatted, not normalised: loopback's all-zero address is a valid source here.
+    return ":".join(f"{b:02x}" for b in info[18:24])
 
 
 def _scapy_l2socket(interface: str) -> L2Sender:

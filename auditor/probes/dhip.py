@@ -13,7 +13,9 @@ import json
 import struct
 from typing import Any, ClassVar
 
-from .udp import ReplyError, UdpProbe, clean, copy_fields, device_key, normalise_mac, to_int
+from ..mac import normalise_mac
+from ..text import clean_or_none
+from .udp import ReplyError, UdpProbe, copy_fields, device_key, to_int
 
 PORT = 37810
 GROUP = "239.255.255.251"
@@ -84,7 +86,7 @@ def parse_dhip_reply(data: bytes) -> dict[str, Any]:
     if method != "client.notifyDevInfo":
         if isinstance(method, str) and method.startswith("DHDiscover."):
             return {}
-        raise ReplyError(f"unexpected DHIP method {clean(method, 60)!r}")
+        raise ReplyError(f"unexpected DHIP method {clean_or_none(method, 60)!r}")
     params = doc.get("params")
     info = params.get("deviceInfo") if isinstance(params, dict) else None
     if not isinstance(info, dict):
@@ -93,10 +95,10 @@ def parse_dhip_reply(data: bytes) -> dict[str, Any]:
     mac = normalise_mac(doc.get("mac")) or normalise_mac(info.get("Mac")) or normalise_mac(info.get("MAC"))
     if mac:
         fields["mac"] = mac
-    copy_fields(fields, _TEXT_FIELDS, info.get, clean)
+    copy_fields(fields, _TEXT_FIELDS, info.get, clean_or_none)
     ipv4 = info.get("IPv4Address")
     if isinstance(ipv4, dict):
-        address = clean(ipv4.get("IPAddress"), 64)
+        address = clean_or_none(ipv4.get("IPAddress"), 64)
         if address:
             fields["ipv4"] = address
     copy_fields(fields, _INT_FIELDS, info.get, to_int)

@@ -17,13 +17,13 @@ from typing import Any, ClassVar
 
 from .. import __version__
 from ..models import RAW_EXCERPT_MAX, Observation
+from ..text import clean_text
 from ..xmlsafe import UnsafeXML, local, parse_xml
 from .base import HostState, ProbeContext
 from .streams import (
     MAX_REPLY,
     ConnectFailed,
     budget,
-    clean_text,
     close,
     connect,
     insecure_tls_context,

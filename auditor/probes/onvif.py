@@ -42,11 +42,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from ..mac import normalise_mac
 from ..models import Observation
+from ..text import clean_or_none, clean_text
 from ..xmlsafe import UnsafeXML, parse_xml
 from .base import HostState, ProbeContext
 from .daemon_pool import DaemonThreadPool
-from .streams import budget, clean_text
+from .streams import budget
 
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
 ONVIF_PORTS: tuple[int, ...] = (80, 8899, 8080)
@@ -323,13 +325,6 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = clean_text(str(value))
-    return text or None
-
-
 _AUTH_FAULT = re.compile(r"not\s*authori[sz]ed|unauthori[sz]ed|authority|authenticat|sender not auth|password",
                          re.I)
 
@@ -381,37 +376,28 @@ def device_time(sdt: Any) -> float | None:
     return None
 
 
-def normalize_mac(value: Any) -> str | None:
-    if value is None:
-        return None
-    hexdigits = re.sub(r"[^0-9a-fA-F]", "", str(value))
-    if len(hexdigits) != 12 or not re.fullmatch(r"[0-9A-Fa-f:\-. ]{12,20}", str(value).strip()):
-        return None
-    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2)).lower()
-
-
 def interpret(op: str, value: Any) -> dict[str, Any]:
     """Observation fields from one call's decoded result."""
     if op == "GetDeviceInformation":
         out = {}
         for src, dst in (("Manufacturer", "manufacturer"), ("Model", "model"), ("FirmwareVersion", "firmware"),
                          ("SerialNumber", "serial"), ("HardwareId", "hardware_id")):
-            text = _text(_get(value, src))
+            text = clean_or_none(_get(value, src))
             if text:
                 out[dst] = text
         return out
     if op == "GetNetworkInterfaces":
         macs = []
         for iface in (value or [])[:16]:
-            mac = normalize_mac(_get(iface, "Info", "HwAddress"))
+            mac = normalise_mac(_get(iface, "Info", "HwAddress"))
             if mac and mac not in macs:
                 macs.append(mac)
         return {"macs": macs} if macs else {}
     if op == "GetScopes":
-        scopes = [s for s in (_text(_get(item, "ScopeItem")) for item in (value or [])[:64]) if s]
+        scopes = [s for s in (clean_or_none(_get(item, "ScopeItem")) for item in (value or [])[:64]) if s]
         return {"scopes": scopes} if scopes else {}
     if op == "GetHostname":
-        name = _text(_get(value, "Name"))
+        name = clean_or_none(_get(value, "Name"))
         return {"hostname": name} if name else {}
     return {}
 

@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 from ..models import Observation
+from ..text import clean_text
 from .base import HostState, ProbeContext
-from .streams import ConnectFailed, budget, clean_text, close, connect, read_reply
+from .streams import ConnectFailed, budget, close, connect, read_reply
 
 CAMERA_PORTS: tuple[int, ...] = (
     21,  # FTP (recorders export clips)

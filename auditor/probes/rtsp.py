@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 
 from .. import __version__
 from ..models import RAW_EXCERPT_MAX, Observation
+from ..text import clean_text
 from .base import HostState, ProbeContext
 from .http import HttpResponse, parse_response, parse_www_authenticate, reply_complete
-from .streams import ConnectFailed, budget, clean_text, close, connect, read_reply
+from .streams import ConnectFailed, budget, close, connect, read_reply
 
 RTSP_PORTS: tuple[int, ...] = (554, 8554)
 MAX_RTSP_REPLY = 16 * 1024

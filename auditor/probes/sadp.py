@@ -13,8 +13,10 @@ import uuid
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
+from ..mac import normalise_mac
+from ..text import clean_or_none
 from ..xmlsafe import local, parse_xml, text_of
-from .udp import ReplyError, UdpProbe, clean, copy_fields, device_key, normalise_mac, to_bool, to_int
+from .udp import ReplyError, UdpProbe, copy_fields, device_key, to_bool, to_int
 
 PORT = 37020
 GROUP = "239.255.255.250"
@@ -63,7 +65,7 @@ def parse_sadp_reply(data: bytes) -> dict[str, Any]:
     def element_text(name: str) -> str | None:
         return text_of(root, name)
 
-    copy_fields(fields, _TEXT_FIELDS, element_text, clean)
+    copy_fields(fields, _TEXT_FIELDS, element_text, clean_or_none)
     copy_fields(fields, _INT_FIELDS, element_text, to_int)
     copy_fields(fields, _BOOL_FIELDS, element_text, to_bool)
     if not fields.get("mac") and not fields.get("serial") and not fields.get("encrypted"):

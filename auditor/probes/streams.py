@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import ssl
 import time
 from collections.abc import Callable
@@ -20,20 +19,10 @@ from .base import ProbeContext
 MAX_REPLY = 64 * 1024
 """Default cap on bytes read from one reply."""
 
-_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
 def budget(ctx: ProbeContext, cap: float | None = None) -> float:
     """Seconds a single step may take: the probe timeout, never past the scan deadline."""
     t = min(ctx.timeout, ctx.remaining())
     return max(0.0, min(t, cap) if cap is not None else t)
-
-
-def clean_text(value: str | bytes, limit: int = 256) -> str:
-    """Network text made safe to store: decoded, control characters dropped, trimmed, capped."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return _CTRL.sub("", value).strip()[:limit]
 
 
 def insecure_tls_context() -> ssl.SSLContext:

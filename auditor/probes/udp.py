@@ -64,14 +64,6 @@ def excerpt(data: bytes, limit: int = RAW_EXCERPT_MAX) -> str:
     return "".join(c if c.isprintable() or c in "\n\t" else "." for c in text)[:limit]
 
 
-def clean(value: object, limit: int = 256) -> str | None:
-    """Network string → trimmed, length-capped str; None when empty."""
-    if value is None or isinstance(value, (dict, list)):
-        return None
-    text = str(value).strip()[:limit]
-    return text or None
-
-
 def to_int(value: object) -> int | None:
     """Port-like integer from a network value; None when absent or not a number in 0..65535."""
     if isinstance(value, bool):
@@ -92,16 +84,6 @@ def to_bool(value: object) -> bool | None:
     if text in ("false", "0", "no"):
         return False
     return None
-
-
-def normalise_mac(value: object) -> str | None:
-    """'C4-2F-90-AA-BB-CC' / 'c42f90aabbcc' / 'c4:2f:90:aa:bb:cc' → 'c4:2f:90:aa:bb:cc'; None if not a MAC."""
-    if not isinstance(value, str):
-        return None
-    hexdigits = "".join(ch for ch in value.strip().lower() if ch not in ":-. ")
-    if len(hexdigits) != 12 or any(ch not in "0123456789abcdef" for ch in hexdigits):
-        return None
-    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
 
 def copy_fields(out: dict[str, Any], table: dict[str, str], get: Callable[[str], object],

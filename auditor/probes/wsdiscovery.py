@@ -14,8 +14,10 @@ import xml.etree.ElementTree as ET
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
+from ..mac import normalise_mac
+from ..text import clean_or_none
 from ..xmlsafe import local, parse_xml
-from .udp import ReplyError, UdpProbe, clean, normalise_mac
+from .udp import ReplyError, UdpProbe
 
 PORT = 3702
 GROUP = "239.255.255.250"
@@ -91,7 +93,7 @@ def _scope_fields(scopes: list[str]) -> dict[str, str]:
         field = SCOPE_FIELDS.get(key.lower())
         if field is None or field in out:
             continue
-        decoded = clean(unquote(value))
+        decoded = clean_or_none(unquote(value))
         if decoded is None:
             continue
         if field == "mac":
@@ -135,7 +137,7 @@ def _match_fields(match: ET.Element) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     epr = _child(match, "EndpointReference")
     address = _child(epr, "Address") if epr is not None else None
-    endpoint = clean(address.text) if address is not None else None
+    endpoint = clean_or_none(address.text) if address is not None else None
     if endpoint:
         fields["endpoint"] = endpoint
     types = _capped([t.rsplit(":", 1)[-1] for t in _tokens(_child(match, "Types"))])

@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from ..errors import OperatorError
 from ..resources import data_dir
-from .view import days_until, ip_sort_key
+from .view import days_until, ip_sort_text
 
 _CLOSING = re.compile(r"</\s*(style|script)", re.IGNORECASE)
 
@@ -31,7 +31,7 @@ def make_environment(template_dirs: Sequence[Path] = ()) -> Environment:
     env = Environment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(dash=dash, when=when, duration=duration, short_hash=short_hash, plural=plural,
-                       ipkey=ip_sort_key, anchor=anchor, days_left=days_until)
+                       ipkey=ip_sort_text, anchor=anchor, days_left=days_until)
     return env
 
 

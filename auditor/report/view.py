@@ -9,7 +9,6 @@ geometry — is computed here, where it is tested directly.
 from __future__ import annotations
 
 import copy
-import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -17,6 +16,7 @@ from typing import Any
 
 from ..errors import OperatorError
 from ..models import SEVERITIES
+from ..ordering import ip_sort_key
 
 SUPPORTED_SCHEMA = 1
 BLOCKING = ("critical", "high")
@@ -280,13 +280,10 @@ def _unique(values: Any) -> list[str]:
     return list(seen)
 
 
-def ip_sort_key(ip: str) -> str:
-    """A string that sorts addresses numerically (used by the table sort as ``data-v``)."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return "z" + ip
-    return f"{addr.version}{int(addr):039d}"
+def ip_sort_text(ip: str) -> str:
+    """:func:`~auditor.ordering.ip_sort_key` as text that sorts the same way (the table sort's ``data-v``)."""
+    version, number, text = ip_sort_key(ip)
+    return "z" + text if text or version == 9 else f"{version}{number:039d}"
 
 
 def device_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -301,7 +298,7 @@ def device_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
         worst = min(open_sevs, key=SEVERITIES.index) if open_sevs else None
         rows.append({"d": d, "findings": fs, "worst": worst,
                      "sevs": " ".join(sorted({f["severity"] for f in fs}, key=SEVERITIES.index)) or "none",
-                     "count": len(fs), "ip_key": ip_sort_key(d["ip"]),
+                     "count": len(fs), "ip_key": ip_sort_text(d["ip"]),
                      "sev_rank": SEVERITIES.index(worst) if worst else len(SEVERITIES)})
     return rows
 

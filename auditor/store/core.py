@@ -28,7 +28,9 @@ from sqlite_utils import Database
 from .. import document as doc
 from ..diff import diff_entries
 from ..errors import OperatorError
+from ..mac import normalise_mac
 from ..models import SEVERITIES, Device, Finding, Host, Observation
+from ..ordering import sort_devices, sort_findings
 from . import rows
 from .lock import WriterLock
 from .schema import migrate
@@ -246,7 +248,7 @@ class Store:
     def _resolve_key(self, device: Device, claimed: set[str]) -> str:
         if self.db.execute("SELECT 1 FROM devices WHERE key = ?", [device.key]).fetchone():
             return device.key
-        mac = rows.mac_or_none(device.mac)
+        mac = normalise_mac(device.mac)
         for column, value in (("mac", mac), ("serial", device.identity.serial),
                               ("endpoint", rows.endpoint_of(device))):
             if not value:
@@ -259,7 +261,7 @@ class Store:
         return device.key
 
     def _upsert_identity(self, key: str, device: Device, scan_id: int, seen: float) -> None:
-        mac, serial, endpoint = rows.mac_or_none(device.mac), device.identity.serial, rows.endpoint_of(device)
+        mac, serial, endpoint = normalise_mac(device.mac), device.identity.serial, rows.endpoint_of(device)
         if self.db.execute("SELECT 1 FROM devices WHERE key = ?", [key]).fetchone():
             self.db.execute(
                 """UPDATE devices SET mac = COALESCE(mac, ?), serial = COALESCE(serial, ?),
@@ -436,11 +438,11 @@ class Store:
         return list(self.db.query("SELECT * FROM findings WHERE scan_id = ? ORDER BY id", [scan_id]))
 
     def _entries(self, scan_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        findings = doc.sort_findings([doc.finding_entry(r) for r in self._finding_rows(scan_id)])
+        findings = sort_findings([doc.finding_entry(r) for r in self._finding_rows(scan_id)])
         per_device: dict[str, int] = {}
         for f in findings:
             per_device[f["device_id"]] = per_device.get(f["device_id"], 0) + 1
-        devices = doc.sort_devices([doc.device_entry(r, per_device.get(r["device_key"], 0))
+        devices = sort_devices([doc.device_entry(r, per_device.get(r["device_key"], 0))
                                     for r in self._device_rows(scan_id)])
         return devices, findings
 
@@ -469,7 +471,7 @@ class Store:
     def findings(self, scan_id: int) -> list[dict[str, Any]]:
         """One scan's findings as document entries, sorted by severity, rule, IP."""
         self._scan_row(scan_id)
-        return doc.sort_findings([doc.finding_entry(r) for r in self._finding_rows(scan_id)])
+        return sort_findings([doc.finding_entry(r) for r in self._finding_rows(scan_id)])
 
     @_serialised
     def diff(self, a: int, b: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from ..assemble import normalise_mac
+from ..mac import normalise_mac
 from ..models import (
     CONFIDENCES,
     DEVICE_CLASSES,
@@ -35,10 +35,6 @@ def loads(text: str | None, default: Any) -> Any:
     if text is None or text == "":
         return default
     return json.loads(text)
-
-
-def mac_or_none(value: object) -> str | None:
-    return normalise_mac(value) if value else None
 
 
 def scan_meta_row(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,7 +109,7 @@ def scan_device_row(scan_id: int, device_key: str, device: Device,
         "host_key": device.key,
         "ip": device.ip,
         "ips": dumps(ips),
-        "mac": mac_or_none(device.mac),
+        "mac": normalise_mac(device.mac),
         "maker": ident.maker,
         "brand": ident.brand,
         "relation": ident.relation,
@@ -151,7 +147,7 @@ def finding_row(scan_id: int, finding: Finding, device_key: str) -> dict[str, An
         "severity": finding.severity,
         "device_key": device_key,
         "ip": finding.ip,
-        "mac": mac_or_none(finding.mac),
+        "mac": normalise_mac(finding.mac),
         "message": finding.message,
         "remediation": finding.remediation,
         "refs": dumps(list(finding.references)),

@@ -1,0 +1,51 @@
+"""The one order of things a person reads: addresses numerically, findings by severity.
+
+Findings sort by severity (critical first), rule id, address (numerically) and
+device, whatever order they were produced or stored in, so the policy engine, the
+store, the JSON document, the diff and the report always agree.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from .models import SEVERITIES, Finding
+
+SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES)}
+"""critical → 0 … info → 4."""
+
+F = TypeVar("F", bound=Finding | Mapping[str, Any])
+
+
+def severity_rank(severity: str) -> int:
+    """0 for critical; an unknown severity sorts after every known one."""
+    return SEVERITY_RANK.get(severity, len(SEVERITY_RANK))
+
+
+def ip_sort_key(ip: str) -> tuple[int, int, str]:
+    """Numeric order for addresses (IPv4 before IPv6); anything unparsable last, by text."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return (9, 0, ip)
+    return (addr.version, int(addr), "")
+
+
+def finding_sort_key(finding: Finding | Mapping[str, Any]) -> tuple[int, str, tuple[int, int, str], str]:
+    """Severity, rule, address, device: of a ``Finding`` or of a stored/document entry
+    (keys ``severity``, ``rule``, ``ip``, ``device_id``)."""
+    if isinstance(finding, Finding):
+        return (severity_rank(finding.severity), finding.rule_id, ip_sort_key(finding.ip), finding.device_key)
+    return (severity_rank(finding["severity"]), finding["rule"], ip_sort_key(finding["ip"]), finding["device_id"])
+
+
+def sort_findings(findings: Iterable[F]) -> list[F]:
+    """Findings in report order (see the module docstring)."""
+    return sorted(findings, key=finding_sort_key)
+
+
+def sort_devices(devices: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Device entries (keys ``ip``, ``id``) by address, then stable id."""
+    return sorted((dict(d) for d in devices), key=lambda d: (ip_sort_key(d["ip"]), d["id"]))

@@ -8,19 +8,17 @@ mail says exactly what to fix. Relative paths are relative to the config file;
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
+from . import opfile
 from .errors import OperatorError
 from .models import SEVERITIES
 from .probes.engine import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT
 from .probes.registry import ALL_PROBES
 from .resources import data_dir
 from .scope import parse_target
-from .yamlsrc import LineDict, Source
 
 FORMATS = ("html", "json", "csv")
 DEFAULT_REPORT_NAME = "camaudit-{site}-{date:%Y%m%d-%H%M%S}"
@@ -85,68 +83,45 @@ def rules_path(entry: str, base: Path | None = None) -> Path:
     return path if path.is_absolute() or base is None else base / path
 
 
-_KEYS: dict[str, type | tuple[type, ...]] = {
-    "site": str, "targets": list, "interface": str, "exclude": list, "rules": list, "credentials": str,
-    "database": str, "report_dir": str, "report_name": str, "formats": list, "retention": dict,
-    "fail_on": (str, type(None)), "rate": (int, float), "timeout": (int, float), "deadline": (int, float),
-    "probes": list, "allow_public": bool, "allow_large": bool, "log_file": str,
-}
+_KEYS = ("site", "targets", "interface", "exclude", "rules", "credentials", "database", "report_dir", "report_name",
+         "formats", "retention", "fail_on", "rate", "timeout", "deadline", "probes", "allow_public", "allow_large",
+         "log_file")
 _REQUIRED = ("site", "targets", "interface")
 
 
-def _load_yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[str, int]]:
-    data = Source(str(path)).load(text)
-    if isinstance(data, LineDict):
-        return data, dict(data.key_lines)
-    return data if data is not None else {}, {}
-
-
-def _load_toml(path: Path, text: str) -> tuple[dict[str, Any], dict[str, int]]:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise OperatorError(f"invalid TOML: {exc}", str(path), int(m.group(1)) if m else None) from None
-    lines = {}
-    for no, line in enumerate(text.splitlines(), 1):
-        m = re.match(r"\s*\[?\s*([A-Za-z_][\w-]*)\s*[=\]]", line)
-        if m and m.group(1) not in lines:
-            lines[m.group(1)] = no
-    return data, lines
-
-
 def load_config(path: Path) -> AuditConfig:
-    """Read and validate an audit config; raise OperatorError naming file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise OperatorError(f"cannot read config: {exc.strerror}", str(path)) from None
-    data, lines = (_load_toml if path.suffix == ".toml" else _load_yaml)(path, text)
-    if not isinstance(data, dict):
-        raise OperatorError("config must be a mapping of keys to values", str(path), 1)
+    """Read and validate an audit config (YAML, or TOML by its suffix); raise OperatorError naming file and line."""
+    root = opfile.load(path, "config", toml=True).root
+    if root.data is None:
+        root = opfile.Value(root.path, opfile.LineDict(1), 1)
+    top = root.mapping("config", _KEYS, _REQUIRED)
+    lines = {key: value.key_line for key, value in top.items() if value.key_line is not None}
+    base = path.parent
 
     def fail(key: str, message: str) -> OperatorError:
         return OperatorError(message, str(path), lines.get(key))
 
-    for key, value in data.items():
-        if key not in _KEYS:
-            raise fail(key, f"unknown key {key!r} (known: {', '.join(sorted(_KEYS))})")
-        if not isinstance(value, _KEYS[key]) or (isinstance(value, bool) and _KEYS[key] is not bool):
-            raise fail(key, f"{key!r} has the wrong type ({type(value).__name__})")
-    for key in _REQUIRED:
-        if key not in data:
-            raise OperatorError(f"missing required key {key!r}", str(path), 1)
-    base = path.parent
-
-    def rel(value: str) -> Path:
-        p = Path(value).expanduser()
+    def rel(key: str, default: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(top[key].string(f"{key!r}") if key in top else default).expanduser()
         return p if p.is_absolute() else base / p
 
+    def optional_rel(key: str) -> Path | None:
+        return rel(key, "") if key in top else None
+
     def str_list(key: str) -> tuple[str, ...]:
-        values = data.get(key, [])
-        if not all(isinstance(v, str) for v in values):
-            raise fail(key, f"{key!r} must be a list of strings")
-        return tuple(values)
+        return tuple(top[key].strings(f"{key!r}")) if key in top else ()
+
+    def number(key: str, default: float) -> float:
+        if key not in top:
+            return default
+        value = top[key].number(f"{key!r}")
+        if value <= 0:
+            raise fail(key, f"{key} must be positive")
+        return value
+
+    def flag(key: str) -> bool:
+        return top[key].boolean(f"{key!r}") if key in top else False
 
     for key in ("targets", "exclude"):
         for entry in str_list(key):
@@ -167,30 +142,29 @@ def load_config(path: Path) -> AuditConfig:
     probes = str_list("probes") or ALL_PROBES
     if bad := [p for p in probes if p not in ALL_PROBES]:
         raise fail("probes", f"unknown probe(s) {', '.join(bad)}; known: {', '.join(ALL_PROBES)}")
-    fail_on = data.get("fail_on", "high")
+    fail_on = top["fail_on"].scalar("'fail_on'") if "fail_on" in top else "high"
     if fail_on is not None and fail_on not in SEVERITIES:
         raise fail("fail_on", f"fail_on must be one of {', '.join(SEVERITIES)}")
-    retention = data.get("retention", {})
-    for key, value in retention.items():
-        if key not in ("reports", "scans") or not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    retention: dict[str, int] = {}
+    for key, value in (top["retention"].mapping("'retention'") if "retention" in top else {}).items():
+        keep = value.data
+        if key not in ("reports", "scans") or not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
             raise fail("retention", f"retention.{key}: expected 'reports' or 'scans' with a positive integer")
-    report_name = data.get("report_name", DEFAULT_REPORT_NAME)
+        retention[key] = keep
+    report_name = top["report_name"].string("'report_name'") if "report_name" in top else DEFAULT_REPORT_NAME
     try:
         report_name.format(site="x", date=datetime(2026, 1, 1))
     except (KeyError, ValueError, IndexError) as exc:
         raise fail("report_name", f"report_name pattern is invalid ({exc}); use {{site}} and {{date:%Y%m%d}}") from None
-    for key in ("rate", "timeout", "deadline"):
-        if key in data and data[key] <= 0:
-            raise fail(key, f"{key} must be positive")
     return AuditConfig(
-        path=path, site=data["site"], targets=str_list("targets"), interface=data["interface"],
-        excludes=str_list("exclude"), rules=tuple(rules),
-        credentials=rel(data["credentials"]) if "credentials" in data else None,
-        database=rel(data.get("database", "camaudit.db")), report_dir=rel(data.get("report_dir", ".")),
+        path=path, site=top["site"].string("'site'"), targets=str_list("targets"),
+        interface=top["interface"].string("'interface'"), excludes=str_list("exclude"), rules=tuple(rules),
+        credentials=optional_rel("credentials"), database=rel("database", "camaudit.db"),
+        report_dir=rel("report_dir", "."),
         report_name=report_name, formats=formats, keep_reports=retention.get("reports"),
         keep_scans=retention.get("scans"), fail_on=fail_on,
-        rate=float(data.get("rate", DEFAULT_RATE)), timeout=float(data.get("timeout", DEFAULT_TIMEOUT)),
-        deadline=float(data.get("deadline", DEFAULT_DEADLINE)), probes=tuple(probes),
-        allow_public=data.get("allow_public", False), allow_large=data.get("allow_large", False),
-        log_file=rel(data["log_file"]) if "log_file" in data else None, lines=lines,
+        rate=number("rate", DEFAULT_RATE), timeout=number("timeout", DEFAULT_TIMEOUT),
+        deadline=number("deadline", DEFAULT_DEADLINE), probes=tuple(probes),
+        allow_public=flag("allow_public"), allow_large=flag("allow_large"),
+        log_file=optional_rel("log_file"), lines=lines,
     )

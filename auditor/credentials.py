@@ -17,18 +17,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from . import opfile
 from .errors import OperatorError
-from .yamlsrc import Source, line_of
+from .opfile import Value
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _TOP_KEYS = ("default", "hosts", "subnets")
@@ -75,15 +71,6 @@ class Credentials:
 
 # ---------------------------------------------------------------- loading
 
-
-@dataclass
-class _Node:
-    """A parsed value with the line it came from (1-based; None when unknown)."""
-
-    value: Any
-    line: int | None
-
-
 def check_permissions(path: Path) -> None:
     """Refuse a credentials file group or others can read."""
     try:
@@ -97,126 +84,67 @@ def check_permissions(path: Path) -> None:
 
 
 def load_credentials(path: str | os.PathLike[str]) -> Credentials:
-    """Load and validate a credentials file; raise ``OperatorError`` (``path:line: what``) on any problem."""
+    """Load and validate a credentials file; raise ``OperatorError`` (``path:line: what``) on any problem.
+
+    Every value is read as the text written (a password ``12345`` or ``no`` stays a string).
+    """
     p = Path(path)
     check_permissions(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OperatorError(f"cannot read credentials file: {exc}", str(p)) from exc
-    if p.suffix.lower() == ".toml":
-        root = _load_toml(text, str(p))
-    else:
-        root = _load_yaml(text, str(p))
+    root = opfile.load(p, "credentials file", toml=True, text_scalars=True).root
+    if root.data is None:
+        return Credentials(source=str(p))
+    _refuse_lists(root)
     return _build(root, str(p))
 
 
-def _load_yaml(text: str, where: str) -> _Node:
-    node = Source(where).compose(text)
-    if node is None:
-        return _Node({}, 1)
-    return _from_yaml(node, where)
+def _refuse_lists(value: Value) -> None:
+    if value.is_list():
+        raise value.error("lists are not allowed in a credentials file")
+    if value.is_mapping():
+        for child in _mapping(value, "the credentials file").values():
+            _refuse_lists(child)
 
 
-def _from_yaml(node: yaml.Node, where: str) -> _Node:
-    """Nodes → ``_Node`` tree (the shape ``_load_toml`` builds too), scalars kept as written.
-
-    Not ``Source.load``: that would turn a password like 12345 or "no" into a number or boolean.
-    """
-    line = line_of(node)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, tuple[_Node, _Node]] = {}
-        for k, v in node.value:
-            if not isinstance(k, yaml.ScalarNode):
-                raise OperatorError("keys must be plain text", where, line_of(k))
-            key = _Node(k.value, line_of(k))
-            if k.value in out:
-                raise OperatorError(f"duplicate key {k.value!r}", where, key.line)
-            out[k.value] = (key, _from_yaml(v, where))
-        return _Node(out, line)
-    if isinstance(node, yaml.ScalarNode):
-        return _Node(node.value, line)
-    raise OperatorError("lists are not allowed in a credentials file", where, line)
+def _mapping(node: Value, what: str, allowed: tuple[str, ...] | None = None) -> dict[str, Value]:
+    """``node.mapping`` that never quotes the value it refuses (it may be a password)."""
+    if not node.is_mapping():
+        raise node.error(f"{what} must be a mapping")
+    return node.mapping(what, allowed)
 
 
-def _load_toml(text: str, where: str) -> _Node:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise OperatorError(f"invalid TOML: {exc}", where, int(m.group(1)) if m else None) from None
-    lines = text.splitlines()
-
-    def line_of(key: str) -> int | None:
-        pat = re.compile(r"(^|[\s.\[\"'{,])" + re.escape(key) + r"($|[\s.\]\"'=])")
-        for i, ln in enumerate(lines, 1):
-            if pat.search(ln.split("#", 1)[0]):
-                return i
-        return None
-
-    def wrap(value: Any, line: int | None) -> _Node:
-        if isinstance(value, dict):
-            return _Node({k: (_Node(k, line_of(k)), wrap(v, line_of(k))) for k, v in value.items()}, line)
-        if isinstance(value, list):
-            raise OperatorError("lists are not allowed in a credentials file", where, line)
-        return _Node(value if isinstance(value, str) else str(value), line)
-
-    return wrap(data, 1)
-
-
-def _mapping(node: _Node, what: str, where: str) -> dict[str, tuple[_Node, _Node]]:
-    if not isinstance(node.value, dict):
-        raise OperatorError(f"{what} must be a mapping", where, node.line)
-    return node.value
-
-
-def _credential(node: _Node, what: str, where: str) -> Credential:
-    items = _mapping(node, what, where)
-    for key, (knode, _) in items.items():
+def _credential(node: Value, what: str) -> Credential:
+    items = _mapping(node, what)
+    for key, value in items.items():
         if key not in _CRED_KEYS:
-            raise OperatorError(
-                f"unknown key {key!r} in {what} (expected username, password)", where, knode.line
-            )
+            raise value.error(f"unknown key {key!r} in {what} (expected username, password)", at_key=True)
     values: dict[str, str] = {}
     for key in _CRED_KEYS:
         if key not in items:
-            raise OperatorError(f"{what} lacks {key}", where, node.line)
-        v = items[key][1]
-        if not isinstance(v.value, str):
-            raise OperatorError(f"{what}: {key} must be text", where, v.line)
-        values[key] = v.value
+            raise node.error(f"{what} lacks {key}")
+        values[key] = items[key].string(f"{what}: {key}", allow_empty=True)
     if not values["username"].strip():
-        raise OperatorError(f"{what}: username is empty", where, items["username"][1].line)
+        raise items["username"].error(f"{what}: username is empty")
     return Credential(values["username"], values["password"])
 
 
-def _build(root: _Node, where: str) -> Credentials:
-    top = _mapping(root, "the credentials file", where)
-    for key, (knode, _) in top.items():
-        if key not in _TOP_KEYS:
-            raise OperatorError(
-                f"unknown key {key!r} (expected default, hosts, subnets)", where, knode.line
-            )
-    default = None
-    if "default" in top:
-        default = _credential(top["default"][1], "default", where)
+def _build(root: Value, where: str) -> Credentials:
+    top = _mapping(root, "the credentials file", _TOP_KEYS)
+    default = _credential(top["default"], "default") if "default" in top else None
     hosts: dict[str, Credential] = {}
-    if "hosts" in top:
-        for key, (knode, vnode) in _mapping(top["hosts"][1], "hosts", where).items():
-            try:
-                addr = ipaddress.ip_address(key)
-            except ValueError:
-                raise OperatorError(f"hosts: {key!r} is not an IP address", where, knode.line) from None
-            if str(addr) in hosts:
-                raise OperatorError(f"hosts: {key!r} listed twice", where, knode.line)
-            hosts[str(addr)] = _credential(vnode, f"hosts {key}", where)
+    for key, value in (_mapping(top["hosts"], "hosts") if "hosts" in top else {}).items():
+        try:
+            addr = ipaddress.ip_address(key)
+        except ValueError:
+            raise value.error(f"hosts: {key!r} is not an IP address", at_key=True) from None
+        if str(addr) in hosts:
+            raise value.error(f"hosts: {key!r} listed twice", at_key=True)
+        hosts[str(addr)] = _credential(value, f"hosts {key}")
     subnets: list[tuple[IPNetwork, Credential]] = []
-    if "subnets" in top:
-        for key, (knode, vnode) in _mapping(top["subnets"][1], "subnets", where).items():
-            try:
-                net = ipaddress.ip_network(key, strict=True)
-            except ValueError as exc:
-                raise OperatorError(f"subnets: {key!r} is not a valid CIDR ({exc})", where, knode.line) from None
-            subnets.append((net, _credential(vnode, f"subnets {key}", where)))
+    for key, value in (_mapping(top["subnets"], "subnets") if "subnets" in top else {}).items():
+        try:
+            net = ipaddress.ip_network(key, strict=True)
+        except ValueError as exc:
+            raise value.error(f"subnets: {key!r} is not a valid CIDR ({exc})", at_key=True) from None
+        subnets.append((net, _credential(value, f"subnets {key}")))
     subnets.sort(key=lambda item: item[0].prefixlen, reverse=True)
     return Credentials(default=default, hosts=hosts, subnets=tuple(subnets), source=where)

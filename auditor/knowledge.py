@@ -16,12 +16,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from . import opfile
 from .errors import OperatorError
 from .firmware import compare_firmware, parse_firmware_version
 from .mac import is_locally_administered, is_multicast, normalise_mac
+from .opfile import Value, line_at
 from .oui import Registry, default_registry
 from .resources import data_dir
-from .yamlsrc import Source, line_at
 
 STRENGTHS: tuple[str, ...] = ("strong", "medium", "weak")
 RELATIONS: tuple[str, ...] = ("own brand", "subsidiary", "OEM relabel")
@@ -252,81 +253,58 @@ class KevMatch:
 
 
 class _File:
-    """One seed file being read: every error names the file and line."""
+    """One seed file, read and parsed by :mod:`auditor.opfile`; every check below is an
+    ``opfile.Value`` check, so each error names the file and the line (the key's when known).
+
+    The loaders keep the ``where`` + key style: ``where`` is a mapping of the parsed file
+    (``f.data`` or an item of it).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise OperatorError(f"cannot read knowledge file: {exc.strerror}", str(path)) from exc
-        self.data = Source(str(path)).load(text)
-        if not isinstance(self.data, dict):
+        root = opfile.load(path, "knowledge file").root
+        if not root.is_mapping():
             raise OperatorError("expected a mapping at the top level", str(path), 1)
+        self.data: dict[str, Any] = root.data
+
+    def _value(self, where: Any) -> Value:
+        return Value(str(self.path), where, line_at(where, None, where if isinstance(where, int) else None))
+
+    def _field(self, where: dict[str, Any], key: str, required: bool) -> Value | None:
+        value = self._value(where)
+        return value.require(key) if required else value.get(key)
 
     def fail(self, message: str, where: Any) -> OperatorError:
-        return OperatorError(message, str(self.path), line_at(where, None, where if isinstance(where, int) else None))
+        return self._value(where).error(message)
 
     def keys(self, where: dict[str, Any], allowed: Iterable[str], what: str) -> None:
         """Refuse a key the schema does not know, naming its line (a typo must not pass silently)."""
-        known = tuple(allowed)
-        for key in where:
-            if key not in known:
-                raise OperatorError(f"{what}: unknown key {key!r} (expected one of: {', '.join(known)})",
-                                    str(self.path), line_at(where, str(key)))
+        self._value(where).mapping(what, allowed)
 
     def items(self, where: dict[str, Any], key: str) -> list[dict[str, Any]]:
-        value = where.get(key)
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        value = self._value(where).get(key)
+        if value is None:
             raise self.fail(f"'{key}' must be a list of mappings", where)
-        return value
+        return [item.data for item in value.mappings(f"'{key}'")]
 
     def text(self, where: dict[str, Any], key: str, *, required: bool = True) -> str | None:
-        value = where.get(key)
-        if value is None:
-            if required:
-                raise self.fail(f"missing '{key}'", where)
-            return None
-        if isinstance(value, date):
-            return value.isoformat()
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise self.fail(f"'{key}' must be text", where)
-        return str(value)
+        value = self._field(where, key, required)
+        return None if value is None else value.text(f"'{key}'")
 
     def choice(self, where: dict[str, Any], key: str, options: Iterable[str], *, required: bool = True) -> str | None:
-        value = self.text(where, key, required=required)
-        if value is not None and value not in options:
-            raise self.fail(f"'{key}' is {value!r}; expected one of {', '.join(options)}", where)
-        return value
+        value = self._field(where, key, required)
+        return None if value is None else value.choice(f"'{key}'", options)
 
     def texts(self, where: dict[str, Any], key: str, *, required: bool = False) -> tuple[str, ...]:
-        value = where.get(key)
-        if value is None:
-            if required:
-                raise self.fail(f"missing '{key}'", where)
-            return ()
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(f"'{key}' must be a list of text", where)
-        return tuple(value)
+        value = self._field(where, key, required)
+        return () if value is None else value.texts(f"'{key}'")
 
     def regex(self, where: dict[str, Any], key: str, text: str, *, anchor: str = "") -> re.Pattern[str]:
-        try:
-            return re.compile(anchor + text, re.IGNORECASE)
-        except re.error as exc:
-            raise self.fail(f"'{key}' is not a valid regex ({exc})", where) from exc
+        return (self._value(where).get(key) or self._value(where)).regex(f"'{key}'", text, anchor=anchor)
 
     def day(self, where: dict[str, Any], key: str) -> date | None:
-        value = where.get(key)
-        if value is None:
-            return None
-        if isinstance(value, date):
-            return value
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError as exc:
-            raise self.fail(f"'{key}' must be a date YYYY-MM-DD", where) from exc
+        value = self._value(where).get(key)
+        return None if value is None else value.date(f"'{key}'")
 
 
 # ---------------------------------------------------------------- the knowledge base

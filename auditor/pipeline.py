@@ -26,7 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, opfile
 from .assemble import assemble
 from .errors import OperatorError
 from .identify import identify
@@ -209,7 +209,7 @@ def scan_rules(recorded: list[dict[str, Any]], given: list[Path]) -> tuple[list[
             continue  # inventory CSVs are read through their rules file
         if not path.is_file():
             raise OperatorError(f"the scan was checked with {path}, which no longer exists; pass --rules FILE")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+        if hashlib.sha256(opfile.read_bytes(path, "rules file")).hexdigest() != entry.get("sha256"):
             notes.append(f"note: {path} changed since the scan; findings follow the current file")
         paths.append(path)
     return paths, notes

@@ -11,12 +11,14 @@ import bisect
 import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
+from . import opfile
 from .errors import OperatorError
 
 MAX_ADDRESSES = 65_536
 """More than this needs ``--allow-large``."""
+TARGET_FILE_MAX_BYTES = 16 * 1024 * 1024
+"""An ``@file`` of targets is written (or generated) by people; larger is a mistake."""
 
 NOT_HOSTS = (ipaddress.IPv4Network("0.0.0.0/8"), ipaddress.IPv4Network("224.0.0.0/3"))
 """'This network', multicast, reserved and the limited broadcast: never a camera's address,
@@ -79,10 +81,7 @@ def _expand_args(items: Iterable[str]) -> Iterator[tuple[str, tuple[str, int | N
     for item in items:
         if item.startswith("@"):
             path = item[1:]
-            try:
-                lines = Path(path).read_text(encoding="utf-8").splitlines()
-            except OSError as exc:
-                raise OperatorError(f"cannot read target file: {exc.strerror}", path) from None
+            lines = opfile.read_text(path, "target file", TARGET_FILE_MAX_BYTES).splitlines()
             for no, line in enumerate(lines, 1):
                 entry = line.split("#", 1)[0].strip()
                 if entry:

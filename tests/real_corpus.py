@@ -38,15 +38,17 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from auditor import opfile
 from auditor.assemble import assemble
 from auditor.errors import OperatorError
 from auditor.identify import identify
 from auditor.knowledge import KnowledgeBase
 from auditor.models import Identity, Observation
+from auditor.opfile import Document as Source
+from auditor.opfile import LineDict, line_at
 from auditor.probes import dhip, onvif, ports, rtsp, sadp, wsdiscovery, x509
 from auditor.probes import http as http_probe
 from auditor.text import clean_text
-from auditor.yamlsrc import LineDict, Source, line_at
 
 ROOT = Path(__file__).resolve().parent / "real"
 MANIFEST_DIR = ROOT / "manifest"
@@ -244,8 +246,8 @@ def load_manifest(directory: Path = MANIFEST_DIR) -> list[Item]:
     items: list[Item] = []
     seen: dict[str, str] = {}
     for path in sorted(directory.glob("*.yaml")):
-        src = Source(str(path))
-        doc = src.load(path.read_bytes())
+        src = opfile.load(path, "manifest")
+        doc = src.root.data
         entries = doc.get("items") if isinstance(doc, dict) else None
         if not isinstance(entries, list):
             raise OperatorError("a manifest file holds 'items:', a list", str(path), line_at(doc))

@@ -29,7 +29,7 @@ BASE = "site: S\ntargets: [198.18.0.0/24]\ninterface: lan0\n"
 
 @pytest.mark.parametrize("extra, line, needle", [
     ("colour: blue\n", 4, "unknown key 'colour'"),
-    ("rate: fast\n", 4, "'rate' has the wrong type"),
+    ("rate: fast\n", 4, "'rate' must be a number"),
     ("fail_on: severe\n", 4, "fail_on must be one of"),
     ("formats: [html, pdf]\n", 4, "unknown report format(s) pdf"),
     ("rules: [builtin:nope]\n", 4, "no shipped rules file"),

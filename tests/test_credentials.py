@@ -126,7 +126,9 @@ def test_password_never_in_repr_or_errors(tmp_path: Path) -> None:
     for text in (repr(creds), str(creds), repr(creds.for_host("198.18.1.1")), f"{creds.default}"):
         assert "n4rrow" not in text and "d3fault" not in text
     assert "narrow" in repr(creds.for_host("198.18.1.1"))
-    p = write(tmp_path, "e.yaml", "default: {username: a, password: s3cr3t, extra: 1}\n")
-    with pytest.raises(OperatorError) as err:
-        load_credentials(p)
-    assert "s3cr3t" not in str(err.value)
+    for text in ("default: {username: a, password: s3cr3t, extra: 1}\n", "default: s3cr3t\n",
+                 "hosts: s3cr3t\n", "default: {username: a, password: {s3cr3t: 1}}\n"):
+        p = write(tmp_path, "e.yaml", text)
+        with pytest.raises(OperatorError) as err:
+            load_credentials(p)
+        assert "s3cr3t" not in str(err.value), text

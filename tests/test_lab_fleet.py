@@ -114,7 +114,7 @@ def test_minimal_file_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("old", "new", "line", "fragment"), [
     ("      http: {port: 80}", "      http: {port: 80, colour: red}", 9, "unknown key 'colour'"),
     ("    segment: lan", "    segmnt: lan", 4, "unknown key 'segmnt'"),
-    ("      http: {port: 80}", "      http: {port: eighty}", 9, "expected an integer"),
+    ("      http: {port: 80}", "      http: {port: eighty}", 9, "must be a whole number"),
     ("    segment: lan", "    segment: wan", 4, "not one of"),
     ("    ip: 198.18.0.40", "    ip: 10.0.0.5", 5, "not a free host address"),
     ("    ip: 198.18.0.40", "    ip: 198.18.0.2", 5, "not a free host address"),
@@ -146,7 +146,7 @@ def test_duplicates_rejected(tmp_path: Path) -> None:
 def test_unquoted_sexagesimal_mac_is_a_clear_error(tmp_path: Path) -> None:
     # YAML 1.1 reads 12:34:56 as a base-60 integer; the loader must say so, not crash.
     p = _write(tmp_path, GOOD.replace('"00:40:8c:00:00:01"', "10:20:30:40:50:11"))
-    with pytest.raises(OperatorError, match="expected a string"):
+    with pytest.raises(OperatorError, match="must be a string"):
         load_fleet(p)
 
 

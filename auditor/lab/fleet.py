@@ -1,10 +1,11 @@
 """Load, validate and scale the simulated facility's fleet (``seeds/demo-fleet.yaml``).
 
 Loading is strict: every YAML key must be a field of the ``auditor.lab.spec``
-dataclass it fills, every value must have the field's type, and addresses must
-fit the topology. Errors are :class:`~auditor.errors.OperatorError` with
-``file:line``. The same converter reads the fleet back from the lab's JSON
-state file (:func:`fleet_from_data` / :func:`fleet_to_data`).
+dataclass it fills, every value must have the field's type (``opfile.Value.convert``,
+the typed reader every operator file shares), and addresses must fit the topology.
+Errors are :class:`~auditor.errors.OperatorError` with ``file:line``. The same
+converter reads the fleet back from the lab's JSON state file
+(:func:`fleet_from_data` / :func:`fleet_to_data`).
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any
 
+from .. import opfile
 from ..errors import OperatorError
+from ..opfile import Value, line_at
 from ..resources import data_dir
-from ..yamlsrc import Source, line_at
 from . import spec, topology
 from .spec import (
     DeviceSpec,
@@ -53,69 +54,6 @@ reserved); the LAN is one bridge. One more port fails deep in bring-up with "Exc
 # --------------------------------------------------------------------------- typed conversion
 
 
-class _Ctx:
-    """Where we are, for error messages: the source path and the nearest known line."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, what: str, line: int | None) -> OperatorError:
-        return OperatorError(what, self.source, line)
-
-
-def _convert(tp: Any, value: Any, where: str, line: int | None, ctx: _Ctx) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        if len(inner) == 1:
-            return _convert(inner[0], value, where, line, ctx)
-        raise ctx.fail(f"{where}: unsupported union type {tp}", line)
-    if origin is Literal:
-        if value not in args:
-            choices = ", ".join(repr(a) for a in args)
-            raise ctx.fail(f"{where}: {value!r} is not one of {choices}", line)
-        return value
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _build(tp, value, where, line, ctx)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ctx.fail(f"{where}: expected a list, got {type(value).__name__}", line)
-        item_tp = args[0] if args else Any
-        return tuple(_convert(item_tp, v, f"{where}[{i}]", line, ctx) for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ctx.fail(f"{where}: expected a mapping, got {type(value).__name__}", line)
-        k_tp, v_tp = args if args else (Any, Any)
-        return {
-            _convert(k_tp, k, f"{where} key", line_at(value, str(k), line), ctx): _convert(
-                v_tp, v, f"{where}.{k}", line_at(value, str(k), line), ctx
-            )
-            for k, v in value.items()
-        }
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ctx.fail(f"{where}: expected true/false, got {value!r}", line)
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ctx.fail(f"{where}: expected an integer, got {value!r}", line)
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ctx.fail(f"{where}: expected a number, got {value!r}", line)
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ctx.fail(f"{where}: expected a string (quote it in YAML), got {value!r}", line)
-        return value
-    raise ctx.fail(f"{where}: unsupported field type {tp}", line)
-
-
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
@@ -125,32 +63,10 @@ def _hints(cls: type) -> dict[str, Any]:
     return _HINTS[cls]
 
 
-def _build(cls: type, value: Any, where: str, line: int | None, ctx: _Ctx) -> Any:
-    if not isinstance(value, Mapping):
-        raise ctx.fail(f"{where}: expected a mapping for {cls.__name__}, got {type(value).__name__}", line)
-    line = line_at(value, None, line)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = _hints(cls)
-    for key in value:
-        if key not in fields:
-            known = ", ".join(sorted(fields))
-            raise ctx.fail(
-                f"{where}: unknown key {key!r} for {cls.__name__} (known: {known})", line_at(value, key, line)
-            )
-    kwargs: dict[str, Any] = {}
-    for name, f in fields.items():
-        if name not in value:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ctx.fail(f"{where}: missing required key {name!r} for {cls.__name__}", line)
-            continue
-        kwargs[name] = _convert(hints[name], value[name], f"{where}.{name}", line_at(value, name, line), ctx)
-    return cls(**kwargs)
-
-
 # --------------------------------------------------------------------------- validation
 
 
-def _validate(fleet: Fleet, raw: Any, ctx: _Ctx) -> None:
+def _validate(fleet: Fleet, raw: Any, source: str) -> None:
     raw_devices = raw.get("devices") if isinstance(raw, Mapping) else None
     names: set[str] = set()
     ips: set[ipaddress.IPv4Address] = set()
@@ -163,54 +79,52 @@ def _validate(fleet: Fleet, raw: Any, ctx: _Ctx) -> None:
             return line_at(raw_dev, key, None)
 
         if not _NAME_RE.match(dev.name):
-            raise ctx.fail(f"{where}: name must match {_NAME_RE.pattern}", line("name"))
+            raise OperatorError(f"{where}: name must match {_NAME_RE.pattern}", source, line("name"))
         if dev.name in names:
-            raise ctx.fail(f"{where}: duplicate device name", line("name"))
+            raise OperatorError(f"{where}: duplicate device name", source, line("name"))
         names.add(dev.name)
         try:
             ip = ipaddress.IPv4Address(dev.ip)
         except ValueError:
-            raise ctx.fail(f"{where}: {dev.ip!r} is not an IPv4 address", line("ip")) from None
+            raise OperatorError(f"{where}: {dev.ip!r} is not an IPv4 address", source, line("ip")) from None
         net = topology.LAN if dev.segment == "lan" else topology.ROUTED
         if ip not in net or ip in (net.network_address, net.broadcast_address) or ip in _RESERVED_IPS:
-            raise ctx.fail(f"{where}: {ip} is not a free host address of the {dev.segment} segment {net}",
+            raise OperatorError(f"{where}: {ip} is not a free host address of the {dev.segment} segment {net}",
+                                source,
                            line("ip"))
         if ip in ips:
-            raise ctx.fail(f"{where}: duplicate IP {ip}", line("ip"))
+            raise OperatorError(f"{where}: duplicate IP {ip}", source, line("ip"))
         ips.add(ip)
         if not _MAC_RE.match(dev.mac):
-            raise ctx.fail(f"{where}: MAC must be lower-case aa:bb:cc:dd:ee:ff, got {dev.mac!r}", line("mac"))
+            raise OperatorError(f"{where}: MAC must be lower-case aa:bb:cc:dd:ee:ff, got {dev.mac!r}", source,
+                                line("mac"))
         if int(dev.mac[:2], 16) & 1:
-            raise ctx.fail(f"{where}: {dev.mac} is a multicast MAC", line("mac"))
+            raise OperatorError(f"{where}: {dev.mac} is a multicast MAC", source, line("mac"))
         if dev.mac in macs:
-            raise ctx.fail(f"{where}: duplicate MAC {dev.mac}", line("mac"))
+            raise OperatorError(f"{where}: duplicate MAC {dev.mac}", source, line("mac"))
         macs.add(dev.mac)
         raw_services = raw_dev.get("services") if isinstance(raw_dev, Mapping) else None
         for h in dev.services.hostile:
             if h not in spec.HOSTILE_BEHAVIOURS:
-                raise ctx.fail(f"{where}: unknown hostile behaviour {h!r} (known: "
-                               f"{', '.join(spec.HOSTILE_BEHAVIOURS)})",
-                               line_at(raw_services, "hostile", line("services")))
+                raise OperatorError(f"{where}: unknown hostile behaviour {h!r} (known: "
+                                    f"{', '.join(spec.HOSTILE_BEHAVIOURS)})", source,
+                                    line_at(raw_services, "hostile", line("services")))
 
 
 def fleet_from_data(data: Any, source: str = "<fleet>") -> Fleet:
-    """Build and validate a :class:`Fleet` from parsed YAML/JSON data."""
-    ctx = _Ctx(source)
+    """Build and validate a :class:`Fleet` from parsed YAML (line-aware) or JSON (plain) data."""
     if not isinstance(data, Mapping):
-        raise ctx.fail("a fleet file is a mapping with 'site' and 'devices'", 1)
-    fleet = _build(Fleet, data, "fleet", 1, ctx)
-    _validate(fleet, data, ctx)
+        raise OperatorError("a fleet file is a mapping with 'site' and 'devices'", source, 1)
+    fleet = Value(source, data, line_at(data, None, 1)).convert(Fleet, "fleet", hints=_hints)
+    _validate(fleet, data, source)
     return typing.cast(Fleet, fleet)
 
 
 def load_fleet(path: str | Path | None = None) -> Fleet:
     """Load a fleet YAML file (default: the shipped ``seeds/demo-fleet.yaml``)."""
     p = Path(path) if path is not None else data_dir("seeds") / DEMO_FLEET_FILE
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise OperatorError(f"cannot read fleet file: {exc.strerror}", str(p)) from exc
-    return fleet_from_data(Source(str(p)).load(text), str(p))
+    doc = opfile.load(p, "fleet file")
+    return fleet_from_data(doc.root.data, doc.path)
 
 
 def fleet_to_data(fleet: Fleet) -> dict[str, Any]:

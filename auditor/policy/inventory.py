@@ -12,6 +12,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import opfile
 from ..errors import OperatorError
 from ..mac import normalise_mac
 
@@ -30,16 +31,8 @@ class InventoryEntry:
 
 def load_inventory(path: Path) -> tuple[list[InventoryEntry], str]:
     """Entries of the CSV at ``path`` and the file's sha256."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise OperatorError(f"cannot read inventory: {exc.strerror or exc}", str(path)) from None
-    if len(data) > MAX_BYTES:
-        raise OperatorError(f"inventory larger than {MAX_BYTES} bytes", str(path))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise OperatorError("inventory is not UTF-8 text", str(path)) from None
+    data = opfile.read_bytes(path, "inventory", MAX_BYTES)
+    text = opfile.decode(data, str(path), "utf-8-sig")
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in reader.fieldnames or []]
     if "mac" not in header and "serial" not in header:

@@ -1,4 +1,4 @@
-"""Compile a rule's ``match`` (YAML nodes) into one predicate over a facts dict.
+"""Compile a rule's ``match`` (an operator-file value) into one predicate over a facts dict.
 
 Grammar (checkov-style, data not code)::
 
@@ -17,9 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from ..yamlsrc import Source, kind_of, line_of
+from ..opfile import Value, describe
 from .facts import FACTS
 from .operators import COMBINATORS, OPERATORS, UNARY, ArgError
 
@@ -37,76 +35,76 @@ class MatchInfo:
     """Prefix for error messages, e.g. 'rule ndaa-889.covered-maker: '."""
 
 
-def _arg(src: Source, node: yaml.Node, what: str) -> Any:
-    if isinstance(node, yaml.SequenceNode):
-        return [src.scalar(item, f"{what} item") for item in node.value]
-    if isinstance(node, yaml.MappingNode):
-        raise src.error(node, f"{what} must be a value or a list, not a mapping")
-    return src.scalar(node, what)
+def _arg(node: Value, what: str) -> Any:
+    if node.is_list():
+        return [item.scalar(f"{what} item") for item in node.sequence(what)]
+    if node.is_mapping():
+        raise node.error(f"{what} must be a value or a list, not a mapping")
+    return node.scalar(what)
 
 
-def _fact_term(src: Source, name: str, key: yaml.Node, node: yaml.Node, info: MatchInfo) -> Matcher:
+def _fact_term(name: str, node: Value, info: MatchInfo) -> Matcher:
     fact = FACTS.get(name)
     if fact is None:
-        raise src.error(key, f"{info.where}match: unknown fact or combinator {name!r} "
-                             "(facts are listed in rules/README.md)")
+        raise node.error(f"{info.where}match: unknown fact or combinator {name!r} "
+                         "(facts are listed in rules/README.md)", at_key=True)
     if name not in info.facts:
         info.facts.append(name)
-    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str" and node.value in UNARY:
-        ops: list[tuple[str, yaml.Node, Any]] = [(node.value, node, True)]
-    elif isinstance(node, yaml.MappingNode):
-        entries = src.mapping(node, f"{info.where}match {name}")
-        ops = [(op, op_key, _arg(src, value, f"{name} {op}")) for op, (op_key, value) in entries.items()]
+    if node.is_text() and node.data in UNARY:
+        ops: list[tuple[str, Value, Any]] = [(node.data, node, True)]
+    elif node.is_mapping():
+        entries = node.mapping(f"{info.where}match {name}")
+        ops = [(op, value, _arg(value, f"{name} {op}")) for op, value in entries.items()]
         if not ops:
-            raise src.error(node, f"{info.where}match {name}: needs an operator")
+            raise node.error(f"{info.where}match {name}: needs an operator")
     else:
-        raise src.error(node, f"{info.where}match {name}: expected {{operator: argument}} or one of "
-                              f"{', '.join(UNARY)}, not {kind_of(node)}")
+        raise node.error(f"{info.where}match {name}: expected {{operator: argument}} or one of "
+                         f"{', '.join(UNARY)}, not {describe(node.data)}")
     checks = []
     for op_name, op_node, arg in ops:
         op = OPERATORS.get(op_name)
         if op is None:
-            raise src.error(op_node, f"{info.where}match {name}: unknown operator {op_name!r} "
-                                     f"(expected one of: {', '.join(OPERATORS)})")
+            raise op_node.error(f"{info.where}match {name}: unknown operator {op_name!r} "
+                                f"(expected one of: {', '.join(OPERATORS)})", at_key=True)
         if fact.kind not in op.kinds:
-            raise src.error(op_node, f"{info.where}match {name}: operator {op_name!r} "
-                                     f"does not apply to a {fact.kind} fact")
+            raise op_node.error(f"{info.where}match {name}: operator {op_name!r} "
+                                f"does not apply to a {fact.kind} fact", at_key=True)
         try:
             checks.append(op.make(arg))
         except ArgError as exc:
-            raise src.error(op_node, f"{info.where}match {name} {op_name}: {exc}") from None
+            raise op_node.error(f"{info.where}match {name} {op_name}: {exc}", at_key=True) from None
         if name == "zones" and op_name in ("contains", "any_of", "equals", "in"):
             for zone in arg if isinstance(arg, list) else [arg]:
-                info.zone_refs.append((str(zone), line_of(op_node)))
+                info.zone_refs.append((str(zone), op_node.key_line or op_node.line or 0))
     if len(checks) == 1:
         check = checks[0]
         return lambda facts: check(facts.get(name))
     return lambda facts: all(c(facts.get(name)) for c in checks)
 
 
-def _combinator(src: Source, name: str, node: yaml.Node, info: MatchInfo) -> Matcher:
+def _combinator(name: str, node: Value, info: MatchInfo) -> Matcher:
     if name == "not":
-        inner = compile_match(src, node, info)
+        inner = compile_match(node, info)
         return lambda facts: not inner(facts)
-    items = src.sequence(node, f"{info.where}match {name}")
+    items = node.sequence(f"{info.where}match {name}")
     if not items:
-        raise src.error(node, f"{info.where}match {name}: needs at least one condition")
-    parts = tuple(compile_match(src, item, info) for item in items)
+        raise node.error(f"{info.where}match {name}: needs at least one condition")
+    parts = tuple(compile_match(item, info) for item in items)
     if name == "all":
         return lambda facts: all(p(facts) for p in parts)
     return lambda facts: any(p(facts) for p in parts)
 
 
-def compile_match(src: Source, node: yaml.Node, info: MatchInfo) -> Matcher:
-    terms = src.mapping(node, f"{info.where}match")
+def compile_match(node: Value, info: MatchInfo) -> Matcher:
+    terms = node.mapping(f"{info.where}match")
     if not terms:
-        raise src.error(node, f"{info.where}match: needs at least one condition")
+        raise node.error(f"{info.where}match: needs at least one condition")
     parts = []
-    for name, (key, value) in terms.items():
+    for name, value in terms.items():
         if name in COMBINATORS:
-            parts.append(_combinator(src, name, value, info))
+            parts.append(_combinator(name, value, info))
         else:
-            parts.append(_fact_term(src, name, key, value, info))
+            parts.append(_fact_term(name, value, info))
     if len(parts) == 1:
         return parts[0]
     combined = tuple(parts)

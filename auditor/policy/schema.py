@@ -13,12 +13,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from .. import opfile
 from ..errors import OperatorError
 from ..mac import normalise_mac
 from ..models import SEVERITIES, Waiver
-from ..yamlsrc import Source, line_of, read_source
+from ..opfile import Value
 from .inventory import InventoryEntry, load_inventory
 from .match import Matcher, MatchInfo, compile_match
 from .operators import ArgError, parse_networks
@@ -85,101 +84,99 @@ class RulesFile:
     waivers: tuple[WaiverEntry, ...]
 
 
-def _rule(src: Source, node: yaml.Node) -> Rule:
-    fields = src.mapping(node, "rule", RULE_KEYS, required=("id", "title", "severity", "match", "message"))
-    rule_id = src.string(fields["id"][1], "rule id")
+def _rule(node: Value) -> Rule:
+    fields = node.mapping("rule", RULE_KEYS, required=("id", "title", "severity", "match", "message"))
+    rule_id = fields["id"].string("rule id")
     if not _ID.match(rule_id):
-        raise src.error(fields["id"][1], f"rule id {rule_id!r}: use lower-case letters, digits, '.', '-', '_'")
+        raise fields["id"].error(f"rule id {rule_id!r}: use lower-case letters, digits, '.', '-', '_'")
     where = f"rule {rule_id}"
-    severity = src.string(fields["severity"][1], f"{where}: severity")
+    severity = fields["severity"].string(f"{where}: severity")
     if severity not in SEVERITIES:
-        raise src.error(fields["severity"][1],
-                        f"{where}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
-    message_node = fields["message"][1]
+        raise fields["severity"].error(f"{where}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    message_node = fields["message"]
     try:
-        message = Template.parse(src.string(message_node, f"{where}: message"))
+        message = Template.parse(message_node.string(f"{where}: message"))
     except TemplateError as exc:
-        raise src.error(message_node, f"{where}: message: {exc}") from None
+        raise message_node.error(f"{where}: message: {exc}") from None
     info = MatchInfo(where=f"{where}: ")
-    matcher = compile_match(src, fields["match"][1], info)
-    remediation = src.string(fields["remediation"][1], f"{where}: remediation") if "remediation" in fields else ""
-    references = tuple(src.strings(fields["references"][1], f"{where}: references")) if "references" in fields \
-        else ()
-    enabled = src.boolean(fields["enabled"][1], f"{where}: enabled") if "enabled" in fields else True
-    return Rule(rule_id, src.string(fields["title"][1], f"{where}: title"), severity, matcher, message,
+    matcher = compile_match(fields["match"], info)
+    remediation = fields["remediation"].string(f"{where}: remediation") if "remediation" in fields else ""
+    references = tuple(fields["references"].strings(f"{where}: references")) if "references" in fields else ()
+    enabled = fields["enabled"].boolean(f"{where}: enabled") if "enabled" in fields else True
+    return Rule(rule_id, fields["title"].string(f"{where}: title"), severity, matcher, message,
                 remediation.strip(), references, enabled, tuple(info.facts), tuple(info.zone_refs),
-                f"{src.path}:{line_of(node)}")
+                f"{node.path}:{node.line}")
 
 
-def _networks(src: Source, node: yaml.Node, what: str) -> tuple[Network, ...]:
+def _networks(node: Value, what: str) -> tuple[Network, ...]:
     try:
-        return parse_networks([src.scalar(n, what) for n in src.sequence(node, what)])
+        return parse_networks([n.scalar(what) for n in node.sequence(what)])
     except ArgError as exc:
-        raise src.error(node, f"{what}: {exc}") from None
+        raise node.error(f"{what}: {exc}") from None
 
 
-def _zones(src: Source, node: yaml.Node) -> list[Zone]:
+def _zones(node: Value) -> list[Zone]:
     zones = []
-    for name, (key, value) in src.mapping(node, "zones").items():
+    for name, value in node.mapping("zones").items():
         if not _ZONE.match(name):
-            raise src.error(key, f"zone name {name!r}: use letters, digits, '.', '-', '_'")
-        fields = src.mapping(value, f"zone {name}", ZONE_KEYS, required=("subnets",))
+            raise value.error(f"zone name {name!r}: use letters, digits, '.', '-', '_'", at_key=True)
+        fields = value.mapping(f"zone {name}", ZONE_KEYS, required=("subnets",))
         zones.append(Zone(
             name,
-            _networks(src, fields["subnets"][1], f"zone {name}: subnets"),
-            _networks(src, fields["exclude"][1], f"zone {name}: exclude") if "exclude" in fields else (),
-            src.string(fields["description"][1], f"zone {name}: description") if "description" in fields else "",
-            f"{src.path}:{line_of(key)}",
+            _networks(fields["subnets"], f"zone {name}: subnets"),
+            _networks(fields["exclude"], f"zone {name}: exclude") if "exclude" in fields else (),
+            fields["description"].string(f"zone {name}: description") if "description" in fields else "",
+            f"{node.path}:{value.key_line}",
         ))
     return zones
 
 
-def _waiver(src: Source, node: yaml.Node) -> WaiverEntry:
-    fields = src.mapping(node, "waiver", WAIVER_KEYS, required=WAIVER_KEYS)
-    text = {k: src.string(fields[k][1], f"waiver: {k}") for k in WAIVER_KEYS if k != "expires"}
+def _waiver(node: Value) -> WaiverEntry:
+    fields = node.mapping("waiver", WAIVER_KEYS, required=WAIVER_KEYS)
+    text = {k: fields[k].string(f"waiver: {k}") for k in WAIVER_KEYS if k != "expires"}
     device = text["device"].strip()
     text["device"] = normalise_mac(device) or device
-    expires = src.date(fields["expires"][1], "waiver: expires")
+    expires = fields["expires"].date("waiver: expires")
     waiver = Waiver(device=text["device"], rule=text["rule"].strip(), reason=text["reason"], owner=text["owner"],
                     ticket=text["ticket"], expires=expires.isoformat())
-    return WaiverEntry(waiver, expires, f"{src.path}:{line_of(node)}", src.path, line_of(fields["rule"][1]))
+    return WaiverEntry(waiver, expires, f"{node.path}:{node.line}", node.path, fields["rule"].line or 0)
 
 
 def parse_rules_file(path: Path) -> RulesFile:
     """Read and check one rules file; raises ``OperatorError`` (``path:line: what``)."""
-    src, data = read_source(path)
-    root = src.compose(data)
-    if root is None:
-        raise OperatorError("empty rules file (expected a mapping with a 'rules:' list)", src.path)
-    top = src.mapping(root, "rules file", TOP_KEYS)
+    doc = opfile.load(path, "rules file")
+    root = doc.root
+    if root.data is None:
+        raise OperatorError("empty rules file (expected a mapping with a 'rules:' list)", doc.path)
+    top = root.mapping("rules file", TOP_KEYS)
     if not top:
-        raise src.error(root, "rules file has no keys (expected 'rules:')")
+        raise root.error("rules file has no keys (expected 'rules:')")
     rules: list[Rule] = []
     seen: dict[str, str] = {}
-    for item in src.sequence(top["rules"][1], "rules") if "rules" in top else []:
-        rule = _rule(src, item)
+    for item in top["rules"].sequence("rules") if "rules" in top else []:
+        rule = _rule(item)
         if rule.id in seen:
-            raise src.error(item, f"duplicate rule id {rule.id!r} (first defined at {seen[rule.id]})")
+            raise item.error(f"duplicate rule id {rule.id!r} (first defined at {seen[rule.id]})")
         seen[rule.id] = rule.source
         rules.append(rule)
     inventory = inventory_file = None
     if "inventory" in top:
-        key, value = top["inventory"]
-        csv_path = path.parent / src.string(value, "inventory")
+        value = top["inventory"]
+        csv_path = path.parent / value.string("inventory")
         try:
             entries, sha = load_inventory(csv_path)
         except OperatorError as exc:
             if not csv_path.exists():
-                raise src.error(value, f"inventory file {str(csv_path)!r} not found") from None
+                raise value.error(f"inventory file {str(csv_path)!r} not found") from None
             raise exc
         inventory, inventory_file = tuple(entries), (str(csv_path), sha)
-    waivers = [_waiver(src, w) for w in src.sequence(top["waivers"][1], "waivers")] if "waivers" in top else []
+    waivers = [_waiver(w) for w in top["waivers"].sequence("waivers")] if "waivers" in top else []
     return RulesFile(
-        path=src.path,
-        sha256=hashlib.sha256(data).hexdigest(),
-        description=src.string(top["description"][1], "description") if "description" in top else "",
+        path=doc.path,
+        sha256=hashlib.sha256(doc.raw).hexdigest(),
+        description=top["description"].string("description") if "description" in top else "",
         rules=tuple(rules),
-        zones=tuple(_zones(src, top["zones"][1])) if "zones" in top else (),
+        zones=tuple(_zones(top["zones"])) if "zones" in top else (),
         inventory=inventory,
         inventory_file=inventory_file,
         waivers=tuple(waivers),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import __version__
+from ..mac import normalise_mac
 from ..models import RAW_EXCERPT_MAX, Observation
 from ..text import clean_text
 from ..xmlsafe import UnsafeXML, local, parse_xml
@@ -211,7 +212,9 @@ def parse_isapi_device_info(body: bytes) -> dict[str, str]:
         if key and child.text and child.text.strip():
             out[key] = clean_text(child.text)
     if "mac" in out:
-        out["mac"] = out["mac"].lower().replace("-", ":")
+        mac = normalise_mac(out.pop("mac"))
+        if mac:
+            out["mac"] = mac
     return out
 
 

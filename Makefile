@@ -30,7 +30,7 @@ demo: $(STAMP) system-deps
 
 ## test: lint, type-check and run the whole suite (lab tests included)
 test: $(STAMP) system-deps
-	$(BIN)/ruff check auditor tests bench
+	$(BIN)/ruff check auditor tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/pytest -q -rs
 

@@ -135,6 +135,22 @@ def test_password_never_stored(scan_result, demo_lab):
         assert pw not in text
 
 
+def test_every_observation_keeps_to_the_probes_declared_fields(scan_result):
+    """The probe → identification contract (auditor/probes/contract.py) over a whole lab scan: every
+    probe ran against real emulated devices (hostile ones included) and emitted only declared fields."""
+    from auditor.probes.contract import probe_fields, problems
+
+    specs = probe_fields()
+    con = sqlite3.connect(scan_result["db"])
+    try:
+        rows = con.execute("SELECT probe, fields FROM observations").fetchall()
+    finally:
+        con.close()
+    assert {probe for probe, _ in rows} == set(specs)  # every probe answered something
+    found = sorted({p for probe, fields in rows for p in problems(specs[probe], json.loads(fields))})
+    assert found == []
+
+
 def test_sigterm_stops_within_a_second_and_keeps_observations(demo_lab, tmp_path):
     import signal
     import subprocess

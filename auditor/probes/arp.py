@@ -25,7 +25,16 @@ from typing import Any, ClassVar, Protocol
 from ..mac import normalise_mac
 from ..models import Observation
 from .base import ProbeContext
+from .contract import Field, ProbeFields
 from .udp import RCVBUF_BYTES, SO_RCVBUFFORCE, paced
+
+FIELDS = ProbeFields("arp", (
+    Field("mac", "str", "source MAC of the ARP reply (or of the kernel's neighbour entry)", "c0:56:e3:12:34:56"),
+    Field("source", "str", "`sweep` (our ARP request was answered) or `neighbour` (the kernel's table)", "sweep",
+          kept="how the MAC was learnt, for a person reading the evidence"),
+    Field("dev", "str", "interface of a neighbour entry read from `/proc/net/arp`", "lan0",
+          kept="which interface saw the host, for a person reading the evidence"),
+))
 
 ETH_P_ARP = 0x0806
 SIOCGIFHWADDR = 0x8927

@@ -15,7 +15,22 @@ from typing import Any, ClassVar
 
 from ..mac import normalise_mac
 from ..text import clean_or_none
+from .contract import Field, ProbeFields
 from .udp import ReplyError, UdpProbe, copy_fields, device_key, to_int
+
+FIELDS = ProbeFields("dhip", (
+    Field("mac", "str", "MAC, normalised", "3c:ef:8c:12:34:56"),
+    Field("serial", "str", "SerialNo", "7J01234PAZ5A6B7"),
+    Field("model", "str", "DeviceType", "IPC-HFW2431S-S-S2"),
+    Field("device_class", "str", "DeviceClass (e.g. `IPC`, `NVR`, `VTO`)", "IPC"),
+    Field("vendor", "str", "Vendor (the brand of a relabelled unit)", "General"),
+    Field("machine_name", "str", "MachineName", "7J01234PAZ5A6B7"),
+    Field("firmware", "str", "Version", "2.800.0000000.16.R"),
+    Field("ipv4", "str", "IPv4Address the device reports", "198.18.0.21",
+          kept="the sender's address is the observation's ip; this is what the device believes"),
+    Field("http_port", "int", "HttpPort", 80, kept="the port probe finds open ports itself"),
+    Field("service_port", "int", "Port (the SDK port)", 37777, kept="the port probe finds open ports itself"),
+), note="Dahua DHIP `client.notifyDevInfo`.")
 
 PORT = 37810
 GROUP = "239.255.255.251"

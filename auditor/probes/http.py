@@ -21,6 +21,7 @@ from ..models import RAW_EXCERPT_MAX, Observation
 from ..text import clean_text
 from ..xmlsafe import UnsafeXML, local, parse_xml
 from .base import HostState, ProbeContext
+from .contract import Field, ProbeFields
 from .streams import (
     MAX_REPLY,
     ConnectFailed,
@@ -31,6 +32,41 @@ from .streams import (
     read_reply,
 )
 from .x509 import parse_certificate
+
+FIELDS = ProbeFields("http", (
+    Field("port", "int", "the web port", 80, kept="for a person; the port probe's `open` is what the facts read"),
+    Field("scheme", "str", "`http` or `https`", "http"),
+    Field("status", "int", "status of `GET /`", 200, kept="for a person; the paths' statuses are what identify"),
+    Field("server", "str", "`Server` header of `GET /`", "App-webs/"),
+    Field("title", "str", "HTML `<title>` of `GET /`", "WEB SERVICE"),
+    Field("realm", "str", "realm of `/`, or else of the first vendor path that challenged", "Hikvision"),
+    Field("auth_scheme", "str", "`Basic`, `Digest`, … (with `realm`)", "Digest",
+          kept="for a person; the realm is what identifies"),
+    Field("headers_upper", "bool", "header names sent in upper case (a Dahua tell)", False),
+    Field("p3p", "str", "`P3P` header of `GET /`", "CP=CAO PSA OUR"),
+    Field("location", "str", "`Location` of a 3xx to `GET /`", "/doc/page/login.asp",
+          kept="for a person following the redirect"),
+    Field("paths", "map[int]", "vendor path → status", {"/ISAPI/System/deviceInfo": 401}),
+    Field("path_realms", "map[str]", "vendor path → realm it challenged with",
+          {"/ISAPI/System/deviceInfo": "Hikvision"}, kept="for a person; the first realm is also `realm`"),
+    Field("cert_subject", "str", "TLS certificate subject (https)", "CN=DS-2CD2143G2-I"),
+    Field("cert_issuer", "str", "TLS certificate issuer", "CN=DS-2CD2143G2-I"),
+    Field("cert_self_signed", "bool", "the certificate signs itself", True, kept="for a person"),
+    Field("cert_not_after", "str", "certificate expiry (ISO time)", "2031-01-01T00:00:00Z", kept="for a person"),
+    Field("device_info", "record", "ISAPI `/ISAPI/System/deviceInfo` answered **without auth** (itself a "
+          "weakness); only the keys below", {
+              "device_name": "IP CAMERA", "model": "DS-2CD2032-I", "serial": "DS-2CD2032-I20150908CCWR541234567",
+              "firmware": "V5.3.0", "firmware_date": "build 150513", "mac": "c0:56:e3:12:34:56",
+              "device_type": "IPCamera"}, record=(
+        Field("device_name", "str", "deviceName", "IP CAMERA"),
+        Field("model", "str", "model", "DS-2CD2032-I"),
+        Field("serial", "str", "serialNumber", "DS-2CD2032-I20150908CCWR541234567"),
+        Field("firmware", "str", "firmwareVersion", "V5.3.0"),
+        Field("firmware_date", "str", "firmwareReleasedDate", "build 150513"),
+        Field("mac", "str", "macAddress, normalised", "c0:56:e3:12:34:56"),
+        Field("device_type", "str", "deviceType", "IPCamera"),
+    )),
+), note="One observation per web port.")
 
 PLAIN_PORTS: tuple[int, ...] = (80, 81, 88, 5000, 7001, 8080, 8081, 8888, 8899, 9000)
 TLS_PORTS: tuple[int, ...] = (443, 8443)

@@ -47,8 +47,31 @@ from ..models import Observation
 from ..text import clean_or_none, clean_text
 from ..xmlsafe import UnsafeXML, parse_xml
 from .base import HostState, ProbeContext
+from .contract import Field, ProbeFields
 from .daemon_pool import DaemonThreadPool
 from .streams import budget
+
+FIELDS = ProbeFields("onvif", (
+    Field("xaddr", "str", "the device service URL that answered", "http://198.18.0.11/onvif/device_service"),
+    Field("xaddr_source", "str", "`wsdiscovery` when the XAddr came from a WS-Discovery ProbeMatch", "wsdiscovery",
+          kept="for a person"),
+    Field("clock_offset_s", "float", "device clock − our clock (GetSystemDateAndTime)", -3.5),
+    Field("manufacturer", "str", "GetDeviceInformation Manufacturer", "HIKVISION"),
+    Field("model", "str", "Model", "DS-2CD2143G2-I"),
+    Field("firmware", "str", "FirmwareVersion", "V5.7.3 build 220112"),
+    Field("serial", "str", "SerialNumber", "DS-2CD2143G2-I20210315AAWRG12345678"),
+    Field("hardware_id", "str", "HardwareId", "88", kept="for a person"),
+    Field("hostname", "str", "GetHostname Name", "cam-lobby"),
+    Field("macs", "list[str]", "GetNetworkInterfaces HwAddress, normalised", ["c0:56:e3:12:34:56"]),
+    Field("scopes", "list[str]", "GetScopes ScopeItem", ["onvif://www.onvif.org/name/HIKVISION"]),
+    Field("calls", "map[str]", "call → `open` (answered without credentials) | `auth` (needed, and the credentials "
+          "file's worked) | `denied` (needed; none or wrong) | `error` (fault, timeout)",
+          {"GetSystemDateAndTime": "open", "GetDeviceInformation": "auth"}),
+    Field("auth_used", "bool", "credentials were sent in at least one call", True, kept="for a person"),
+), note="Calls are made in the order GetSystemDateAndTime, GetDeviceInformation, GetNetworkInterfaces, "
+        "GetScopes, GetHostname; a call missing from `calls` was not attempted (deadline, or the device stopped "
+        "answering). After one rejected digest the remaining calls are `denied` without offering credentials again. "
+        "The probe only talks to `host.ip`: XAddrs naming another address or a hostname are ignored.")
 
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
 ONVIF_PORTS: tuple[int, ...] = (80, 8899, 8080)

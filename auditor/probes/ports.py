@@ -15,7 +15,15 @@ from typing import ClassVar
 from ..models import Observation
 from ..text import clean_text
 from .base import HostState, ProbeContext
+from .contract import Field, ProbeFields
 from .streams import ConnectFailed, budget, close, connect, read_reply
+
+FIELDS = ProbeFields("ports", (
+    Field("open", "list[int]", "TCP ports that accepted a connection; empty when the host only refused (a refusal "
+          "proves a host: routed targets are inventoried that way)", [80, 554, 8000]),
+    Field("banners", "map[str]", "first bytes a port volunteered unasked (e.g. telnet/ftp/ssh), port as string key",
+          {"22": "SSH-2.0-dropbear_2019.78"}),
+))
 
 CAMERA_PORTS: tuple[int, ...] = (
     21,  # FTP (recorders export clips)

@@ -16,8 +16,23 @@ from .. import __version__
 from ..models import RAW_EXCERPT_MAX, Observation
 from ..text import clean_text
 from .base import HostState, ProbeContext
+from .contract import Field, ProbeFields
 from .http import HttpResponse, parse_response, parse_www_authenticate, reply_complete
 from .streams import ConnectFailed, budget, close, connect, read_reply
+
+FIELDS = ProbeFields("rtsp", (
+    Field("port", "int", "the RTSP port", 554, kept="for a person; the port probe's `open` is what the facts read"),
+    Field("status", "int", "DESCRIBE's status (else OPTIONS')", 401),
+    Field("options_status", "int", "OPTIONS' status", 200, kept="for a person"),
+    Field("describe_status", "int", "DESCRIBE's status", 401, kept="for a person; `auth_required` says what it means"),
+    Field("server", "str", "`Server` header", "Dahua Rtsp Server"),
+    Field("auth_required", "bool", "only when DESCRIBE answered 200 (false) or 401/403 (true)", True),
+    Field("auth_scheme", "str", "`Basic`, `Digest`, …", "Digest", kept="for a person; the realm is what identifies"),
+    Field("realm", "str", "realm of the challenge", "Login to 7J01234PAZ5A6B7"),
+    Field("methods", "list[str]", "methods from `Public`", ["OPTIONS", "DESCRIBE", "SETUP", "PLAY"],
+          kept="for a person"),
+    Field("sdp_session", "str", "SDP `s=` line handed out without auth", "Media Presentation", kept="for a person"),
+))
 
 RTSP_PORTS: tuple[int, ...] = (554, 8554)
 MAX_RTSP_REPLY = 16 * 1024

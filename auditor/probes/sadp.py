@@ -16,7 +16,25 @@ from xml.sax.saxutils import escape
 from ..mac import normalise_mac
 from ..text import clean_or_none
 from ..xmlsafe import local, parse_xml, text_of
+from .contract import Field, ProbeFields
 from .udp import ReplyError, UdpProbe, copy_fields, device_key, to_bool, to_int
+
+FIELDS = ProbeFields("sadp", (
+    Field("mac", "str", "MAC, normalised", "c0:56:e3:12:34:56"),
+    Field("serial", "str", "DeviceSN", "DS-2CD2143G2-I20210315AAWRG12345678"),
+    Field("model", "str", "DeviceDescription", "DS-2CD2143G2-I"),
+    Field("device_type", "str", "DeviceType (a number or a class name)", "139"),
+    Field("firmware", "str", "SoftwareVersion", "V5.7.3build 220112"),
+    Field("dsp_version", "str", "DSPVersion", "V7.3 build 220112", kept="firmware detail, for a person"),
+    Field("oem_info", "str", "OEMInfo (the brand of a relabelled unit)", "LTS"),
+    Field("ipv4", "str", "IPv4Address the device reports", "198.18.0.11",
+          kept="the sender's address is the observation's ip; this is what the device believes"),
+    Field("boot_time", "str", "BootTime", "2026-11-01 03:12:44", kept="for a person"),
+    Field("http_port", "int", "HttpPort", 80, kept="the port probe finds open ports itself"),
+    Field("command_port", "int", "CommandPort (the SDK port)", 8000, kept="the port probe finds open ports itself"),
+    Field("activated", "bool", "Activated (false: no admin password set yet)", True),
+    Field("encrypted", "bool", "Encrypt", False, kept="protocol detail, for a person"),
+), note="Hikvision SADP ProbeMatch.")
 
 PORT = 37020
 GROUP = "239.255.255.250"

@@ -17,7 +17,26 @@ from urllib.parse import unquote
 from ..mac import normalise_mac
 from ..text import clean_or_none
 from ..xmlsafe import local, parse_xml
+from .contract import Field, ProbeFields
 from .udp import ReplyError, UdpProbe
+
+FIELDS = ProbeFields("wsdiscovery", (
+    Field("endpoint", "str", "EndpointReference Address, e.g. `urn:uuid:…`",
+          "urn:uuid:4d454930-0000-1000-8000-c056e3123456"),
+    Field("types", "list[str]", "Types as QNames with the prefix resolved to a local name, e.g. "
+          "`NetworkVideoTransmitter`, `Device`, `PrintDeviceType`", ["NetworkVideoTransmitter", "Device"]),
+    Field("scopes", "list[str]", "raw scope URIs", ["onvif://www.onvif.org/type/video_encoder"]),
+    Field("xaddrs", "list[str]", "XAddrs URLs (may name another IP than the sender)",
+          ["http://198.18.0.11/onvif/device_service"]),
+    Field("name", "str", "from the `onvif://www.onvif.org/name/<value>` scope (URL-decoded)",
+          "HIKVISION DS-2CD2143G2-I"),
+    Field("hardware", "str", "from the `…/hardware/<value>` scope", "DS-2CD2143G2-I"),
+    Field("location", "str", "from the `…/location/<value>` scope", "city/hangzhou",
+          kept="where the device says it is, for a person; no stage interprets it"),
+    Field("mac", "str", "from the `…/MAC/<value>` scope, normalised", "c0:56:e3:12:34:56"),
+    Field("metadata_version", "int", "MetadataVersion of the ProbeMatch", 1,
+          kept="protocol detail, for a person reading the evidence"),
+))
 
 PORT = 3702
 GROUP = "239.255.255.250"

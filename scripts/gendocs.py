@@ -1,7 +1,8 @@
 """Generate the parts of the docs that the code already says, so they cannot drift.
 
 * ``docs/observations.md``: the table of every probe's ``Observation.fields``, from
-  each probe module's ``FIELDS`` (auditor/probes/contract.py).
+  each probe module's ``FIELDS`` (auditor/probes/contract.py);
+* ``docs/cli.md``: the command-line reference, from the click commands' own ``--help``.
 
     python scripts/gendocs.py          # rewrite the generated parts
     python scripts/gendocs.py --check  # exit 1 if they are stale (tests/test_docs.py does this)
@@ -17,10 +18,16 @@ import re
 import sys
 from pathlib import Path
 
+import click
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from auditor.cli import COMMANDS, cli  # noqa: E402
 from auditor.probes.contract import Field, probe_fields  # noqa: E402
+
+WIDTH = 80
+"""A terminal of this many columns or more: click caps help at 80 and leaves two columns free."""
 
 
 def _cell(text: str) -> str:
@@ -46,8 +53,29 @@ def observations_table() -> str:
     return "\n".join(lines + [""] + notes)
 
 
+def _contexts() -> click.Context:
+    settings = dict(cli.context_settings)
+    return click.Context(cli, info_name="camaudit", terminal_width=WIDTH - 2, max_content_width=WIDTH, **settings)
+
+
+def cli_reference() -> str:
+    """Every command's ``--help`` as ``camaudit … --help`` prints it, in the order of ``auditor.cli.COMMANDS``."""
+    root = _contexts()
+    sections = ["```text", cli.get_help(root), "```"]
+    for name, _ in COMMANDS:
+        command = cli.commands[name]
+        ctx = click.Context(command, info_name=name, parent=root)
+        sections += ["", f"## camaudit {name}", "", "```text", command.get_help(ctx), "```"]
+        if isinstance(command, click.Group):
+            for sub_name, sub in command.commands.items():
+                sub_ctx = click.Context(sub, info_name=sub_name, parent=ctx)
+                sections += ["", f"### camaudit {name} {sub_name}", "", "```text", sub.get_help(sub_ctx), "```"]
+    return "\n".join(sections)
+
+
 GENERATED = {
     "docs/observations.md": {"observations": observations_table},
+    "docs/cli.md": {"cli": cli_reference},
 }
 
 

@@ -1,6 +1,7 @@
 """The docs that the code already says are generated from it (scripts/gendocs.py) and never stale.
 
-* docs/observations.md: the probes' ``FIELDS`` declarations.
+* docs/observations.md: the probes' ``FIELDS`` declarations;
+* docs/cli.md: every command's ``--help``.
 
 A failure here means: run ``python scripts/gendocs.py`` and commit the result.
 """
@@ -8,6 +9,8 @@ A failure here means: run ``python scripts/gendocs.py`` and commit the result.
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,12 +28,27 @@ def test_generated_docs_are_current(path: str) -> None:
     assert gendocs.render(path, current) == current, f"{path} is stale: run python scripts/gendocs.py"
 
 
+def test_every_command_has_its_section_in_the_cli_reference() -> None:
+    from auditor.cli import COMMANDS
+
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    for name, _ in COMMANDS:
+        assert f"\n## camaudit {name}\n" in text and f"Usage: camaudit {name} " in text, name
+
+
+def test_the_reference_is_what_the_command_prints() -> None:
+    out = subprocess.run([sys.executable, "-m", "auditor", "rules", "check", "--help"], capture_output=True,
+                         text=True, check=True, env={"COLUMNS": str(gendocs.WIDTH), "PATH": "/usr/bin:/bin"},
+                         cwd=ROOT).stdout
+    assert out.replace("python -m auditor", "camaudit").strip() in (ROOT / "docs" / "cli.md").read_text()
+
+
 def test_check_mode_reports_a_stale_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    page = tmp_path / "docs" / "observations.md"
+    page = tmp_path / "docs" / "cli.md"
     page.parent.mkdir()
-    page.write_text("x\n<!-- generated: observations (python scripts/gendocs.py) -->\nold\n"
-                    "<!-- end generated: observations -->\n")
+    page.write_text("x\n<!-- generated: cli (python scripts/gendocs.py) -->\nold\n<!-- end generated: cli -->\n")
+    (tmp_path / "docs" / "observations.md").write_text((ROOT / "docs" / "observations.md").read_text())
     monkeypatch.setattr(gendocs, "ROOT", tmp_path)
     assert gendocs.main(["--check"]) == 1 and "old" in page.read_text()
-    assert gendocs.main([]) == 0 and "| onvif | `calls` |" in page.read_text()
+    assert gendocs.main([]) == 0 and "Usage: camaudit scan" in page.read_text()
     assert gendocs.main(["--check"]) == 0

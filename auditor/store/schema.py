@@ -14,7 +14,8 @@ from sqlite_utils import Database
 from ..errors import OperatorError
 from .tx import immediate
 
-# v1: the first released schema. Scan data is append-only per scan; JSON columns hold
+# v1: the first released schema. Observations are only ever appended (devices and findings of a
+# scan are rewritten by re-identification, in one transaction); JSON columns hold
 # lists/dicts verbatim (evidence, conflicts, fields, ...).
 _V1 = (
     """CREATE TABLE scans (

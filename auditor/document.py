@@ -123,15 +123,22 @@ def warning_entries(observation_rows: Iterable[Row]) -> list[dict[str, Any]]:
     return out
 
 
-def build_document(scan_row: Row, device_rows: Iterable[Row], finding_rows: Iterable[Row],
-                   waiver_rows: Iterable[Row], observation_rows: Iterable[Row],
-                   changes: dict[str, Any] | None, generated_at: float | None = None) -> dict[str, Any]:
-    """Assemble the whole document. ``observation_rows`` need only ip/probe/warning."""
+def entries(device_rows: Iterable[Row], finding_rows: Iterable[Row]) -> tuple[list[dict[str, Any]],
+                                                                              list[dict[str, Any]]]:
+    """(device entries, finding entries) of one scan, in report order; each device counts its findings."""
     findings = sort_findings([finding_entry(r) for r in finding_rows])
     per_device: dict[str, int] = {}
     for f in findings:
         per_device[f["device_id"]] = per_device.get(f["device_id"], 0) + 1
     devices = sort_devices([device_entry(r, per_device.get(r["device_key"], 0)) for r in device_rows])
+    return devices, findings
+
+
+def build_document(scan_row: Row, device_rows: Iterable[Row], finding_rows: Iterable[Row],
+                   waiver_rows: Iterable[Row], observation_rows: Iterable[Row],
+                   changes: dict[str, Any] | None, generated_at: float | None = None) -> dict[str, Any]:
+    """Assemble the whole document. ``observation_rows`` need only ip/probe/warning."""
+    devices, findings = entries(device_rows, finding_rows)
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(time.time() if generated_at is None else generated_at),

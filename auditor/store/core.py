@@ -30,7 +30,7 @@ from ..diff import diff_entries
 from ..errors import OperatorError
 from ..mac import normalise_mac
 from ..models import SEVERITIES, Device, Finding, Host, Observation
-from ..ordering import sort_devices, sort_findings
+from ..ordering import sort_findings
 from . import rows
 from .lock import WriterLock
 from .schema import migrate
@@ -438,13 +438,7 @@ class Store:
         return list(self.db.query("SELECT * FROM findings WHERE scan_id = ? ORDER BY id", [scan_id]))
 
     def _entries(self, scan_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        findings = sort_findings([doc.finding_entry(r) for r in self._finding_rows(scan_id)])
-        per_device: dict[str, int] = {}
-        for f in findings:
-            per_device[f["device_id"]] = per_device.get(f["device_id"], 0) + 1
-        devices = sort_devices([doc.device_entry(r, per_device.get(r["device_key"], 0))
-                                    for r in self._device_rows(scan_id)])
-        return devices, findings
+        return doc.entries(self._device_rows(scan_id), self._finding_rows(scan_id))
 
     @_serialised
     def devices(self, scan_id: int | None = None, covered: bool | None = None,

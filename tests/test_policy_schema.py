@@ -44,7 +44,7 @@ BAD: list[tuple[str, int, str]] = [
     (_rule("      maker: {eqals: Axis}"), 6, "unknown operator 'eqals'"),
     (_rule("      maker: {gt: 3}"), 6, "operator 'gt' does not apply to a str fact"),
     (_rule("      open_ports: {regex: '2.'}"), 6, "operator 'regex' does not apply"),
-    (_rule("      maker: {regex: '(unclosed'}"), 6, "bad regular expression"),
+    (_rule("      maker: {regex: '(unclosed'}"), 6, "not a valid RE2 regular expression"),
     (_rule("      maker: {in: Axis}"), 6, "needs a non-empty list"),
     (_rule("      maker: {equals: [a, b]}"), 6, "needs a single value"),
     (_rule("      covered: {is_true: yes please}"), 6, "needs true or false"),

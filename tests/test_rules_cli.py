@@ -28,8 +28,8 @@ def test_check_reports_each_bad_file_on_one_line_and_exits_2(tmp_path: Path) -> 
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert lines == [f"Error: {bad1}:4: rule a: severity 'urgent' is not one of critical, high, medium, low, info",
-                     f"Error: {bad2}:5: rule b: match maker regex: bad regular expression '[': "
-                     "unterminated character set at position 0"]
+                     f"Error: {bad2}:5: rule b: match maker regex: not a valid RE2 regular expression '[': "
+                     "missing ]: ["]
 
 
 def test_check_cross_file_error(tmp_path: Path) -> None:

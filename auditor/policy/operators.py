@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import shown
 from ..firmware import FirmwareVersion, compare_firmware, parse_firmware_version
+from ..pattern import PatternError, compile_pattern
 
 Predicate = Callable[[Any], bool]
 
@@ -104,9 +105,9 @@ def op_regex(arg: Any) -> Predicate:
     if not isinstance(arg, str):
         raise ArgError("needs a regular expression string")
     try:
-        pattern = re.compile(arg, re.IGNORECASE)
-    except re.error as exc:
-        raise ArgError(f"bad regular expression {arg!r}: {exc}") from None
+        pattern = compile_pattern(arg)
+    except PatternError as exc:
+        raise ArgError(f"not a valid RE2 regular expression {shown(arg)}: {exc}") from None
     return lambda v: v is not None and any(isinstance(i, str) and pattern.search(i) for i in _items(v))
 
 
@@ -209,7 +210,7 @@ OPERATORS: dict[str, Operator] = {
     "any_of": Operator(op_any_of, _ALL, "some item of a list fact (or the value) is one of the listed values"),
     "contains": Operator(op_contains, _LISTS | {"str"}, "list fact has the item / string has the substring"),
     "regex": Operator(op_regex, frozenset({"str", "ip", "list[str]"}),
-                      "regular expression (Python, case-insensitive) found in the value or any item"),
+                      "regular expression (RE2 syntax, case-insensitive) found in the value or any item"),
     "version_lt": Operator(_version_op(lambda c: c < 0), frozenset({"str"}), "firmware older than"),
     "version_le": Operator(_version_op(lambda c: c <= 0), frozenset({"str"}), "firmware older than or equal to"),
     "version_ge": Operator(_version_op(lambda c: c >= 0), frozenset({"str"}), "firmware at least"),

@@ -13,13 +13,25 @@ keys (duplicate keys refused). YAML timestamps stay text (``Value.date`` reads t
 an impossible date is then the validator's clear error, not the parser's. With
 ``text_scalars`` every scalar is its text as written (a password ``no`` or ``12345``
 stays a string).
+
+What is refused, for every operator file alike (one line each, never a traceback or a
+hang): anything but a regular file (a FIFO, ``/dev/zero``, a directory) and a file over
+the size cap — both checked before a byte is read; bytes that are not UTF-8; YAML
+nested deeper than :data:`MAX_DEPTH`, aliases that expand past :data:`MAX_ALIAS_NODES`
+values ("billion laughs") or refer to themselves, tags other than the plain ones
+(``!!binary``, ``!!set``, ``!foo``…); non-finite numbers (``.nan``, ``.inf``, ``1e999``)
+and integers beyond 64 bits. ``secret`` files (credentials) are also checked for their
+owner and mode before reading, and their errors never quote the file's content.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
+import os
 import re
+import stat
 import tomllib
 import types
 import typing
@@ -30,10 +42,17 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from .errors import OperatorError
+from .errors import OperatorError, shown
+from .pattern import Pattern, PatternError, compile_pattern
 
 MAX_BYTES = 2 * 1024 * 1024
 """These files are written by people; anything larger is a mistake."""
+MAX_DEPTH = 64
+"""Nesting levels a YAML/TOML file may have (the deepest shipped file has 7)."""
+MAX_ALIAS_NODES = 200_000
+"""Values a YAML file may hold once its aliases (``*name``) are expanded."""
+MAX_INT = 2**63
+"""Integers are at most 64-bit (a longer run of digits is a mistake, or an attack)."""
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -42,20 +61,73 @@ _STR_TAG = "tag:yaml.org,2002:str"
 # ---------------------------------------------------------------- opening
 
 
-def read_bytes(path: str | Path, what: str, max_bytes: int = MAX_BYTES) -> bytes:
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def read_bytes(path: str | Path, what: str, max_bytes: int = MAX_BYTES, *, secret: bool = False) -> bytes:
     """The bytes of an operator file; ``OperatorError`` if it cannot be read or is too large.
 
-    ``what`` names the file for people ("rules file", "config", …).
+    ``what`` names the file for people ("rules file", "config", …). Only a regular file
+    is read, and its size is checked before reading (a FIFO or ``/dev/zero`` never blocks
+    or fills memory). ``secret``: see :func:`check_private`.
     """
     p = Path(path)
+    if secret:
+        check_private_link(p, what)
     try:
-        with p.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
+        # O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one.
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         raise OperatorError(f"cannot read {what}: {exc.strerror or exc}", str(p)) from None
-    if len(data) > max_bytes:
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OperatorError(f"{what} is {_kind(st.st_mode)}, not a regular file", str(p))
+        if secret:
+            check_private(st, str(p), what)
+        if st.st_size > max_bytes:
+            raise OperatorError(f"{what} larger than {max_bytes} bytes", str(p))
+        try:
+            data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise OperatorError(f"cannot read {what}: {exc.strerror or exc}", str(p)) from None
+    if data is None or len(data) > max_bytes:  # None: nothing to read yet (cannot happen for a regular file)
         raise OperatorError(f"{what} larger than {max_bytes} bytes", str(p))
     return data
+
+
+def check_private_link(path: Path, what: str) -> None:
+    """A secret file reached through symbolic links: each link must belong to the running user."""
+    current, hops = path, 0
+    while True:
+        try:
+            st = os.lstat(current)
+        except OSError:
+            return  # opening it names the problem
+        if not stat.S_ISLNK(st.st_mode):
+            return
+        if st.st_uid != os.geteuid():
+            raise OperatorError(f"{what} is reached through a symbolic link owned by another user "
+                                f"(uid {st.st_uid}); refused", str(path))
+        hops += 1
+        if hops > 40:
+            raise OperatorError(f"{what}: too many levels of symbolic links", str(path))
+        current = current.parent / os.readlink(current)
+
+
+def check_private(st: os.stat_result, path: str, what: str) -> None:
+    """A secret file (credentials) must be owned by the running user, with no group/other bit."""
+    if st.st_uid != os.geteuid():
+        raise OperatorError(f"{what} is owned by uid {st.st_uid}, not by the user running camaudit "
+                            f"(uid {os.geteuid()}); refused", path)
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise OperatorError(f"{what} has mode {mode:04o}: group/others may read or change it; chmod 600 it", path)
 
 
 def decode(data: bytes, path: str, encoding: str = "utf-8") -> str:
@@ -125,20 +197,24 @@ class Document:
 
 
 def load(path: str | Path, what: str, *, toml: bool = False, text_scalars: bool = False,
-         max_bytes: int = MAX_BYTES) -> Document:
+         max_bytes: int = MAX_BYTES, secret: bool = False) -> Document:
     """Read and parse one operator file: TOML when ``toml`` and the name ends in ``.toml``,
-    else YAML. ``OperatorError`` (``file:line``) for anything unreadable or malformed."""
+    else YAML. ``OperatorError`` (``file:line``) for anything unreadable or malformed.
+    ``secret``: owner and mode checked, and no error quotes the file's content."""
     p = Path(path)
-    raw = read_bytes(p, what, max_bytes)
+    raw = read_bytes(p, what, max_bytes, secret=secret)
     fmt: Literal["yaml", "toml"] = "toml" if toml and p.suffix.lower() == ".toml" else "yaml"
-    return Document(str(p), raw, parse(raw, str(p), fmt=fmt, text_scalars=text_scalars))
+    return Document(str(p), raw, parse(raw, str(p), fmt=fmt, text_scalars=text_scalars, secret=secret))
 
 
 def parse(data: bytes | str, path: str, *, fmt: Literal["yaml", "toml"] = "yaml",
-          text_scalars: bool = False) -> Value:
+          text_scalars: bool = False, secret: bool = False) -> Value:
     """Parse operator-file bytes that :func:`read_bytes` read (see :func:`load`)."""
     text = decode(data, path) if isinstance(data, bytes) else data
-    tree = _parse_toml(text, path, text_scalars) if fmt == "toml" else _parse_yaml(text, path, text_scalars)
+    if fmt == "toml":
+        tree = _parse_toml(text, path, text_scalars, secret)
+    else:
+        tree = _parse_yaml(text, path, text_scalars, secret)
     return Value(path, tree, line_at(tree, None, 1))
 
 
@@ -147,25 +223,106 @@ def _mark_line(exc: yaml.MarkedYAMLError) -> int | None:
     return int(mark.line) + 1 if mark is not None else None
 
 
-def _parse_yaml(text: str, path: str, text_scalars: bool) -> Any:
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in
+                        ("str", "int", "float", "bool", "null", "timestamp", "merge", "map", "seq"))
+
+
+class _Composer(yaml.SafeLoader):
+    """PyYAML's composer with limits: nesting depth, plain tags only (checked as nodes are made)."""
+
+    def __init__(self, text: str, path: str) -> None:
+        super().__init__(text)
+        self.path = path
+        self.depth = 0
+        self.aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            return super().compose_node(parent, index)
+        event = self.peek_event()
+        collection = isinstance(event, yaml.CollectionStartEvent)
+        if collection:
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark is not None else None
+                raise OperatorError(f"nested deeper than {MAX_DEPTH} levels", self.path, line)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            if collection:
+                self.depth -= 1
+        if node is not None and node.tag not in _PLAIN_TAGS:
+            raise OperatorError(f"YAML tag {shown(node.tag, 40)} is not allowed here (write a plain value)",
+                                self.path, _line_of(node))
+        return node
+
+
+def _expanded_size(root: yaml.Node, path: str) -> int:
+    """How many values the document holds with every alias expanded; refuses an alias inside itself."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            kids = _children(node)
+            sizes[key] = min(1 + sum(sizes[id(k)] for k in kids), MAX_ALIAS_NODES + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise OperatorError("a YAML alias refers to the value it stands in (recursive alias)",
+                                path, _line_of(node))
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in _children(node) if id(k) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
+
+
+def _parse_yaml(text: str, path: str, text_scalars: bool, secret: bool = False) -> Any:
+    composer = _Composer(text, path)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = composer.get_single_node()
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        what = f"U+{exc.character:04X}" if isinstance(exc.character, int) else "a byte"
+        raise OperatorError(f"invalid character {what} (control characters are not allowed)", path, line) from None
     except yaml.MarkedYAMLError as exc:
         what = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise OperatorError(f"invalid YAML syntax: {what}", path, _mark_line(exc)) from None
+        raise OperatorError("invalid YAML syntax" if secret else f"invalid YAML syntax: {what}",
+                            path, _mark_line(exc)) from None
     except yaml.YAMLError as exc:
-        raise OperatorError(f"invalid YAML syntax: {exc}", path) from None
+        raise OperatorError("invalid YAML syntax" if secret else f"invalid YAML syntax: {exc}", path) from None
+    finally:
+        composer.dispose()
     if node is None:
         return None
+    if composer.aliases and _expanded_size(node, path) > MAX_ALIAS_NODES:
+        raise OperatorError(f"YAML aliases expand this file past {MAX_ALIAS_NODES:,} values; write it out instead",
+                            path, _line_of(node))
     if text_scalars:
         for scalar in _scalars(node):
             scalar.tag = _STR_TAG
-    constructor = _LineConstructor(path)
+    constructor = _LineConstructor(path, secret)
     try:
         return constructor.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         what = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid value"
-        raise OperatorError(f"invalid YAML value: {what}", path, _mark_line(exc)) from None
+        raise OperatorError("invalid YAML value" if secret else f"invalid YAML value: {what}",
+                            path, _mark_line(exc)) from None
+    except (ValueError, TypeError, yaml.YAMLError):  # a value PyYAML resolved but cannot build
+        raise OperatorError("invalid YAML value", path) from None
 
 
 def _scalars(node: yaml.Node) -> Iterable[yaml.ScalarNode]:
@@ -188,12 +345,18 @@ def _line_of(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
-class _LineConstructor(yaml.constructor.SafeConstructor):
-    """SafeConstructor building :class:`LineDict` / :class:`LineList`, timestamps as text."""
+def _bad_number(node: yaml.Node, problem: str) -> yaml.constructor.ConstructorError:
+    return yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
 
-    def __init__(self, path: str) -> None:
+
+class _LineConstructor(yaml.constructor.SafeConstructor):
+    """SafeConstructor building :class:`LineDict` / :class:`LineList`, timestamps as text,
+    numbers finite and at most 64-bit."""
+
+    def __init__(self, path: str, secret: bool = False) -> None:
         super().__init__()
         self.path = path
+        self.secret = secret
 
     def construct_line_mapping(self, node: yaml.MappingNode) -> LineDict:
         self.flatten_mapping(node)  # YAML merge keys ("<<: *base")
@@ -201,13 +364,12 @@ class _LineConstructor(yaml.constructor.SafeConstructor):
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str):
-                raise OperatorError(f"keys must be strings, got {key!r}", self.path, _line_of(key_node))
+                raise OperatorError("keys must be strings" if self.secret else
+                                    f"keys must be strings, got {shown(key)}", self.path, _line_of(key_node))
             if key in result:
-                raise OperatorError(f"duplicate key {key!r}", self.path, _line_of(key_node))
-            try:
-                result[key] = self.construct_object(value_node, deep=True)
-            except ValueError as exc:
-                raise OperatorError(f"{key}: invalid value ({exc})", self.path, _line_of(value_node)) from None
+                raise OperatorError("duplicate key" if self.secret else f"duplicate key {shown(key)}",
+                                    self.path, _line_of(key_node))
+            result[key] = self.construct_object(value_node, deep=True)
             result.key_lines[key] = _line_of(key_node)
         return result
 
@@ -218,6 +380,21 @@ class _LineConstructor(yaml.constructor.SafeConstructor):
             result.item_lines.append(_line_of(item))
         return result
 
+    def construct_finite_float(self, node: yaml.ScalarNode) -> float:
+        value = self.construct_yaml_float(node)
+        if not math.isfinite(value):
+            raise _bad_number(node, "a number must be finite (not .nan, .inf or beyond 1e308)")
+        return value
+
+    def construct_bounded_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            value = self.construct_yaml_int(node)
+        except ValueError:  # more digits than Python converts
+            raise _bad_number(node, "integer too large") from None
+        if abs(value) >= MAX_INT:
+            raise _bad_number(node, "integer too large (at most 64 bits)")
+        return value
+
 
 # Not ``add_constructor``: its stubs want a Loader, and a constructor on its own is all ``load`` needs.
 _LineConstructor.yaml_constructors = {
@@ -225,6 +402,8 @@ _LineConstructor.yaml_constructors = {
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG: _LineConstructor.construct_line_mapping,
     yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG: _LineConstructor.construct_line_sequence,
     "tag:yaml.org,2002:timestamp": yaml.constructor.SafeConstructor.construct_yaml_str,
+    "tag:yaml.org,2002:float": _LineConstructor.construct_finite_float,
+    "tag:yaml.org,2002:int": _LineConstructor.construct_bounded_int,
 }
 
 _TOML_KEY = r"(?:[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*')"
@@ -265,12 +444,35 @@ def _toml_lines(text: str) -> dict[tuple[str | int, ...], int]:
     return index
 
 
-def _parse_toml(text: str, path: str, text_scalars: bool) -> LineDict:
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed data, without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+    return deepest
+
+
+def _parse_toml(text: str, path: str, text_scalars: bool, secret: bool = False) -> LineDict:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise OperatorError(f"invalid TOML: {exc}", path, int(m.group(1)) if m else None) from None
+        m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        what = re.sub(r"\s*\(at line \d+, column \d+\)|\s*\(at end of document\)", "", str(exc))
+        raise OperatorError("invalid TOML" if secret else f"invalid TOML: {what}",
+                            path, int(m.group(1)) if m else None) from None
+    except RecursionError:
+        raise OperatorError(f"nested deeper than {MAX_DEPTH} levels", path) from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise OperatorError("invalid TOML: a number too large", path) from None
+    if _depth(data) > MAX_DEPTH:
+        raise OperatorError(f"nested deeper than {MAX_DEPTH} levels", path)
     index = _toml_lines(text)
 
     def wrap(value: Any, where: tuple[str | int, ...], line: int | None) -> Any:
@@ -289,6 +491,10 @@ def _parse_toml(text: str, path: str, text_scalars: bool) -> LineDict:
                 items.append(wrap(v, (*where, i), item_line))
                 items.item_lines.append(item_line)
             return items
+        if isinstance(value, float) and not math.isfinite(value):
+            raise OperatorError("a number must be finite (not nan or inf)", path, line)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MAX_INT:
+            raise OperatorError("integer too large (at most 64 bits)", path, line)
         if isinstance(value, dt.date | dt.time):
             return value.isoformat()
         if text_scalars and not isinstance(value, str):
@@ -314,8 +520,8 @@ def describe(data: Any) -> str:
     if isinstance(data, bool):
         return f"a boolean ({data!r})"
     if isinstance(data, int | float):
-        return f"a number ({data!r})"
-    return f"the value {data!r}"
+        return f"a number ({shown(data)})"
+    return f"the value {shown(data)}"
 
 
 @dataclass(frozen=True)
@@ -470,12 +676,23 @@ class Value:
 
     def regex(self, what: str, text: str | None = None, *, anchor: str = "",
               flags: re.RegexFlag = re.IGNORECASE) -> re.Pattern[str]:
-        """``text`` (default: this value's text) compiled, with ``anchor`` in front."""
+        """``text`` (default: this value's text) compiled, with ``anchor`` in front.
+
+        Python's engine, for the knowledge base the project ships and tests (its model
+        patterns use lookahead). Patterns an operator writes go through :meth:`pattern`.
+        """
         source = self.text(what) if text is None else text
         try:
             return re.compile(anchor + source, flags)
-        except re.error as exc:
+        except (re.error, RecursionError, OverflowError) as exc:
             raise self.error(f"{what} is not a valid regex ({exc})") from None
+
+    def pattern(self, what: str) -> Pattern:
+        """This value's text compiled with RE2 (:mod:`auditor.pattern`: linear-time matching)."""
+        try:
+            return compile_pattern(self.text(what))
+        except PatternError as exc:
+            raise self.error(f"{what} is not a valid RE2 regular expression ({exc})") from None
 
     # -- typed records
 

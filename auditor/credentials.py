@@ -9,8 +9,8 @@ Format (YAML or TOML, chosen by the file's suffix; YAML otherwise)::
       198.18.1.0/24: {username: onvif, password: "..."}
 
 ``Credentials.for_host(ip)`` picks host > most specific subnet > default. The file
-is refused when group or others can read it. Passwords never appear in ``repr``,
-error messages, logs or observations.
+is refused unless it is the running user's, with no permission bit for group or
+others. Passwords never appear in ``repr``, error messages, logs or observations.
 """
 
 from __future__ import annotations
@@ -70,17 +70,24 @@ class Credentials:
 
 
 # ---------------------------------------------------------------- loading
+#
+# Nothing the file holds is ever quoted in an error: a password typed in the wrong place
+# (``{username: auditor, hunter2}`` makes ``hunter2`` a key) would land in a cron mail.
+# Errors name the file and line, and what was expected there.
 
 def check_permissions(path: Path) -> None:
-    """Refuse a credentials file group or others can read."""
+    """Refuse a credentials file that is not a regular file, not the running user's, or has
+    any group/other permission bit; a symbolic link is followed only when it and its target
+    are the running user's (see ``opfile.read_bytes(secret=True)``, which checks again on
+    the file it opens)."""
+    opfile.check_private_link(path, "credentials file")
     try:
-        mode = path.stat().st_mode
+        st = path.stat()
     except OSError as exc:
-        raise OperatorError(f"cannot read credentials file: {exc.strerror}", str(path)) from exc
-    if not stat.S_ISREG(mode):
+        raise OperatorError(f"cannot read credentials file: {exc.strerror}", str(path)) from None
+    if not stat.S_ISREG(st.st_mode):
         raise OperatorError("credentials file is not a regular file", str(path))
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
-        raise OperatorError("credentials file is readable by group/others; chmod 600 it", str(path))
+    opfile.check_private(st, str(path), "credentials file")
 
 
 def load_credentials(path: str | os.PathLike[str]) -> Credentials:
@@ -90,7 +97,7 @@ def load_credentials(path: str | os.PathLike[str]) -> Credentials:
     """
     p = Path(path)
     check_permissions(p)
-    root = opfile.load(p, "credentials file", toml=True, text_scalars=True).root
+    root = opfile.load(p, "credentials file", toml=True, text_scalars=True, secret=True).root
     if root.data is None:
         return Credentials(source=str(p))
     _refuse_lists(root)
@@ -98,30 +105,36 @@ def load_credentials(path: str | os.PathLike[str]) -> Credentials:
 
 
 def _refuse_lists(value: Value) -> None:
-    if value.is_list():
-        raise value.error("lists are not allowed in a credentials file")
-    if value.is_mapping():
-        for child in _mapping(value, "the credentials file").values():
-            _refuse_lists(child)
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if node.is_list():
+            raise node.error("lists are not allowed in a credentials file")
+        if node.is_mapping():
+            stack.extend(_mapping(node, "the credentials file").values())
 
 
 def _mapping(node: Value, what: str, allowed: tuple[str, ...] | None = None) -> dict[str, Value]:
-    """``node.mapping`` that never quotes the value it refuses (it may be a password)."""
+    """``node.mapping`` that never quotes what it refuses (a key may be a password)."""
     if not node.is_mapping():
         raise node.error(f"{what} must be a mapping")
-    return node.mapping(what, allowed)
+    items = node.mapping(what)
+    if allowed is not None:
+        for key, value in items.items():
+            if key not in allowed:
+                raise value.error(f"unknown key in {what} (expected: {', '.join(allowed)})", at_key=True)
+    return items
 
 
 def _credential(node: Value, what: str) -> Credential:
-    items = _mapping(node, what)
-    for key, value in items.items():
-        if key not in _CRED_KEYS:
-            raise value.error(f"unknown key {key!r} in {what} (expected username, password)", at_key=True)
+    items = _mapping(node, what, _CRED_KEYS)
     values: dict[str, str] = {}
     for key in _CRED_KEYS:
         if key not in items:
             raise node.error(f"{what} lacks {key}")
-        values[key] = items[key].string(f"{what}: {key}", allow_empty=True)
+        if not items[key].is_text():
+            raise items[key].error(f"{what}: {key} must be text")
+        values[key] = items[key].data
     if not values["username"].strip():
         raise items["username"].error(f"{what}: username is empty")
     return Credential(values["username"], values["password"])
@@ -135,16 +148,17 @@ def _build(root: Value, where: str) -> Credentials:
         try:
             addr = ipaddress.ip_address(key)
         except ValueError:
-            raise value.error(f"hosts: {key!r} is not an IP address", at_key=True) from None
+            raise value.error("hosts: a key here is not an IP address", at_key=True) from None
         if str(addr) in hosts:
-            raise value.error(f"hosts: {key!r} listed twice", at_key=True)
-        hosts[str(addr)] = _credential(value, f"hosts {key}")
+            raise value.error(f"hosts: {addr} listed twice", at_key=True)
+        hosts[str(addr)] = _credential(value, f"hosts {addr}")
     subnets: list[tuple[IPNetwork, Credential]] = []
     for key, value in (_mapping(top["subnets"], "subnets") if "subnets" in top else {}).items():
         try:
             net = ipaddress.ip_network(key, strict=True)
-        except ValueError as exc:
-            raise value.error(f"subnets: {key!r} is not a valid CIDR ({exc})", at_key=True) from None
-        subnets.append((net, _credential(value, f"subnets {key}")))
+        except ValueError:
+            raise value.error("subnets: a key here is not a valid CIDR (host bits must be zero)",
+                              at_key=True) from None
+        subnets.append((net, _credential(value, f"subnets {net}")))
     subnets.sort(key=lambda item: item[0].prefixlen, reverse=True)
     return Credentials(default=default, hosts=hosts, subnets=tuple(subnets), source=where)

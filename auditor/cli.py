@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
+import traceback
 from typing import Any
 
 import click
 
 from . import __version__
-from .errors import LabError, OperatorError, ScanError, StoreLockedError
+from .errors import Interrupted, LabError, OperatorError, ScanError, StoreLockedError, one_line
+from .interrupt import raise_on_signals
 
 # Every command lives in auditor/commands/<module>.py as a click command object.
 # The registry is closed: tests/test_cli.py asserts each entry imports and is listed in --help.
@@ -45,14 +48,39 @@ class OperatorFailure(click.ClickException):
         return self.message
 
 
+def _notes(exc: BaseException) -> str:
+    """What the library added on the way up (e.g. 'scan 7 recorded as failed')."""
+    notes = getattr(exc, "__notes__", None) or []
+    return "".join(f"; {note}" for note in notes)
+
+
 class CamauditGroup(click.Group):
+    """Every way a command can end becomes an exit code cron and systemd can tell apart:
+    0 compliant, 1 findings, 2 anything else — operator errors, interruptions (SIGINT,
+    SIGTERM, the deadline) and bugs alike, each as one line on stderr. A bug's traceback
+    is printed only with ``-v``; it never exits 1, which a systemd unit counts as success."""
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with raise_on_signals():
+                return super().invoke(ctx)
         except (OperatorError, ScanError, LabError, StoreLockedError) as exc:
-            raise OperatorFailure(str(exc)) from exc
-        except click.UsageError:
-            raise  # click's UsageError already exits 2
+            raise OperatorFailure(one_line(f"{exc}{_notes(exc)}")) from exc
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own: usage errors exit 2, --help and ctx.exit keep their codes
+        except Interrupted as exc:
+            raise OperatorFailure(one_line(f"interrupted: {exc.reason}{_notes(exc)}")) from exc
+        except KeyboardInterrupt as exc:
+            raise OperatorFailure(one_line(f"interrupted: stopped by SIGINT (Ctrl-C){_notes(exc)}")) from exc
+        except BrokenPipeError as exc:  # `camaudit devices | head`: the reader went away
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            raise click.exceptions.Exit(2) from exc
+        except Exception as exc:
+            if (ctx.params.get("verbose") or 0) > 0:
+                traceback.print_exc()
+            raise OperatorFailure(one_line(
+                f"internal error: {type(exc).__name__}: {exc}{_notes(exc)} (a camaudit bug; "
+                "run with -v for the traceback)")) from exc
 
 
 @click.group(cls=CamauditGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import getpass
 import hashlib
-import signal
 import socket
 import time
 from dataclasses import dataclass, field
@@ -26,12 +26,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from . import __version__, opfile
+from . import __version__, interrupt, opfile
 from .assemble import assemble
-from .errors import OperatorError
+from .errors import Interrupted, OperatorError, one_line
 from .identify import identify
 from .knowledge import KnowledgeBase, load_knowledge
 from .models import SEVERITIES, Device, Finding, Observation
+from .outputs import check_output_path
 from .policy import Policy, default_rule_files, device_facts, evaluate, exceeds, load_policy
 from .probes.engine import Progress, ScanOptions, interface_address, run_scan
 from .report import write_report
@@ -39,6 +40,12 @@ from .store import Store
 
 FLUSH_EVERY = 200
 FLUSH_SECONDS = 0.5
+POST_RESERVE_SHARE = 0.1
+POST_RESERVE_MAX = 30.0
+"""Of an audit's deadline, this share (at most this many seconds) is kept from the probes
+for identification, policy, storing and the reports."""
+STOP_GRACE = 1.0
+"""After SIGINT/SIGTERM stopped the probes, what was seen gets this long to be identified and stored."""
 
 
 @dataclass
@@ -98,10 +105,25 @@ def check_fail_on(value: str | None) -> str | None:
     return value
 
 
+def probing_deadline(deadline: float) -> float:
+    """The part of an audit's ``deadline`` the probes get: the rest is kept for identification,
+    policy, storing and the reports, so the whole audit ends inside its deadline."""
+    return max(deadline - min(POST_RESERVE_MAX, deadline * POST_RESERVE_SHARE), deadline * 0.5)
+
+
 def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditResult:
-    """Run one audit; SIGINT/SIGTERM stop the scan (status interrupted) and the rest still runs."""
+    """Run one audit, inside ``request.options.deadline`` from the first packet to the last report.
+
+    SIGINT/SIGTERM while the probes run stop them (status interrupted) and what was seen is
+    still identified, checked and stored, within ``STOP_GRACE`` seconds. Anything that stops
+    the run later — another signal, the deadline running out, a bug — ends it at once: what
+    was stored stays, the scan is recorded as interrupted (or failed, for a bug), and the
+    exception goes on up with a note naming the scan.
+    """
     check_fail_on(request.fail_on)
     interface_address(request.options.interface)  # a mistyped interface is an operator error, not a failed scan
+    for fmt, path in request.reports:
+        check_output_path(path, f"{fmt} report")  # a report that cannot be written costs no traffic
     policy = load_rules(request.rules)
     kb = load_knowledge()
     store = Store(request.db_path, lock_timeout=request.lock_timeout)
@@ -119,44 +141,72 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
             "kb_version": kb.version,
         }
         scan_id = store.begin_scan(meta)
+        ends_at = time.monotonic() + request.options.deadline
         sink = _StoreSink(store, scan_id)
+        stats: dict[str, Any] = {}
         try:
-            outcome = asyncio.run(_scan_with_signals(request.options, sink, progress))
-            sink.flush()
-            devices = [Device(host=h, identity=identify(h, kb)) for h in assemble(sink.all)]
-            facts = {d.key: device_facts(d, kb, policy) for d in devices}
-            findings: list[Finding] = evaluate(policy, devices, today=request.today, kb=kb, known_facts=facts)
-            store.add_devices(scan_id, devices, facts)
-            store.add_findings(scan_id, findings)
-            store.add_waivers(scan_id, policy.waiver_status(request.today, devices))
-        except BaseException:
-            # Whatever broke (a bug, Ctrl-C after the scan), the row must not stay "running".
-            with contextlib.suppress(Exception):
+            options = dataclasses.replace(request.options, deadline=probing_deadline(request.options.deadline))
+            with interrupt.keep_handlers():
+                outcome = asyncio.run(_scan_with_signals(options, sink, progress))
+            stats = dict(outcome.stats)
+            budget, why = ends_at - time.monotonic(), "the deadline ran out"
+            if outcome.stats.get("stopped_by_operator"):
+                budget, why = min(budget, STOP_GRACE), "stopped while the probes ran"
+            with interrupt.alarm(budget, f"{why} while identifying, checking and storing what was seen"):
                 sink.flush()
-            with contextlib.suppress(Exception):
-                store.finish_scan(scan_id, "failed", {})
+                devices = [Device(host=h, identity=identify(h, kb)) for h in assemble(sink.all)]
+                facts = {d.key: device_facts(d, kb, policy) for d in devices}
+                findings: list[Finding] = evaluate(policy, devices, today=request.today, kb=kb, known_facts=facts)
+                store.add_devices(scan_id, devices, facts)
+                store.add_findings(scan_id, findings)
+                store.add_waivers(scan_id, policy.waiver_status(request.today, devices))
+                with interrupt.shielded():
+                    store.finish_scan(scan_id, outcome.status, dict(stats, devices=len(devices)))
+        except BaseException as exc:
+            # Whatever broke (a bug, a signal, the deadline), the row must not stay "running".
+            interrupted = isinstance(exc, Interrupted | KeyboardInterrupt)
+            status = "interrupted" if interrupted else "failed"
+            reason = exc.reason if isinstance(exc, Interrupted) else f"{type(exc).__name__}: {exc}"
+            with interrupt.shielded():
+                with contextlib.suppress(Exception):
+                    sink.flush()
+                with contextlib.suppress(Exception):
+                    store.finish_scan(scan_id, status, dict(stats, **{status: one_line(reason, 300)}))
+            exc.add_note(f"scan {scan_id} recorded as {status}"
+                         + (" (what was seen is stored)" if interrupted else ""))
             raise
-        store.finish_scan(scan_id, outcome.status, dict(outcome.stats, devices=len(devices)))
         document = store.scan_document(scan_id)
     finally:
         store.close()
-    written = []
-    for fmt, path in request.reports:
-        write_report(document, path, fmt, site=request.site)
-        written.append(path)
+    written = write_reports(document, request.reports, request.site, scan_id)
     failed = bool(request.fail_on) and exceeds(findings, request.fail_on)  # type: ignore[arg-type]
     return AuditResult(scan_id, outcome.status, document, findings, failed, written)
+
+
+def write_reports(document: dict[str, Any], reports: list[tuple[str, Path]], site: str | None,
+                  scan_id: int) -> list[Path]:
+    """Write each report; one that still fails (disk full, a directory gone since the check)
+    is an ``OperatorError`` naming it — the scan is stored and can be rendered again."""
+    written = []
+    for fmt, path in reports:
+        try:
+            write_report(document, path, fmt, site=site)
+        except OSError as exc:
+            raise OperatorError(f"cannot write the {fmt} report: {exc.strerror or exc}; scan {scan_id} is stored "
+                                f"(camaudit report --scan {scan_id} -o FILE)", str(path)) from None
+        written.append(path)
+    return written
 
 
 async def _scan_with_signals(options: ScanOptions, sink: _StoreSink, progress: Progress | None) -> Any:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in interrupt.STOP_SIGNALS:
         try:
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # not the main thread
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
     try:
         return await run_scan(options, sink, progress, stop)

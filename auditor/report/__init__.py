@@ -59,7 +59,8 @@ def write_report(doc: dict[str, Any], path: Path | str, fmt: str = "html", *, si
     text = render(doc, fmt, site=site, template_dirs=template_dirs, rows=rows)
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    # A short temporary name: the target's own may already be as long as the file system allows.
+    fd, tmp = tempfile.mkstemp(prefix=".camaudit-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)

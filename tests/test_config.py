@@ -34,7 +34,7 @@ BASE = "site: S\ntargets: [198.18.0.0/24]\ninterface: lan0\n"
     ("formats: [html, pdf]\n", 4, "unknown report format(s) pdf"),
     ("rules: [builtin:nope]\n", 4, "no shipped rules file"),
     ("retention: {scans: 0}\n", 4, "retention.scans"),
-    ("report_name: '{sight}'\n", 4, "report_name pattern is invalid"),
+    ("report_name: '{sight}'\n", 4, "report_name unknown field {sight}"),
     ("exclude: [198.18.0.1, 198.18.0.x]\n", 4, "invalid target '198.18.0.x'"),
 ])
 def test_bad_config_one_line_with_file_and_line(tmp_path, extra, line, needle):
@@ -72,25 +72,3 @@ def test_bad_target_names_the_targets_line(tmp_path):
     p = write(tmp_path, "site: S\ninterface: lan0\ntargets: [198.18.0.0/24, 198.18.0.999]\n")
     with pytest.raises(OperatorError, match=rf"^{p}:3: invalid target '198.18.0.999'"):
         load_config(p)
-
-
-def test_prune_reports_keeps_the_newest_of_this_configs_pattern_per_format(tmp_path):
-    import os
-
-    from auditor.config import prune_reports
-
-    p = write(tmp_path, BASE + "report_dir: out\nformats: [html, json]\n")
-    cfg = load_config(p)
-    cfg.report_dir.mkdir()
-    made = []
-    for i, day in enumerate(("20260101", "20260102", "20260103")):
-        for fmt in ("html", "json"):
-            f = cfg.report_dir / f"camaudit-S-{day}-031500.{fmt}"
-            f.write_text("x")
-            os.utime(f, (1_700_000_000 + i, 1_700_000_000 + i))
-            made.append(f)
-    other = cfg.report_dir / "someone-else.html"
-    other.write_text("keep me")
-    removed = prune_reports(cfg, 2)
-    assert sorted(r.name for r in removed) == ["camaudit-S-20260101-031500.html", "camaudit-S-20260101-031500.json"]
-    assert other.exists() and sum(f.exists() for f in made) == 4

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import click
 
-from ..config import load_config, prune_reports
+from ..config import AuditConfig, load_config
 from ..credentials import load_credentials
 from ..errors import OperatorError
+from ..outputs import check_directory, check_output_path
 from ..pipeline import AuditRequest, run_audit
 from ..probes.engine import ScanOptions
+from ..retention import prune_reports
 from ..scope import build_scope
+from .options import FiniteRange
 from .progress import TerminalProgress
 from .summary import exit_code, summary_line
 
@@ -30,8 +33,22 @@ Exit codes:
   2  bad config / rules / credentials, scan failed or interrupted, or another run holds the lock"""
 
 
-def _attach_log_file(path: Path) -> None:
-    handler = logging.FileHandler(path, encoding="utf-8")
+def _config_error(cfg: AuditConfig, key: str, exc: OperatorError) -> OperatorError:
+    """An output problem found before the scan, named at the config line that set it."""
+    where = f" ({exc.path})" if exc.path else ""
+    return OperatorError(f"{key}: {exc.message}{where}", str(cfg.path), cfg.lines.get(key))
+
+
+def _attach_log_file(cfg: AuditConfig, path: Path) -> None:
+    try:
+        check_output_path(path, "log file")
+        if path.exists() and not path.is_file():
+            raise OperatorError("log file: not a regular file", str(path))
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OperatorError as exc:
+        raise _config_error(cfg, "log_file", exc) from None
+    except OSError as exc:
+        raise _config_error(cfg, "log_file", OperatorError(f"cannot open: {exc.strerror}", str(path))) from None
     handler.setFormatter(logging.Formatter("%(asctime)s camaudit[%(process)d] %(levelname)s %(message)s"))
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
@@ -40,14 +57,14 @@ def _attach_log_file(path: Path) -> None:
 @click.command(epilog=EXIT_CODES)
 @click.option("-c", "--config", "config_path", required=True, type=click.Path(path_type=Path),
               help="Audit config (YAML or TOML); see examples/audit.yaml.")
-@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=None,
+@click.option("--wait", "wait_s", type=FiniteRange(0, 86400), default=None,
               help="If another run holds the database, wait up to this many seconds instead of exiting 2.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success (errors still go to stderr).")
 def audit(config_path: Path, wait_s: float | None, quiet: bool) -> None:
     """Run one complete audit as the config describes: scan, identify, check, store, report."""
     cfg = load_config(config_path)
     if cfg.log_file:
-        _attach_log_file(cfg.log_file)
+        _attach_log_file(cfg, cfg.log_file)
     try:
         scope = build_scope(cfg.targets, cfg.excludes, allow_public=cfg.allow_public, allow_large=cfg.allow_large)
     except OperatorError as exc:  # the scope as a whole (public, too large, empty): name the config's targets
@@ -55,9 +72,17 @@ def audit(config_path: Path, wait_s: float | None, quiet: bool) -> None:
             raise
         raise OperatorError(exc.message, str(cfg.path), cfg.lines.get("targets")) from None
     creds = load_credentials(cfg.credentials) if cfg.credentials else None
-    cfg.report_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        check_directory(cfg.report_dir, "report_dir", create=True)
+    except OperatorError as exc:
+        raise _config_error(cfg, "report_dir", exc) from None
     stem = cfg.report_stem(datetime.now())
     reports = [(fmt, cfg.report_dir / f"{stem}.{fmt}") for fmt in cfg.formats]
+    for fmt, report_path in reports:
+        try:
+            check_output_path(report_path, f"{fmt} report")
+        except OperatorError as exc:
+            raise _config_error(cfg, "report_name", exc) from None
     options = ScanOptions(scope=scope, interface=cfg.interface, probes=cfg.probes, rate=cfg.rate,
                           timeout=cfg.timeout, deadline=cfg.deadline, credentials=creds)
     request = AuditRequest(options=options, db_path=cfg.database, rules=list(cfg.rules), site=cfg.site,
@@ -69,16 +94,17 @@ def audit(config_path: Path, wait_s: float | None, quiet: bool) -> None:
         result = run_audit(request, progress)
     finally:
         progress.close()
-    if cfg.keep_reports:
-        for old in prune_reports(cfg, cfg.keep_reports):
-            log.info("retention: removed %s", old)
-    if cfg.keep_scans:
-        from ..store import Store
+    from ..store import Store
 
-        with Store(cfg.database) as store:
+    with Store(cfg.database) as store:
+        store.record_report_files(result.scan_id, cfg.key, [(fmt, p) for fmt, p in reports if p in result.written])
+        if cfg.keep_reports:
+            for old in prune_reports(store, cfg.key, cfg.keep_reports):
+                log.info("retention: removed %s", old)
+        if cfg.keep_scans:
             pruned = store.prune(keep_last=cfg.keep_scans)
-        if pruned:
-            log.info("retention: removed %d old scan(s)", pruned)
+            if pruned:
+                log.info("retention: removed %d old scan(s)", pruned)
     line = summary_line(result.document)
     log.info("%s", line)
     if not quiet:

@@ -368,6 +368,36 @@ class Store:
             self.db.execute(f"DELETE FROM scans WHERE id IN ({marks})", doomed)
         return len(doomed)
 
+    # ---- report files (retention) -----------------------------------------------------------
+
+    @_serialised
+    def record_report_files(self, scan_id: int, config: str, files: Iterable[tuple[str, Path]]) -> None:
+        """Remember the report files an audit config wrote (path, size, mtime), for retention."""
+        batch = []
+        for fmt, path in files:
+            try:
+                st = Path(path).stat()
+            except OSError:
+                continue  # gone already: nothing to keep track of
+            batch.append({"scan_id": scan_id, "config": config, "format": fmt, "path": str(Path(path).resolve()),
+                          "size": st.st_size, "mtime_ns": st.st_mtime_ns, "written_at": time.time()})
+        if batch:
+            with self._writing():
+                self._insert("report_files", batch)
+
+    @_serialised
+    def report_files(self, config: str) -> list[dict[str, Any]]:
+        """The recorded report files of ``config``, newest first."""
+        return list(self.db.query("SELECT * FROM report_files WHERE config = ? ORDER BY id DESC", [config]))
+
+    @_serialised
+    def forget_report_files(self, ids: Iterable[int]) -> None:
+        doomed = list(ids)
+        if not doomed:
+            return
+        with self._writing(), immediate(self.db):
+            self.db.execute(f"DELETE FROM report_files WHERE id IN ({','.join('?' * len(doomed))})", doomed)
+
     # ---- queries ----------------------------------------------------------------------------
 
     def _scan_row(self, scan_id: int) -> dict[str, Any]:

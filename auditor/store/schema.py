@@ -132,9 +132,25 @@ _V3 = (
 # v4: where each waiver was written (``file:line``), so the report can point at it.
 _V4 = ("ALTER TABLE waivers ADD COLUMN source TEXT",)
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+# v5: the report files each audit config wrote, so retention deletes those and nothing else
+# (never by a name pattern, which also matched other sites' and other programs' files).
+_V5 = (
+    """CREATE TABLE report_files (
+        id INTEGER PRIMARY KEY,
+        scan_id INTEGER NOT NULL,
+        config TEXT NOT NULL,
+        format TEXT NOT NULL,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        written_at REAL NOT NULL
+    )""",
+    "CREATE INDEX idx_report_files_config ON report_files(config, format, id)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
-_OUR_TABLES = {"scans", "devices", "observations", "scan_devices", "findings", "waivers"}
+_OUR_TABLES = {"scans", "devices", "observations", "scan_devices", "findings", "waivers", "report_files"}
 
 
 def user_version(db: Database) -> int:

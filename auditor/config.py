@@ -7,20 +7,28 @@ mail says exactly what to fix. Relative paths are relative to the config file;
 
 from __future__ import annotations
 
+import os
 import re
+import string
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from . import opfile
-from .errors import OperatorError
+from .errors import OperatorError, shown
 from .models import SEVERITIES
 from .probes.engine import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT
 from .probes.registry import ALL_PROBES
 from .resources import data_dir
-from .scope import parse_target
+from .scope import parse_target, read_target_file
 
 FORMATS = ("html", "json", "csv")
+LIMITS: dict[str, tuple[float, float]] = {
+    "rate": (1.0, 100_000.0),
+    "timeout": (0.1, 3600.0),
+    "deadline": (1.0, 7 * 86400.0),
+}
+"""Bounds of the pacing numbers, for the config and the command-line options alike."""
 DEFAULT_REPORT_NAME = "camaudit-{site}-{date:%Y%m%d-%H%M%S}"
 
 
@@ -55,19 +63,54 @@ class AuditConfig:
         return re.sub(r"[^A-Za-z0-9._-]+", "-", self.site).strip("-") or "site"
 
     def report_stem(self, when: datetime) -> str:
-        return self.report_name.format(site=self.site_slug, date=when)
+        """The report's file name without extension; ``OperatorError`` (the config's report_name
+        line) if this date makes it unusable."""
+        stem = self.report_name.format(site=self.site_slug, date=when)
+        problem = report_stem_problem(stem)
+        if problem:
+            raise OperatorError(f"report_name gives {shown(stem)}: {problem}", str(self.path),
+                                self.lines.get("report_name"))
+        return stem
+
+    @property
+    def key(self) -> str:
+        """What the database records this config's report files under (for retention)."""
+        return str(self.path.resolve())
 
 
-def prune_reports(cfg: AuditConfig, keep: int) -> list[Path]:
-    """Retention: delete all but the ``keep`` newest reports of this config's naming pattern; return what went."""
-    pattern = re.sub(r"\{date[^}]*\}", "*", cfg.report_name).replace("{site}", cfg.site_slug)
-    removed: list[Path] = []
-    for fmt in cfg.formats:
-        files = sorted(cfg.report_dir.glob(f"{pattern}.{fmt}"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in files[keep:]:
-            old.unlink(missing_ok=True)
-            removed.append(old)
-    return removed
+REPORT_NAME_FIELDS = ("site", "date")
+_MAX_STEM = 200
+"""Bytes a report name may have before its extension (file systems take 255)."""
+
+
+def report_name_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is not a usable report_name, or None: only ``{site}`` and ``{date:…}``
+    (no attribute or index access such as ``{date.__class__}``, no nested fields)."""
+    try:
+        parts = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        return f"pattern is invalid ({exc})"
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in REPORT_NAME_FIELDS:
+            return f"unknown field {{{shown(name, 30)[1:-1]}}}; use {{site}} and {{date:%Y%m%d-%H%M%S}}"
+        if conversion or (spec and ("{" in spec or "}" in spec)):
+            return "fields take a format only ({date:%Y%m%d}), no conversion or nested field"
+    return None
+
+
+def report_stem_problem(stem: str) -> str | None:
+    """Why a rendered report name cannot be a file in report_dir, or None."""
+    if not stem.strip() or stem.strip(".") == "":
+        return "an empty name"
+    if "/" in stem or "\\" in stem or os.sep in stem:
+        return "a path, not a file name (report files stay inside report_dir)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in stem):
+        return "control characters in a file name"
+    if len(os.fsencode(stem)) > _MAX_STEM:
+        return f"longer than {_MAX_STEM} bytes"
+    return None
 
 
 def rules_path(entry: str, base: Path | None = None) -> Path:
@@ -116,20 +159,29 @@ def load_config(path: Path) -> AuditConfig:
         if key not in top:
             return default
         value = top[key].number(f"{key!r}")
-        if value <= 0:
-            raise fail(key, f"{key} must be positive")
+        low, high = LIMITS[key]
+        if not low <= value <= high:
+            raise fail(key, f"{key} must be between {low:g} and {high:g}")
         return value
 
     def flag(key: str) -> bool:
         return top[key].boolean(f"{key!r}") if key in top else False
 
+    scope_entries: dict[str, list[str]] = {}
     for key in ("targets", "exclude"):
+        entries = scope_entries.setdefault(key, [])
         for entry in str_list(key):
-            if not entry.startswith("@"):  # an @file names its own lines when it is read
-                try:
-                    parse_target(entry)
-                except OperatorError as exc:
-                    raise fail(key, exc.message) from None
+            if entry.startswith("@"):  # relative to the config file, like every path in it
+                target_file = Path(entry[1:]).expanduser()
+                target_file = target_file if target_file.is_absolute() else base / target_file
+                _check_target_file(target_file, path, lines.get(key), key)
+                entries.append(f"@{target_file}")
+                continue
+            try:
+                parse_target(entry)
+            except OperatorError as exc:
+                raise fail(key, exc.message) from None
+            entries.append(entry)
     rules = []
     for entry in str_list("rules"):
         try:
@@ -152,13 +204,18 @@ def load_config(path: Path) -> AuditConfig:
             raise fail("retention", f"retention.{key}: expected 'reports' or 'scans' with a positive integer")
         retention[key] = keep
     report_name = top["report_name"].string("'report_name'") if "report_name" in top else DEFAULT_REPORT_NAME
+    if problem := report_name_problem(report_name):
+        raise fail("report_name", f"report_name {problem}")
     try:
-        report_name.format(site="x", date=datetime(2026, 1, 1))
-    except (KeyError, ValueError, IndexError) as exc:
+        sample = report_name.format(site="site", date=datetime(2026, 12, 31, 23, 59, 59))
+    except (KeyError, ValueError, IndexError, TypeError) as exc:
         raise fail("report_name", f"report_name pattern is invalid ({exc}); use {{site}} and {{date:%Y%m%d}}") from None
+    if problem := report_stem_problem(sample):
+        raise fail("report_name", f"report_name gives {shown(sample)}: {problem}")
     return AuditConfig(
-        path=path, site=top["site"].string("'site'"), targets=str_list("targets"),
-        interface=top["interface"].string("'interface'"), excludes=str_list("exclude"), rules=tuple(rules),
+        path=path, site=top["site"].string("'site'"), targets=tuple(scope_entries["targets"]),
+        interface=top["interface"].string("'interface'"), excludes=tuple(scope_entries["exclude"]),
+        rules=tuple(rules),
         credentials=optional_rel("credentials"), database=rel("database", "camaudit.db"),
         report_dir=rel("report_dir", "."),
         report_name=report_name, formats=formats, keep_reports=retention.get("reports"),
@@ -168,3 +225,14 @@ def load_config(path: Path) -> AuditConfig:
         allow_public=flag("allow_public"), allow_large=flag("allow_large"),
         log_file=optional_rel("log_file"), lines=lines,
     )
+
+
+def _check_target_file(target_file: Path, config: Path, line: int | None, key: str) -> None:
+    """Read an ``@file`` the config names: a file that cannot be read is the config line's
+    error; a bad entry in it names its own line and the config line that listed it."""
+    try:
+        read_target_file(target_file)
+    except OperatorError as exc:
+        if exc.path == str(target_file) and exc.line is None:
+            raise OperatorError(f"{key}: @{target_file}: {exc.message}", str(config), line) from None
+        raise OperatorError(f"{exc.message} (listed in {config}:{line})", exc.path, exc.line) from None

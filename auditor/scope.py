@@ -11,9 +11,10 @@ import bisect
 import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import opfile
-from .errors import OperatorError
+from .errors import OperatorError, shown
 
 MAX_ADDRESSES = 65_536
 """More than this needs ``--allow-large``."""
@@ -64,7 +65,7 @@ def parse_target(text: str, where: tuple[str, int | None] | None = None) -> ipad
         value = int(IPv4(entry))
         return (value, value)
     except ValueError as exc:
-        raise OperatorError(f"invalid target {entry!r}: {exc}", path, line) from None
+        raise OperatorError(f"invalid target {shown(entry)}: {exc}", path, line) from None
 
 
 def _span(target: ipaddress.IPv4Network | Span, hosts_only: bool) -> Span:
@@ -77,15 +78,23 @@ def _span(target: ipaddress.IPv4Network | Span, hosts_only: bool) -> Span:
     return lo, hi
 
 
+def read_target_file(path: str | Path) -> list[tuple[str, tuple[str, int | None]]]:
+    """The entries of an ``@file`` (one per line, ``#`` comments), each with (file, line);
+    every entry checked (``OperatorError`` naming file:line)."""
+    text = opfile.read_text(path, "target file", TARGET_FILE_MAX_BYTES)
+    out: list[tuple[str, tuple[str, int | None]]] = []
+    for no, line in enumerate(text.splitlines(), 1):
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            parse_target(entry, (str(path), no))
+            out.append((entry, (str(path), no)))
+    return out
+
+
 def _expand_args(items: Iterable[str]) -> Iterator[tuple[str, tuple[str, int | None] | None]]:
     for item in items:
         if item.startswith("@"):
-            path = item[1:]
-            lines = opfile.read_text(path, "target file", TARGET_FILE_MAX_BYTES).splitlines()
-            for no, line in enumerate(lines, 1):
-                entry = line.split("#", 1)[0].strip()
-                if entry:
-                    yield entry, (path, no)
+            yield from read_target_file(item[1:])
         else:
             for part in item.split(","):
                 if part.strip():

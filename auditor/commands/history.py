@@ -13,7 +13,7 @@ from ..document import SCHEMA_VERSION
 from ..errors import OperatorError
 from ..models import SEVERITIES
 from ..store import Store
-from .options import db_option, open_store
+from .options import SCAN_ID, db_option, open_store
 from .tables import cell, render_csv, render_table
 
 DEVICE_COLUMNS: tuple[str, ...] = ("id", "ip", "mac", "maker", "brand", "relation", "device_class", "model",
@@ -67,7 +67,7 @@ def scans(as_json: bool, db: Path) -> None:
 
 
 @click.command()
-@click.option("--scan", "scan_id", type=int, metavar="N", help="Scan id (default: the latest complete scan).")
+@click.option("--scan", "scan_id", type=SCAN_ID, metavar="N", help="Scan id (default: the latest complete scan).")
 @click.option("--covered", is_flag=True, help="Only devices from covered makers (NDAA §889).")
 @click.option("--maker", metavar="NAME", help="Only devices whose maker or brand contains NAME.")
 @click.option("--json", "as_json", is_flag=True, help="JSON (the document's device entries).")
@@ -123,8 +123,8 @@ def _diff_text(result: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.argument("a", type=int, required=False)
-@click.argument("b", type=int, required=False)
+@click.argument("a", type=SCAN_ID, required=False)
+@click.argument("b", type=SCAN_ID, required=False)
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
 @db_option
 def diff(a: int | None, b: int | None, as_json: bool, db: Path) -> None:
@@ -151,7 +151,7 @@ def diff(a: int | None, b: int | None, as_json: bool, db: Path) -> None:
 
 
 @click.command()
-@click.option("--scan", "scan_id", type=int, metavar="N", help="Scan id (default: the latest complete scan).")
+@click.option("--scan", "scan_id", type=SCAN_ID, metavar="N", help="Scan id (default: the latest complete scan).")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
 @click.option("--table", type=click.Choice(["devices", "findings"]), default="devices", show_default=True,
               help="For CSV: which table to write.")

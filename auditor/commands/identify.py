@@ -11,7 +11,7 @@ import click
 
 from ..knowledge import load_knowledge, oui_answer
 from ..pipeline import reidentify
-from .options import db_option, open_store
+from .options import SCAN_ID, db_option, open_store
 
 
 def _line(answer: dict[str, Any]) -> str:
@@ -47,7 +47,7 @@ def oui(macs: tuple[str, ...], as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--scan", "scan_id", type=int, required=True, help="Stored scan to re-identify.")
+@click.option("--scan", "scan_id", type=SCAN_ID, required=True, help="Stored scan to re-identify.")
 @db_option
 @click.option("--rules", "rules", multiple=True, type=click.Path(path_type=Path),
               help="Re-evaluate with these rules files (default: the ones the scan recorded).")

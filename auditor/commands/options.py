@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -15,6 +16,22 @@ if TYPE_CHECKING:
 
 DEFAULT_DB = "camaudit.db"
 F = TypeVar("F", bound=Callable[..., object])
+
+
+class FiniteRange(click.FloatRange):
+    """A FloatRange that also refuses ``nan`` and ``inf`` (``nan`` passes every comparison)."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+SCAN_ID = click.IntRange(1, 2**63 - 1)
+"""A scan id as SQLite stores it (a larger number is no scan, not an overflow)."""
 
 
 def db_option(func: F) -> F:

@@ -9,11 +9,11 @@ import click
 
 from ..errors import OperatorError
 from ..report import CSV_ROWS, FORMATS, CsvRows, format_for_path, render, write_report
-from .options import db_option, open_store
+from .options import SCAN_ID, db_option, open_store
 
 
 @click.command()
-@click.option("--scan", "scan_id", type=int, metavar="N",
+@click.option("--scan", "scan_id", type=SCAN_ID, metavar="N",
               help="Scan id (default: the latest complete scan, else the latest).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here (default: standard output).")

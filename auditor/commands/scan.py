@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from ..config import rules_path
+from ..config import LIMITS, rules_path
 from ..credentials import load_credentials
 from ..pipeline import AuditRequest, run_audit
 from ..probes.engine import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT, ScanOptions, parse_probe_list
 from ..scope import build_scope
-from .options import db_option
+from .options import FiniteRange, db_option
 from .progress import TerminalProgress
 from .summary import exit_code, summary_line
 
@@ -25,12 +25,13 @@ from .summary import exit_code, summary_line
 @click.option("--credentials", type=click.Path(path_type=Path), help="YAML/TOML credentials file (mode 600).")
 @click.option("--probes", metavar="LIST",
               help="Comma-separated subset of: arp,wsdiscovery,sadp,dhip,ports,http,rtsp,onvif.")
-@click.option("--rate", type=click.FloatRange(min=1), default=DEFAULT_RATE, show_default=True,
+@click.option("--rate", type=FiniteRange(*LIMITS["rate"]), default=DEFAULT_RATE, show_default=True,
               help="Packets/connections per second, all probes together.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
+@click.option("--timeout", type=FiniteRange(*LIMITS["timeout"]), default=DEFAULT_TIMEOUT, show_default=True,
               help="Per-request timeout (s).")
-@click.option("--deadline", type=click.FloatRange(min=1), default=DEFAULT_DEADLINE, show_default=True,
-              help="The whole scan stops after this many seconds.")
+@click.option("--deadline", type=FiniteRange(*LIMITS["deadline"]), default=DEFAULT_DEADLINE, show_default=True,
+              help="The whole audit (probes, identification, policy, store, reports) ends within this many "
+                   "seconds; the probes get 90% of it.")
 @click.option("--rules", "rules", multiple=True, metavar="FILE|builtin:NAME",
               help="Policy rules file(s) to evaluate (repeatable; builtin:ndaa-889 names a shipped one; "
                    "default: the shipped ndaa-889 and hardening).")

@@ -100,6 +100,23 @@ def test_maker_chart_folds_the_long_tail() -> None:
     assert chart.bars[-1].label == "Other makers" and chart.bars[-1].count == len(doc["devices"]) - 4
 
 
+def test_maker_chart_never_folds_covered_makers_or_unknowns() -> None:
+    doc = make_doc()
+    template = doc["devices"][0]
+    devices = []
+    for i in range(20):  # 20 clear makers with 3 devices each, then small covered makers and unknowns
+        devices += [dict(template, maker=f"Clear {i:02d}", covered=False) for _ in range(3)]
+    devices += [dict(template, maker="Hikvision", covered=True), dict(template, maker="Dahua", covered=True)]
+    devices += [dict(template, maker=None, covered=False)] * 2
+    doc["devices"] = devices
+    chart = maker_chart(normalize(doc), max_bars=12)
+    labels = {b.label: (b.count, b.kind) for b in chart.bars}
+    assert labels["Hikvision"] == (1, "covered") and labels["Dahua"] == (1, "covered")
+    assert labels[UNKNOWN_MAKER] == (2, "unknown") and chart.bars[-1].label == UNKNOWN_MAKER
+    assert chart.bars[-2].label == "Other makers" and chart.bars[-2].kind == "clear"
+    assert sum(b.count for b in chart.bars) == len(devices) and len(chart.bars) == 12
+
+
 def test_device_rows_worst_open_severity() -> None:
     rows = {r["d"]["ip"]: r for r in device_rows(normalize(make_doc()))}
     assert rows["198.18.0.12"]["worst"] == "high"  # its critical is waived

@@ -205,7 +205,11 @@ LONG_LIST = 25
 
 
 def maker_chart(doc: dict[str, Any], *, max_bars: int = 12) -> Chart:
-    """Horizontal bar chart of devices per maker, largest first; the tail folds into 'Other makers'."""
+    """Horizontal bar chart of devices per maker, largest first; the tail folds into 'Other makers'.
+
+    Covered makers and "Unknown maker" always keep their own bars (in a blue "Other makers"
+    bar a covered maker would vanish from the chart a reader looks at first): only makers
+    neither covered nor unknown fold."""
     counts: Counter[str] = Counter()
     covered: set[str] = set()
     for d in doc["devices"]:
@@ -215,8 +219,15 @@ def maker_chart(doc: dict[str, Any], *, max_bars: int = 12) -> Chart:
             covered.add(name)
     ordered = sorted(counts.items(), key=lambda kv: (kv[0] == UNKNOWN_MAKER, -kv[1], kv[0].lower()))
     if len(ordered) > max_bars:
-        head, tail = ordered[: max_bars - 1], ordered[max_bars - 1:]
-        ordered = [*head, ("Other makers", sum(c for _, c in tail))]
+        keep = [kv for kv in ordered if kv[0] in covered or kv[0] == UNKNOWN_MAKER]
+        clear = [kv for kv in ordered if kv not in keep]
+        room = max(0, max_bars - 1 - len(keep))
+        tail = clear[room:]
+        ordered = sorted([*keep, *clear[:room]], key=lambda kv: (kv[0] == UNKNOWN_MAKER, -kv[1], kv[0].lower()))
+        if tail:
+            unknown = [kv for kv in ordered if kv[0] == UNKNOWN_MAKER]
+            ordered = [kv for kv in ordered if kv[0] != UNKNOWN_MAKER]
+            ordered += [("Other makers", sum(c for _, c in tail)), *unknown]
     label_width, plot_width, bar_height, gap, top = 190, 330, 22, 10, 6
     peak = max((c for _, c in ordered), default=1) or 1
     bars = []

@@ -13,7 +13,16 @@ from scapy.config import conf
 
 from auditor.errors import OperatorError
 from auditor.lab import topology
-from auditor.lab.fleet import BRIDGE_MAX_PORTS, MAX_SCALE, fleet_from_data, fleet_to_data, load_fleet, scaled_fleet
+from auditor.lab.fleet import (
+    BRIDGE_MAX_PORTS,
+    DEMO_SCALE_LIMIT,
+    MAX_SCALE,
+    fleet_from_data,
+    fleet_to_data,
+    load_fleet,
+    scale_limit,
+    scaled_fleet,
+)
 from auditor.lab.spec import HOSTILE_BEHAVIOURS, Fleet
 
 
@@ -179,6 +188,7 @@ def test_scale_bounds(demo: Fleet) -> None:
     assert scaled_fleet(demo, 0) is demo
     lan_ports = sum(1 for d in demo.devices if d.segment == "lan") + 2
     limit = min(MAX_SCALE, BRIDGE_MAX_PORTS - lan_ports)
+    assert scale_limit(demo) == limit == DEMO_SCALE_LIMIT  # what `lab up --help` and `demo --help` say
     with pytest.raises(OperatorError, match=f"{BRIDGE_MAX_PORTS} ports"):
         scaled_fleet(demo, limit + 1)
     assert len(scaled_fleet(demo, limit).devices) == len(demo.devices) + limit

@@ -18,6 +18,7 @@ import yaml
 
 from ..credentials import Credentials, load_credentials
 from ..lab import topology
+from ..lab.fleet import DEMO_SCALE_LIMIT
 from ..lab.spec import Fleet
 from ..pipeline import AuditRequest, run_audit
 from ..probes.engine import ScanOptions
@@ -59,8 +60,8 @@ def _terminate_as_exit() -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("camaudit-report.html"),
               show_default=True, help="HTML report path.")
 @click.option("--keep", is_flag=True, help="Leave the lab up afterwards (camaudit lab down --tag TAG removes it).")
-@click.option("--scale", type=click.IntRange(min=0, max=3000), default=0,
-              help="Add N generic cameras to the facility.")
+@click.option("--scale", type=click.IntRange(min=0, max=DEMO_SCALE_LIMIT), default=0,
+              help=f"Add N generic cameras to the facility (up to {DEMO_SCALE_LIMIT}).")
 @click.option("-q", "--quiet", is_flag=True)
 def demo(tag: str, db: Path, output: Path, keep: bool, scale: int, quiet: bool) -> None:
     """Audit the simulated facility (needs root): writes camaudit.db and camaudit-report.html here."""

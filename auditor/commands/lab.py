@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..lab import topology
-from ..lab.fleet import MAX_SCALE, load_fleet
+from ..lab.fleet import BRIDGE_MAX_PORTS, DEMO_SCALE_LIMIT, load_fleet
 from ..lab.runner import lab_down, lab_exec, lab_status, lab_up
 
 _TAG_HELP = "Lab name (1-12 lower-case letters/digits); several labs can run side by side."
@@ -31,8 +31,10 @@ def lab() -> None:
 
 @lab.command()
 @click.option("--tag", default="demo", show_default=True, help=_TAG_HELP)
-@click.option("--scale", type=click.IntRange(0, MAX_SCALE), default=0, show_default=True,
-              help=f"Add N generic cameras (from {topology.SCALE_BASE}) for benchmarks.")
+@click.option("--scale", type=click.IntRange(min=0), default=0, show_default=True,
+              help=f"Add N generic cameras (from {topology.SCALE_BASE}) for benchmarks: up to {DEMO_SCALE_LIMIT} "
+                   f"with the demo fleet (one Linux bridge holds {BRIDGE_MAX_PORTS} ports; a larger --fleet "
+                   "leaves fewer).")
 @click.option("--fleet", "fleet_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Fleet YAML file (default: the shipped demo fleet).")
 def up(tag: str, scale: int, fleet_file: Path | None) -> None:

@@ -236,10 +236,19 @@ def _scale_device(i: int, ip: ipaddress.IPv4Address) -> DeviceSpec:
     )
 
 
+DEMO_SCALE_LIMIT = 999
+"""``scale_limit`` of the shipped demo fleet, for the commands' help (a test keeps them equal)."""
+
+
+def scale_limit(fleet: Fleet) -> int:
+    """How many generic cameras ``fleet`` can take: the LAN bridge's free ports, the LAN's free addresses."""
+    lan_ports = sum(1 for d in fleet.devices if d.segment == "lan") + 2  # + scanner and router
+    return min(MAX_SCALE, BRIDGE_MAX_PORTS - lan_ports)
+
+
 def scaled_fleet(fleet: Fleet, n: int) -> Fleet:
     """``fleet`` plus ``n`` generic cameras on consecutive IPs from ``topology.SCALE_BASE``."""
-    lan_ports = sum(1 for d in fleet.devices if d.segment == "lan") + 2  # + scanner and router
-    limit = min(MAX_SCALE, BRIDGE_MAX_PORTS - lan_ports)
+    limit = scale_limit(fleet)
     if n < 0 or n > limit:
         raise OperatorError(f"--scale must be between 0 and {limit} (one Linux bridge holds {BRIDGE_MAX_PORTS} "
                             f"ports), got {n}")

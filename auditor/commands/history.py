@@ -23,6 +23,9 @@ FINDING_COLUMNS: tuple[str, ...] = ("rule", "severity", "title", "device_id", "i
                                     "waiver_expires", "remediation")
 
 
+DEAD_RUN = "the run recording it ended without finishing"
+"""What the store records on a scan a dead run left 'running' (store/core.py)."""
+
 _SEVERITY_HEADERS = tuple({"critical": "CRIT", "medium": "MED"}.get(s, s.upper()) for s in SEVERITIES)
 
 
@@ -64,6 +67,25 @@ def scans(as_json: bool, db: Path) -> None:
         [s["id"], _when(s["started_at"]), s["status"], s["duration_s"], s["devices"],
          *(s["findings"][sev] for sev in SEVERITIES), s["waived"], " ".join(s["targets"])]
         for s in items]))
+    notes = [f"  scan {s['id']} {s['status']}: {why}" for s in items if (why := _why(s))]
+    if notes:
+        click.echo("\n".join(["", "why scans did not complete:", *notes]))
+
+
+def _why(scan: dict[str, Any]) -> str | None:
+    """Why a scan is interrupted or failed, as recorded (None for a complete one)."""
+    if scan["status"] not in ("interrupted", "failed"):
+        return None
+    stats = scan.get("stats") or {}
+    reason = stats.get(scan["status"])
+    if scan["status"] == "interrupted" and reason == DEAD_RUN:
+        return (f"{DEAD_RUN} (killed, or the machine stopped); camaudit marked it interrupted "
+                "when it next opened the database")
+    if not reason and stats.get("deadline_hit"):
+        return "the deadline ran out while the probes ran"
+    if not reason and stats.get("stopped_by_operator"):
+        return "stopped by SIGINT/SIGTERM while the probes ran"
+    return cell(reason, 200) if reason else None
 
 
 @click.command()

@@ -418,30 +418,119 @@ def _toml_keys(dotted: str) -> tuple[str, ...]:
 
 
 def _toml_lines(text: str) -> dict[tuple[str | int, ...], int]:
-    """Where each table and key is (tomllib keeps no positions): path → first line.
+    """Where each table, key and array item is (tomllib keeps no positions): path → line.
 
-    An approximation good for error messages: headers and ``key =`` lines are found by
-    pattern (keys in inline tables get their table's line).
+    Headers and ``key =`` lines are read only where a line starts outside a multi-line
+    string or array (a ``x = 1`` inside a string is text, not a key), and the items of a
+    top-level array value get the line each starts on. A key inside an inline table is
+    on its table's line. Whatever this cannot place exactly has no entry here, and the
+    error then names the line of the value that holds it, where that value starts.
     """
     index: dict[tuple[str | int, ...], int] = {}
     arrays: dict[tuple[str | int, ...], int] = {}
     table: tuple[str | int, ...] = ()
+    scan = _TomlScan()
     for no, line in enumerate(text.splitlines(), 1):
-        if header := _TOML_HEADER.match(line):
-            keys: tuple[str | int, ...] = _toml_keys(header.group(2))
-            if header.group(1) == "[[":
-                count = arrays.get(keys, 0)
-                arrays[keys] = count + 1
-                index.setdefault(keys, no)
-                keys = (*keys, count)
-            for i in range(1, len(keys) + 1):
-                index.setdefault(keys[:i], no)
-            table = keys
-        elif assign := _TOML_ASSIGN.match(line):
-            keys = (*table, *_toml_keys(assign.group(1)))
-            for i in range(len(table) + 1, len(keys) + 1):
-                index.setdefault(keys[:i], no)
+        start = 0
+        if scan.at_top():
+            if header := _TOML_HEADER.match(line):
+                keys: tuple[str | int, ...] = _toml_keys(header.group(2))
+                if header.group(1) == "[[":
+                    count = arrays.get(keys, 0)
+                    arrays[keys] = count + 1
+                    index.setdefault(keys, no)
+                    keys = (*keys, count)
+                for i in range(1, len(keys) + 1):
+                    index.setdefault(keys[:i], no)
+                table = keys
+                continue
+            if assign := _TOML_ASSIGN.match(line):
+                keys = (*table, *_toml_keys(assign.group(1)))
+                for i in range(len(table) + 1, len(keys) + 1):
+                    index.setdefault(keys[:i], no)
+                scan.value_of = keys
+                start = assign.end()
+        value_of = scan.value_of
+        for item in scan.feed(line, start):
+            if value_of is not None:
+                index.setdefault((*value_of, item), no)
     return index
+
+
+class _TomlScan:
+    """Just enough TOML lexing to know, line by line, whether we are inside a multi-line
+    string or an array, and where the items of a top-level array start."""
+
+    def __init__(self) -> None:
+        self.string: str | None = None
+        """The delimiter of the multi-line string we are in (three quotes), else None."""
+        self.depth = 0
+        """Open brackets and braces of the value being read."""
+        self.value_of: tuple[str | int, ...] | None = None
+        self.item = 0
+        self.item_open = False
+
+    def at_top(self) -> bool:
+        return self.string is None and self.depth == 0
+
+    def feed(self, line: str, i: int) -> list[int]:
+        """Read ``line`` from ``i``; the indices of the array items that start on it."""
+        started: list[int] = []
+        n = len(line)
+        while i < n:
+            if self.string is not None:
+                end = self._close(line, i, self.string)
+                if end < 0:
+                    return started
+                self.string, i = None, end
+                continue
+            c = line[i]
+            if c == "#":
+                break
+            if c.isspace():
+                i += 1
+                continue
+            if self.depth == 1 and c not in ",]}" and not self.item_open:
+                started.append(self.item)
+                self.item_open = True
+            if line.startswith(('"""', "'''"), i):
+                self.string, i = line[i:i + 3], i + 3
+            elif c in "\"'":
+                end = self._close(line, i + 1, c)
+                i = end if end >= 0 else n
+            elif c in "[{":
+                self.depth += 1
+                i += 1
+            elif c in "]}":
+                self.depth = max(0, self.depth - 1)
+                if self.depth == 0:
+                    self.item, self.item_open = 0, False
+                i += 1
+            elif c == "," and self.depth == 1:
+                self.item += 1
+                self.item_open = False
+                i += 1
+            else:
+                i += 1
+        if self.depth == 0 and self.string is None:
+            self.value_of = None
+        return started
+
+    @staticmethod
+    def _close(line: str, i: int, quote: str) -> int:
+        """Index just past the closing ``quote`` on this line, or -1."""
+        escapes = quote.startswith('"')
+        while i < len(line):
+            if escapes and line[i] == "\\":
+                i += 2
+                continue
+            if line.startswith(quote, i):
+                end = i + len(quote)
+                while len(quote) == 3 and end < len(line) and line[end] == quote[0] and end - i < 5:
+                    end += 1  # up to two quotes may close a multi-line string's content
+                return end
+            i += 1
+        return -1
 
 
 def _depth(value: Any) -> int:

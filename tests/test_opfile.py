@@ -134,3 +134,15 @@ def test_convert_builds_typed_records_and_refuses_what_does_not_fit() -> None:
         with pytest.raises(OperatorError) as err:
             _parse(text).convert(_Host, "host")
         assert err.value.line == line and words in str(err.value), str(err.value)
+
+
+def test_toml_lines_are_right_or_absent_never_guessed() -> None:
+    """A ``key = …`` inside a multi-line string is text, not a key; items of a multi-line
+    array each get the line they start on (the old pattern scan put them elsewhere)."""
+    t = _parse('note = """\nsite = 1\n[other]\n"""\nsite = "S"\ntargets = [\n  "a",  # x, y\n\n  "b,c",\n]\n'
+               '[other]\nk = [1,\n 2]\n', "toml")
+    top = t.mapping("file")
+    assert top["site"].key_line == 5 and top["note"].key_line == 1
+    assert [v.line for v in top["targets"].sequence("targets")] == [7, 9]
+    other = top["other"].mapping("other")
+    assert other["k"].key_line == 12 and [v.line for v in other["k"].sequence("k")] == [12, 13]

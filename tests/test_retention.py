@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from store_factory import record_scan
+
 from auditor.retention import prune_reports
 from auditor.store import Store
-from store_factory import record_scan
 
 
 def _write(path: Path, text: str = "report") -> Path:

@@ -66,8 +66,11 @@ class CamauditGroup(click.Group):
                 return super().invoke(ctx)
         except (OperatorError, ScanError, LabError, StoreLockedError) as exc:
             raise OperatorFailure(one_line(f"{exc}{_notes(exc)}")) from exc
+        except click.UsageError as exc:  # one line too, not click's usage block (exit 2 either way)
+            where = exc.ctx.command_path if exc.ctx is not None else "camaudit"
+            raise OperatorFailure(one_line(f"{exc.format_message()} (see '{where} --help')")) from exc
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise  # click's own: usage errors exit 2, --help and ctx.exit keep their codes
+            raise  # click's own: --help and ctx.exit keep their codes
         except Interrupted as exc:
             raise OperatorFailure(one_line(f"interrupted: {exc.reason}{_notes(exc)}")) from exc
         except KeyboardInterrupt as exc:

@@ -291,8 +291,9 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _parse_yaml(text: str, path: str, text_scalars: bool, secret: bool = False) -> Any:
-    composer = _Composer(text, path)
+    composer: _Composer | None = None
     try:
+        composer = _Composer(text, path)  # the reader refuses control characters here
         node = composer.get_single_node()
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
@@ -305,10 +306,11 @@ def _parse_yaml(text: str, path: str, text_scalars: bool, secret: bool = False) 
     except yaml.YAMLError as exc:
         raise OperatorError("invalid YAML syntax" if secret else f"invalid YAML syntax: {exc}", path) from None
     finally:
-        composer.dispose()
+        if composer is not None:
+            composer.dispose()
     if node is None:
         return None
-    if composer.aliases and _expanded_size(node, path) > MAX_ALIAS_NODES:
+    if composer is not None and composer.aliases and _expanded_size(node, path) > MAX_ALIAS_NODES:
         raise OperatorError(f"YAML aliases expand this file past {MAX_ALIAS_NODES:,} values; write it out instead",
                             path, _line_of(node))
     if text_scalars:

@@ -65,7 +65,8 @@ def parse_target(text: str, where: tuple[str, int | None] | None = None) -> ipad
         value = int(IPv4(entry))
         return (value, value)
     except ValueError as exc:
-        raise OperatorError(f"invalid target {shown(entry)}: {exc}", path, line) from None
+        reason = str(exc).replace(repr(entry), "it") if len(entry) > 40 else str(exc)
+        raise OperatorError(f"invalid target {shown(entry)}: {reason}", path, line) from None
 
 
 def _span(target: ipaddress.IPv4Network | Span, hosts_only: bool) -> Span:

@@ -36,7 +36,8 @@ Exit codes:
 def _config_error(cfg: AuditConfig, key: str, exc: OperatorError) -> OperatorError:
     """An output problem found before the scan, named at the config line that set it."""
     where = f" ({exc.path})" if exc.path else ""
-    return OperatorError(f"{key}: {exc.message}{where}", str(cfg.path), cfg.lines.get(key))
+    message = exc.message if exc.message.startswith(f"{key}:") else f"{key}: {exc.message}"
+    return OperatorError(f"{message}{where}", str(cfg.path), cfg.lines.get(key))
 
 
 def _attach_log_file(cfg: AuditConfig, path: Path) -> None:

@@ -185,6 +185,8 @@ CASES: list[Case] = [
          {"r.yaml": "inventory: inv.csv\n", "inv.csv": b"mac,serial\n\xff,\n"}),
     Case("rules-inventory-bad-row", ("rules", "check", "r.yaml"), "inv.csv:3: bad MAC address",
          {"r.yaml": "inventory: inv.csv\n", "inv.csv": "mac,serial\n00:11:22:33:44:55,\nzz,\n"}),
+    Case("rules-inventory-huge-field", ("rules", "check", "r.yaml"), "inv.csv:2: not a readable CSV row",
+         {"r.yaml": "inventory: inv.csv\n", "inv.csv": "mac,serial\n," + "a" * 200_000 + "\n"}),
     Case("scan-rules-fifo", (*SCAN, "--rules", "r.yaml"), "r.yaml: rules file is a FIFO", {"r.yaml": Fifo()}),
     Case("scan-rules-deep", (*SCAN, "--rules", "r.yaml"), "nested deeper", {"r.yaml": DEEP_FLOW}),
     Case("identify-rules-deep", ("identify", "--scan", "1", "--db", "seed.db", "--rules", "r.yaml"),

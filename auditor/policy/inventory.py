@@ -34,13 +34,24 @@ def load_inventory(path: Path) -> tuple[list[InventoryEntry], str]:
     data = opfile.read_bytes(path, "inventory", MAX_BYTES)
     text = opfile.decode(data, str(path), "utf-8-sig")
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in reader.fieldnames or []]
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise OperatorError(f"not a readable CSV header ({exc})", str(path), 1) from None
+    header = [h.strip().lower() for h in fieldnames or []]
     if "mac" not in header and "serial" not in header:
         raise OperatorError("inventory needs a header row with a 'mac' or 'serial' column "
                             "(columns: mac, serial, location, owner)", str(path), 1)
     reader.fieldnames = header
     entries = []
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field past the csv module's 128 KiB limit
+            raise OperatorError(f"not a readable CSV row ({exc})", str(path), reader.line_num + 1) from None
         line = reader.line_num
         if None in row:
             raise OperatorError("more fields than the header names", str(path), line)

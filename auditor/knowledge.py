@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import opfile
-from .errors import OperatorError
+from .errors import OperatorError, shown
 from .firmware import compare_firmware, parse_firmware_version
 from .mac import is_locally_administered, is_multicast, normalise_mac
 from .opfile import Value, line_at
@@ -766,7 +766,7 @@ def oui_answer(kb: KnowledgeBase, text: str) -> dict[str, Any]:
     """
     mac = normalise_mac(text)
     if mac is None:
-        raise OperatorError(f"{text!r} is not a MAC address (expected e.g. c0:56:e3:12:34:56)")
+        raise OperatorError(f"{shown(text)} is not a MAC address (expected e.g. c0:56:e3:12:34:56)")
     answer: dict[str, Any] = {"mac": mac, "prefix": None, "prefix_len": None, "org": None, "maker": None,
                               "brand": None, "relation": None, "covered": False, "covered_basis": None,
                               "review": None, "note": None}

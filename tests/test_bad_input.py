@@ -313,6 +313,14 @@ CASES: list[Case] = [
          {"c.yaml": Mode("default: {username: a, password: !!binary aGVsbG8=}\n", 0o600)}),
     Case("credentials-not-utf8", (*SCAN, "--credentials", "c.yaml"), "not UTF-8",
          {"c.yaml": Mode("", 0o600)}, setup="printf 'default: \\377\\n' > c.yaml"),
+    # --- a site's report templates (report --template-dir)
+    Case("template-syntax", ("report", "--db", "seed.db", "--template-dir", "tpl", "-o", "r.html"),
+         "tpl/report.html:1: template error (TemplateSyntaxError)", {"tpl/report.html": "{% if %}\n"}),
+    Case("template-fifo", ("report", "--db", "seed.db", "--template-dir", "tpl", "-o", "r.html"),
+         "tpl/_summary.html: template is a FIFO", {"tpl/_summary.html": Fifo()}),
+    Case("template-recursive", ("report", "--db", "seed.db", "--template-dir", "tpl", "-o", "r.html"),
+         "template error (RecursionError)", {"tpl/_summary.html": '{% include "_summary.html" %}'}),
+    Case("oui-long-argument", ("oui", "a" * 5000), "is not a MAC address", never=("a" * 100,)),
     # --- the lab's fleet file: refused before any namespace is made
     Case("fleet-fifo", ("lab", "up", "--tag", "zzbad", "--fleet", "f.yaml"), "f.yaml: fleet file is a FIFO",
          {"f.yaml": Fifo()}),

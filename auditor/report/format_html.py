@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from jinja2 import TemplateError
+
 from .. import __version__
+from ..errors import OperatorError
 from .interface import ReportFormat
 from .templates import inline_asset, make_environment
 from .view import build_view
@@ -21,12 +24,21 @@ def render_html(doc: dict[str, Any], *, site: str | None = None, template_dirs: 
     value that escaped escaping could neither run script nor load anything.
     """
     env = make_environment(template_dirs)
-    css, css_hash = inline_asset(env, "_style.css")
-    js, js_hash = inline_asset(env, "_script.js")
-    csp = (f"default-src 'none'; style-src {css_hash}; script-src {js_hash}; img-src data:; "
-           "base-uri 'none'; form-action 'none'")
-    view = build_view(doc, site=site)
-    return env.get_template(REPORT_TEMPLATE).render(**view, css=css, js=js, csp=csp, tool_version=__version__)
+    try:
+        css, css_hash = inline_asset(env, "_style.css")
+        js, js_hash = inline_asset(env, "_script.js")
+        csp = (f"default-src 'none'; style-src {css_hash}; script-src {js_hash}; img-src data:; "
+               "base-uri 'none'; form-action 'none'")
+        view = build_view(doc, site=site)
+        return env.get_template(REPORT_TEMPLATE).render(**view, css=css, js=js, csp=csp, tool_version=__version__)
+    except (TemplateError, RecursionError) as exc:
+        if not template_dirs:
+            raise  # our own templates: a bug, not the operator's mistake
+        # A site template that does not parse or render is the operator's to fix: file and line.
+        filename = getattr(exc, "filename", None)
+        line = getattr(exc, "lineno", None)
+        what = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        raise OperatorError(f"template error ({type(exc).__name__}): {what}", filename, line) from None
 
 
 class HtmlFormat(ReportFormat):

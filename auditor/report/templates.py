@@ -10,23 +10,42 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2.loaders import split_template_path
 from markupsafe import Markup
 
+from .. import opfile
 from ..errors import OperatorError
 from ..resources import data_dir
 from .view import days_until, ip_sort_text
 
 _CLOSING = re.compile(r"</\s*(style|script)", re.IGNORECASE)
+MAX_TEMPLATE_BYTES = 1024 * 1024
+
+
+class SiteTemplateLoader(BaseLoader):
+    """A site's template directory, read like every operator file (``opfile``): a regular
+    file of at most 1 MiB, UTF-8; a FIFO or device named like a template is refused, not read."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def get_source(self, environment: Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        path = self.directory.joinpath(*split_template_path(template))
+        if not path.exists() and not path.is_symlink():
+            raise TemplateNotFound(template)
+        source = opfile.read_text(path, "template", MAX_TEMPLATE_BYTES)
+        mtime = path.stat().st_mtime
+        return source, str(path), lambda: path.stat().st_mtime == mtime
 
 
 def make_environment(template_dirs: Sequence[Path] = ()) -> Environment:
-    loaders = [FileSystemLoader(str(p)) for p in template_dirs]
+    loaders: list[BaseLoader] = [SiteTemplateLoader(Path(p)) for p in template_dirs]
     loaders.append(FileSystemLoader(str(data_dir("templates"))))
     env = Environment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)

@@ -44,6 +44,8 @@ POST_RESERVE_SHARE = 0.1
 POST_RESERVE_MAX = 30.0
 """Of an audit's deadline, this share (at most this many seconds) is kept from the probes
 for identification, policy, storing and the reports."""
+MIN_REPORT_S = 2.0
+"""The reports get at least this long, even when identification used the deadline up."""
 STOP_GRACE = 1.0
 """After SIGINT/SIGTERM stopped the probes, what was seen gets this long to be identified and stored."""
 
@@ -178,7 +180,14 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
         document = store.scan_document(scan_id)
     finally:
         store.close()
-    written = write_reports(document, request.reports, request.site, scan_id)
+    try:
+        with interrupt.alarm(max(ends_at - time.monotonic(), MIN_REPORT_S),
+                             "the deadline ran out while writing the reports"):
+            written = write_reports(document, request.reports, request.site, scan_id)
+    except Interrupted as exc:
+        exc.add_note(f"scan {scan_id} is stored ({outcome.status}); write its reports with "
+                     f"camaudit report --scan {scan_id} -o FILE")
+        raise
     failed = bool(request.fail_on) and exceeds(findings, request.fail_on)  # type: ignore[arg-type]
     return AuditResult(scan_id, outcome.status, document, findings, failed, written)
 

@@ -72,3 +72,30 @@ def test_bad_target_names_the_targets_line(tmp_path):
     p = write(tmp_path, "site: S\ninterface: lan0\ntargets: [198.18.0.0/24, 198.18.0.999]\n")
     with pytest.raises(OperatorError, match=rf"^{p}:3: invalid target '198.18.0.999'"):
         load_config(p)
+
+
+def test_at_file_targets_are_read_relative_to_the_config(tmp_path, monkeypatch):
+    from auditor.scope import build_scope
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "cams.txt").write_text("198.18.0.10\n198.18.0.20-21 # lobby\n")
+    (site / "skip.txt").write_text("198.18.0.21\n")
+    p = write(site, "site: S\ninterface: lan0\ntargets: ['@cams.txt']\nexclude: ['@skip.txt']\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # cron's working directory is not the config's
+    cfg = load_config(p)
+    assert cfg.targets == (f"@{site / 'cams.txt'}",) and cfg.excludes == (f"@{site / 'skip.txt'}",)
+    scope = build_scope(cfg.targets, cfg.excludes)
+    assert [str(a) for a in scope.addresses()] == ["198.18.0.10", "198.18.0.20"]
+
+
+def test_report_name_takes_only_site_and_date(tmp_path):
+    for bad, needle in [("../x", "a path"), ("/abs/x", "a path"), ("{date.__class__}", "unknown field"),
+                        ("{site!r}", "no conversion"), ("{date:{site}}", "nested field"), ("{site:.0}", "empty"),
+                        ("{0}", "unknown field"), ("r-{date:%Y/%m}", "a path"), ("{}", "unknown field")]:
+        with pytest.raises(OperatorError, match=needle):
+            load_config(write(tmp_path, BASE + f"report_name: '{bad}'\n"))
+    cfg = load_config(write(tmp_path, BASE + "report_name: 'audit-{site}-{date:%Y%m%d}'\n"))
+    assert cfg.report_stem(datetime(2026, 1, 2)) == "audit-S-20260102"

@@ -197,3 +197,24 @@ def test_ndaa_policy_flags_exactly_the_covered_devices(scan_result, demo_lab):
     flagged = {f["ip"] for f in scan_result["doc"]["findings"] if f["rule"] == "ndaa-889.covered-maker"}
     covered = {d.ip for d in demo_lab.fleet.devices if d.truth.covered}
     assert flagged == covered
+
+
+def test_a_whole_audit_ends_inside_its_deadline_even_with_catastrophic_rules(demo_lab, tmp_path):
+    """Issue 13: a nested-quantifier rule on serial/model/warnings hung a `scan --deadline 20`
+    past 150 s (policy ran after the deadline, on Python's backtracking engine). Now the
+    pattern runs on RE2 and the deadline covers identification, policy, store and report."""
+    rules = tmp_path / "evil.yaml"
+    rules.write_text("rules:\n" + "".join(
+        f"  - id: evil.{fact}\n    title: t\n    severity: low\n    match: {{{fact}: {{regex: '(a+)+$'}}}}\n"
+        "    message: m\n" for fact in ("serial", "model", "key", "warnings")))
+    deadline = 4
+    t0 = time.monotonic()
+    proc = scanner_run(demo_lab, [CAMAUDIT, "scan", *topology.DEMO_TARGETS, "-i", topology.SCANNER_IFACE,
+                                  "--db", str(tmp_path / "d.db"), "--rules", str(rules), "--rules",
+                                  "builtin:ndaa-889", "--deadline", str(deadline), "--report",
+                                  str(tmp_path / "r.html"), "--quiet"], timeout=60)
+    took = time.monotonic() - t0
+    assert took < deadline + 2, f"took {took:.1f}s with --deadline {deadline}"
+    assert proc.returncode in (0, 1, 2) and "Traceback" not in proc.stderr
+    status, = sqlite3.connect(tmp_path / "d.db").execute("select status from scans").fetchone()
+    assert status in ("complete", "interrupted")

@@ -231,3 +231,19 @@ def test_scans_says_why_a_scan_did_not_complete(tmp_path: Path, monkeypatch: pyt
     assert "scan 1 interrupted: stopped by SIGTERM" in result.output
     assert "scan 2 interrupted: the run recording it ended without finishing (killed" in result.output
     assert "marked it interrupted when it next opened the database" in result.output
+
+
+def test_reports_still_being_written_at_the_deadline_are_stopped_and_the_scan_stays(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(30)
+
+    monkeypatch.setattr(pipeline, "run_scan", fake_scan())
+    monkeypatch.setattr(pipeline, "write_report", slow)
+    t0 = time.monotonic()
+    result = scan(tmp_path, "--deadline", "1", "--report", str(tmp_path / "r.html"))
+    assert time.monotonic() - t0 < pipeline.MIN_REPORT_S + 1.5
+    line = one_line(result)
+    assert result.exit_code == 2 and "the deadline ran out while writing the reports" in line
+    assert "scan 1 is stored (complete)" in line
+    assert rows(tmp_path / "a.db", "SELECT status FROM scans") == [("complete",)]

@@ -129,3 +129,16 @@ def test_facts_unknown_stay_none() -> None:
                  "mac", "maker"):
         assert facts[name] is None, name
     assert facts["http_only"] is False and facts["services"] == [] and facts["onvif_unauth_calls"] == []
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", "(a|aa)+$", "(a*)*b", "^(([a-z])+.)+[A-Z]([a-z])+$"])
+def test_a_catastrophic_regex_matches_hostile_text_in_linear_time(pattern: str) -> None:
+    """With Python's engine each of these took longer than the age of the universe on this
+    text (it hung `identify` and a scan past its deadline); RE2 answers at once."""
+    import time
+
+    check = OPERATORS["regex"].make(pattern)
+    text = "a" * 50_000 + "!"
+    t0 = time.perf_counter()
+    assert check([text, "b" * 10_000]) in (True, False)
+    assert time.perf_counter() - t0 < 0.5

@@ -8,7 +8,6 @@ no packet of the demo ever leaves the lab.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -45,15 +44,6 @@ def demo_credentials(fleet: Fleet) -> Credentials:
         return load_credentials(path)
 
 
-def _terminate_as_exit() -> None:
-    """SIGTERM raises SystemExit, so the lab is torn down by the ``finally`` (as Ctrl-C does)."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 @click.command()
 @click.option("--tag", default="demo", show_default=True, help="Lab name (namespaces are caml<tag>-*).")
 @click.option("--db", type=click.Path(path_type=Path), default=Path("camaudit.db"), show_default=True)
@@ -81,7 +71,8 @@ def demo(tag: str, db: Path, output: Path, keep: bool, scale: int, quiet: bool) 
     if not quiet:
         click.echo(f"bringing up the simulated facility '{tag}' ({len(fleet.devices) + scale} devices)…", err=True)
     lab_down(tag)  # leftovers of an earlier crash
-    _terminate_as_exit()
+    # SIGINT/SIGTERM raise Interrupted in every phase (the CLI installs the handlers): the lab
+    # is torn down by the ``finally`` and the command exits 2.
     try:
         state = lab_up(tag, fleet, scale=scale)
         options = ScanOptions(scope=scope, interface=topology.SCANNER_IFACE, rate=1000 if scale else 500,
@@ -90,7 +81,6 @@ def demo(tag: str, db: Path, output: Path, keep: bool, scale: int, quiet: bool) 
                                reports=[("html", output), ("json", output.with_suffix(".json"))])
         with enter_netns(state.scanner_ns):
             result = run_audit(request, progress)  # handles SIGINT/SIGTERM itself while scanning
-        _terminate_as_exit()  # asyncio put the default handlers back
     finally:
         progress.close()
         if not keep:

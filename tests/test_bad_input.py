@@ -210,6 +210,9 @@ CASES: list[Case] = [
     Case("timeout-inf", (*SCAN, "--timeout", "inf"), "is not in the range"),
     Case("timeout-nan", (*SCAN, "--timeout", "nan"), "'nan' is not a finite number"),
     Case("wait-nan", ("audit", "--config", "c.yaml", "--wait", "nan"), "not a finite number", {"c.yaml": CONFIG}),
+    Case("site-not-utf8", (*SCAN, "--site", "\udcff"), "'--site': is not valid UTF-8 text"),
+    Case("report-site-not-utf8", ("report", "--db", "seed.db", "--site", "\udcff", "-o", "r.html"),
+         "is not valid UTF-8 text"),
     Case("scan-id-overflow", ("report", "--db", "seed.db", "--scan", "9" * 30), "is not in the range"),
     Case("diff-id-overflow", ("diff", "--db", "seed.db", "1", "9" * 30), "is not in the range"),
     # --- output paths, all checked before the first packet

@@ -13,7 +13,7 @@ from ..document import SCHEMA_VERSION
 from ..errors import OperatorError
 from ..models import SEVERITIES
 from ..store import Store
-from .options import SCAN_ID, db_option, open_store
+from .options import SCAN_ID, TEXT, db_option, open_store
 from .tables import cell, render_csv, render_table
 
 DEVICE_COLUMNS: tuple[str, ...] = ("id", "ip", "mac", "maker", "brand", "relation", "device_class", "model",
@@ -91,7 +91,7 @@ def _why(scan: dict[str, Any]) -> str | None:
 @click.command()
 @click.option("--scan", "scan_id", type=SCAN_ID, metavar="N", help="Scan id (default: the latest complete scan).")
 @click.option("--covered", is_flag=True, help="Only devices from covered makers (NDAA §889).")
-@click.option("--maker", metavar="NAME", help="Only devices whose maker or brand contains NAME.")
+@click.option("--maker", metavar="NAME", type=TEXT, help="Only devices whose maker or brand contains NAME.")
 @click.option("--json", "as_json", is_flag=True, help="JSON (the document's device entries).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
 @db_option

@@ -30,6 +30,23 @@ class FiniteRange(click.FloatRange):
         return number
 
 
+class Utf8Text(click.ParamType):
+    """Free text that is stored or shown (a site name): bytes that are not UTF-8 are refused
+    here, not by the database or the report writer after a whole scan."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("is not valid UTF-8 text", param, ctx)
+        return text
+
+
+TEXT = Utf8Text()
+
 SCAN_ID = click.IntRange(1, 2**63 - 1)
 """A scan id as SQLite stores it (a larger number is no scan, not an overflow)."""
 

@@ -9,7 +9,7 @@ import click
 
 from ..errors import OperatorError
 from ..report import CSV_ROWS, FORMATS, CsvRows, format_for_path, render, write_report
-from .options import SCAN_ID, db_option, open_store
+from .options import SCAN_ID, TEXT, db_option, open_store
 
 
 @click.command()
@@ -19,7 +19,7 @@ from .options import SCAN_ID, db_option, open_store
               help="Write here (default: standard output).")
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)),
               help="Output format (default: from the -o suffix, else html).")
-@click.option("--site", help="Site name to show instead of the one stored with the scan.")
+@click.option("--site", type=TEXT, help="Site name to show instead of the one stored with the scan.")
 @click.option("--table", type=click.Choice(list(CSV_ROWS)), default="devices", show_default=True,
               help="For CSV: one row per device or one row per finding.")
 @click.option("--template-dir", "template_dirs", multiple=True,

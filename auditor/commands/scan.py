@@ -13,7 +13,7 @@ from ..credentials import load_credentials
 from ..pipeline import AuditRequest, run_audit
 from ..probes.engine import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT, ScanOptions, parse_probe_list
 from ..scope import build_scope
-from .options import FiniteRange, db_option
+from .options import TEXT, FiniteRange, db_option
 from .progress import TerminalProgress
 from .summary import exit_code, summary_line
 
@@ -39,7 +39,7 @@ from .summary import exit_code, summary_line
               help="Exit 1 if an unwaived finding is at or above this severity.")
 @click.option("--json", "json_out", metavar="PATH|-", help="Write the scan's JSON document (schema v1).")
 @click.option("--report", "report_out", type=click.Path(path_type=Path), help="Write the HTML report here.")
-@click.option("--site", help="Site name for the report.")
+@click.option("--site", type=TEXT, help="Site name for the report.")
 @click.option("--allow-public", is_flag=True, help="Allow globally routable targets (only if authorised).")
 @click.option("--allow-large", is_flag=True, help="Allow more than 65,536 addresses.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line or summary.")

@@ -6,6 +6,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from emulator_specs import dahua_camera, hik_camera, hostile, open_camera
@@ -41,7 +42,7 @@ def talk(port: int, request: bytes, timeout: float = 3.0, tls: bool = False) -> 
 
 
 def http_get(port: int, path: str = "/", tls: bool = False) -> tuple[int, dict[str, str], list[str], bytes]:
-    data = talk(port, f"GET {path} HTTP/1.1\r\nHost: cam\r\n\r\n".encode(), tls=tls)
+    data = talk(port, f"GET {path} HTTP/1.1\r\nHost: cam\r\nConnection: close\r\n\r\n".encode(), tls=tls)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     names = [line.split(":", 1)[0] for line in lines[1:]]
@@ -56,8 +57,44 @@ def test_hikvision_root_page(lab: LoopbackLab) -> None:
     status, headers, names, body = http_get(lab.port("hik", 80))
     assert status == 200 and headers["server"] == "App-webs/"
     assert b"<title>Hikvision</title>" in body
-    assert int(headers["content-length"]) == len(body) and headers["connection"] == "close"
+    assert int(headers["content-length"]) == len(body) and headers["connection"] == "close"  # as asked
     assert "Server" in names  # normal capitalisation
+
+
+def exchange(sock: socket.socket, request: bytes) -> tuple[dict[str, str], bytes]:
+    """One request on an open connection; the reply read by its Content-Length."""
+    sock.sendall(request)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in
+                                                     head.decode("latin-1").split("\r\n")[1:])}
+    while len(body) < int(headers.get("content-length", "0")):
+        body += sock.recv(65536)
+    return headers, body
+
+
+def test_one_connection_serves_several_requests_until_the_client_says_close(lab: LoopbackLab) -> None:
+    with socket.create_connection(("127.0.0.1", lab.port("hik", 80)), timeout=3) as s:
+        first, _ = exchange(s, b"GET / HTTP/1.1\r\nHost: cam\r\n\r\n")
+        second, _ = exchange(s, b"GET /doc/page/login.asp HTTP/1.1\r\nHost: cam\r\n\r\n")
+        last, _ = exchange(s, b"GET / HTTP/1.1\r\nHost: cam\r\nConnection: close\r\n\r\n")
+        assert (first["connection"], second["connection"], last["connection"]) == ("keep-alive", "keep-alive",
+                                                                                   "close")
+        assert s.recv(1) == b""  # the server closed after the last reply
+
+
+def test_an_old_web_server_closes_after_every_reply() -> None:
+    old = replace(hik_camera("old"), services=replace(hik_camera().services,
+                                                       http=replace(hik_camera().services.http, keep_alive=False)))
+    with LoopbackLab([old]) as running, socket.create_connection(("127.0.0.1", running.port("old", 80)),
+                                                                  timeout=3) as s:
+        headers, _ = exchange(s, b"GET / HTTP/1.1\r\nHost: cam\r\n\r\n")
+        assert headers["connection"] == "close" and s.recv(1) == b""
 
 
 def test_protected_path_challenges_with_realm(lab: LoopbackLab) -> None:

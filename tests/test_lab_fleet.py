@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import subprocess
@@ -193,6 +194,38 @@ def test_scale_bounds(demo: Fleet) -> None:
         scaled_fleet(demo, limit + 1)
     assert len(scaled_fleet(demo, limit).devices) == len(demo.devices) + limit
     assert len(scaled_fleet(demo, 975).devices) == 1000  # the benchmark's largest lab
+
+
+def test_sparse_cameras_spread_over_the_routed_16_and_every_kth_is_fragile(demo: Fleet) -> None:
+    big = scaled_fleet(demo, 100, sparse=300, fragile_every=50)
+    sparse = [d for d in big.devices if d.segment == "sparse"]
+    assert len(sparse) == 300
+    ips = [ipaddress.IPv4Address(d.ip) for d in sparse]
+    assert all(ip in topology.SPARSE for ip in ips) and len(set(ips)) == 300
+    assert str(min(ips)) == "198.19.0.2" and max(ips) > ipaddress.IPv4Address("198.19.254.0")
+    assert ipaddress.IPv4Address(topology.ROUTER_SPARSE_IP) not in ips
+    assert topology.SPARSE.broadcast_address not in ips
+    # MACs, serials and names never collide with the scaled LAN cameras
+    assert len({d.mac for d in big.devices}) == len({d.name for d in big.devices}) == len(big.devices)
+    serials = [d.services.onvif.serial for d in big.devices[len(demo.devices):] if d.services.onvif]
+    assert len(set(serials)) == len(serials)
+    fragile = [d.name for d in big.devices if d.fragile is not None]
+    assert fragile == ["scale-0049", "scale-0099"] + [f"sparse-{i:04d}" for i in range(49, 300, 50)]
+    old = next(d for d in big.devices if d.name == "scale-0049")
+    assert old.services.http is not None and old.services.http.keep_alive is False
+    assert fleet_from_data(fleet_to_data(big)) == big
+    with pytest.raises(OperatorError, match="--sparse must be between"):
+        scaled_fleet(demo, 0, sparse=BRIDGE_MAX_PORTS)
+
+
+def test_fragile_limits_in_a_fleet_file_must_be_positive(tmp_path: Path) -> None:
+    p = tmp_path / "f.yaml"
+    p.write_text(
+        "site: x\ndevices:\n  - name: old\n    segment: lan\n    ip: 198.18.0.50\n    mac: \"00:40:8c:00:00:01\"\n"
+        "    truth: {maker: Axis, covered: false, device_class: camera}\n    services: {}\n"
+        "    fragile: {max_connections: 0}\n")
+    with pytest.raises(OperatorError, match=r"f.yaml:\d+: .*fragile limits must be positive"):
+        load_fleet(p)
 
 
 @pytest.mark.netns

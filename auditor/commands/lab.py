@@ -35,15 +35,23 @@ def lab() -> None:
               help=f"Add N generic cameras (from {topology.SCALE_BASE}) for benchmarks: up to {DEMO_SCALE_LIMIT} "
                    f"with the demo fleet (one Linux bridge holds {BRIDGE_MAX_PORTS} ports; a larger --fleet "
                    "leaves fewer).")
+@click.option("--sparse", type=click.IntRange(0, BRIDGE_MAX_PORTS - 1), default=0, show_default=True,
+              help=f"Add N generic cameras spread over the routed {topology.SPARSE} (a sparse range for benchmarks).")
+@click.option("--fragile-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Make every K-th added camera fragile: it stops answering for good when one source holds "
+                   "more than 4 connections at once or opens more than 50 in a second (0: none).")
 @click.option("--fleet", "fleet_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Fleet YAML file (default: the shipped demo fleet).")
-def up(tag: str, scale: int, fleet_file: Path | None) -> None:
+def up(tag: str, scale: int, sparse: int, fragile_every: int, fleet_file: Path | None) -> None:
     """Create the lab's namespaces and start the device emulator."""
-    state = lab_up(tag, load_fleet(fleet_file), scale=scale, progress=_say)
+    state = lab_up(tag, load_fleet(fleet_file), scale=scale, progress=_say, sparse=sparse,
+                   fragile_every=fragile_every)
     n = len(state.fleet.devices)
     targets = " ".join(topology.DEMO_TARGETS)
     if scale:  # the generic cameras live outside the demo ranges
         targets += f" {topology.SCALE_BASE}-{topology.SCALE_BASE + scale - 1}"
+    if sparse:
+        targets += f" {topology.SPARSE}"
     click.echo(f"lab {tag} up: {n} devices, network {state.network_s:.2f}s, emulator {state.emulator_s:.2f}s")
     click.echo(f"scanner namespace: {state.scanner_ns} (interface {topology.SCANNER_IFACE}, "
                f"{topology.SCANNER_IP}); targets: {targets}")

@@ -20,7 +20,9 @@ For each device the process enters its namespace (``setns``, this thread only), 
 the device's sockets on 0.0.0.0 (one device per namespace) and joins the discovery
 groups on its interface, then returns; after all devices it serves every socket from
 one loop and prints ``READY <devices> <sockets>`` on stdout. SIGTERM/SIGINT close
-everything and exit 0. Setup errors print ``ERROR <device>: <why>`` on stderr, exit 1.
+everything and exit 0. A fragile device (``DeviceSpec.fragile``) pushed past its limits
+goes dark (every socket closed, its interface down) and the emulator prints
+``CRASHED <name> <why>`` on stdout. Setup errors print ``ERROR <device>: <why>`` on stderr, exit 1.
 
 ``--loopback`` (tests, no root needed): ignore namespaces, bind every device on
 127.0.0.1 with ephemeral ports, no multicast; before READY print one line per device
@@ -48,6 +50,7 @@ from .devices.runtime import DeviceRuntime
 from .devices.server import Bound, close_all, open_device, serve, shutdown
 from .devices.specdict import spec_from_dict, spec_to_dict
 from .devices.tls import CertStore
+from .rtnl import link_down
 from .spec import DeviceSpec
 from .topology import DEVICE_IFACE, NS_PREFIX
 
@@ -151,12 +154,45 @@ def open_all(devices: list[LabDevice], loopback: bool) -> list[tuple[DeviceRunti
     return opened
 
 
+Handle = asyncio.AbstractServer | asyncio.BaseTransport
+
+
+def _silencer(handles: list[Handle], device: LabDevice, loopback: bool) -> Any:
+    """What a fragile device does when it dies: close every socket, take its interface down, say so.
+
+    With the interface down the device answers nothing at all, not even a TCP reset or an
+    ARP reply (``--loopback`` has no interface of its own: only the sockets close there).
+    """
+
+    def silence(dev: DeviceRuntime, reason: str) -> None:
+        for h in handles:
+            h.close()
+        for writer in dev.guard.connections() if dev.guard is not None else ():
+            writer.transport.abort()
+        if not loopback and device.ns is not None:
+            try:
+                fd = netns_fd(device.ns)
+                try:
+                    with enter_fd(fd):
+                        link_down(device.iface)
+                finally:
+                    os.close(fd)
+            except Exception as exc:  # OSError, a netlink error: the sockets are closed all the same
+                log.error("%s: could not take %s down: %s", dev.name, device.iface, exc)
+        print(f"CRASHED {dev.name} {reason}", flush=True)
+
+    return silence
+
+
 async def run(devices: list[LabDevice], loopback: bool) -> int:
     t0 = time.monotonic()
     opened = open_all(devices, loopback)
     handles = []
-    for _dev, bound in opened:
-        handles.extend(await serve(bound))
+    for device, (dev, bound) in zip(devices, opened, strict=True):
+        mine = await serve(bound)
+        handles.extend(mine)
+        if dev.guard is not None:
+            dev.on_crash = _silencer(mine, device, loopback)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

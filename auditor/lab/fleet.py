@@ -27,6 +27,7 @@ from .spec import (
     DeviceSpec,
     DhipService,
     Fleet,
+    Fragile,
     HttpService,
     OnvifService,
     RtspService,
@@ -42,6 +43,7 @@ _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _RESERVED_IPS = {
     ipaddress.IPv4Address(topology.ROUTER_LAN_IP),
     ipaddress.IPv4Address(topology.ROUTER_ROUTED_IP),
+    ipaddress.IPv4Address(topology.ROUTER_SPARSE_IP),
     ipaddress.IPv4Address(topology.SCANNER_IP),
 }
 MAX_SCALE = int(topology.LAN.broadcast_address) - int(topology.SCALE_BASE)
@@ -87,7 +89,7 @@ def _validate(fleet: Fleet, raw: Any, source: str) -> None:
             ip = ipaddress.IPv4Address(dev.ip)
         except ValueError:
             raise OperatorError(f"{where}: {dev.ip!r} is not an IPv4 address", source, line("ip")) from None
-        net = topology.LAN if dev.segment == "lan" else topology.ROUTED
+        net = topology.SEGMENTS[dev.segment][0]
         if ip not in net or ip in (net.network_address, net.broadcast_address) or ip in _RESERVED_IPS:
             raise OperatorError(f"{where}: {ip} is not a free host address of the {dev.segment} segment {net}",
                                 source,
@@ -103,6 +105,8 @@ def _validate(fleet: Fleet, raw: Any, source: str) -> None:
         if dev.mac in macs:
             raise OperatorError(f"{where}: duplicate MAC {dev.mac}", source, line("mac"))
         macs.add(dev.mac)
+        if dev.fragile is not None and (dev.fragile.max_connections < 1 or dev.fragile.max_per_second < 1):
+            raise OperatorError(f"{where}: fragile limits must be positive", source, line("fragile"))
         raw_services = raw_dev.get("services") if isinstance(raw_dev, Mapping) else None
         for h in dev.services.hostile:
             if h not in spec.HOSTILE_BEHAVIOURS:
@@ -141,13 +145,13 @@ def _plain(value: Any) -> Any:
 
 
 def prefixlen(device: DeviceSpec) -> int:
-    """Prefix length of the device's segment (20 on the LAN, 24 routed)."""
-    return topology.LAN.prefixlen if device.segment == "lan" else topology.ROUTED.prefixlen
+    """Prefix length of the device's segment (20 on the LAN, 24 routed, 16 sparse)."""
+    return topology.SEGMENTS[device.segment][0].prefixlen
 
 
 def gateway(device: DeviceSpec) -> str:
     """The router's address on the device's segment."""
-    return topology.ROUTER_LAN_IP if device.segment == "lan" else topology.ROUTER_ROUTED_IP
+    return topology.SEGMENTS[device.segment][1]
 
 
 # --------------------------------------------------------------------------- scaling
@@ -161,19 +165,25 @@ _SCALE_VENDORS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
 )
 
 
-def _scale_device(i: int, ip: ipaddress.IPv4Address) -> DeviceSpec:
+SPARSE_MAC_OFFSET = 0x10000
+"""Sparse cameras number their MACs from here, so they never collide with the scaled LAN ones."""
+
+
+def _scale_device(i: int, ip: ipaddress.IPv4Address, segment: spec.Segment = "lan",
+                  fragile: bool = False) -> DeviceSpec:
     maker, ouis, covered = _SCALE_VENDORS[i % len(_SCALE_VENDORS)]
     oui = ouis[(i // len(_SCALE_VENDORS)) % len(ouis)]
-    mac = f"{oui}:{(i >> 16) & 0xFF:02x}:{(i >> 8) & 0xFF:02x}:{i & 0xFF:02x}"
+    n = i + (SPARSE_MAC_OFFSET if segment == "sparse" else 0)
+    mac = f"{oui}:{(n >> 16) & 0xFF:02x}:{(n >> 8) & 0xFF:02x}:{n & 0xFF:02x}"
     mac_scope = mac
-    uuid = f"urn:uuid:5ca1e000-{i >> 16:04x}-4000-8000-{int(ip):012x}"
-    name = f"scale-{i:04d}"
+    uuid = f"urn:uuid:5ca1e000-{n >> 16:04x}-4000-8000-{int(ip):012x}"
+    name = f"{'sparse' if segment == 'sparse' else 'scale'}-{i:04d}"
     http: HttpService
     rtsp: RtspService
     extra: dict[str, Any] = {}
     if maker == "Hikvision":
         model = "DS-2CD2143G2-I"
-        serial = f"{model}20220315AAWRJ{i:08d}"
+        serial = f"{model}20220315AAWRJ{n:08d}"
         firmware = "V5.7.3 build 220112"
         extra["sadp"] = SadpService(
             device_type="IPC", description=model, serial=serial, firmware="V5.7.3build 220112",
@@ -185,7 +195,7 @@ def _scale_device(i: int, ip: ipaddress.IPv4Address) -> DeviceSpec:
         manufacturer, onvif_name = "HIKVISION", f"HIKVISION%20{model}"
     elif maker == "Dahua":
         model = "IPC-HFW2431S-S-S2"
-        serial = f"7J0{i:06d}PAZ{i % 97:02d}"
+        serial = f"7J0{n:06d}PAZ{n % 97:02d}"
         firmware = "2.800.0000000.16.R, Build Date 2021-08-25"
         extra["dhip"] = DhipService(device_class="IPC", device_type=model, serial=serial,
                                     machine_name=serial, firmware="2.800.0000000.16.R")
@@ -205,7 +215,7 @@ def _scale_device(i: int, ip: ipaddress.IPv4Address) -> DeviceSpec:
         manufacturer, onvif_name = "AXIS", f"AXIS%20{model}"
     else:
         model = "XNO-6080R"
-        serial = f"ZNKJ7{i:07d}X"
+        serial = f"ZNKJ7{n:07d}X"
         firmware = "2.21.02_20231110_R45"
         http = HttpService(server="nginx", title="Wisenet", realm="iPOLiS_" + mac.replace(":", "")[6:],
                            paths={"/stw-cgi/system.cgi": 401})
@@ -220,6 +230,8 @@ def _scale_device(i: int, ip: ipaddress.IPv4Address) -> DeviceSpec:
         "onvif://www.onvif.org/location/city/hangzhou" if covered else "onvif://www.onvif.org/location/",
         f"onvif://www.onvif.org/MAC/{mac_scope}",
     )
+    if fragile:  # an old camera: its embedded web server closes after every reply
+        http = dataclasses.replace(http, keep_alive=False)
     services = Services(
         wsd=WsdService(endpoint=uuid, scopes=scopes),
         onvif=OnvifService(manufacturer=manufacturer, model=model, firmware=firmware, serial=serial,
@@ -230,9 +242,10 @@ def _scale_device(i: int, ip: ipaddress.IPv4Address) -> DeviceSpec:
         **extra,
     )
     return DeviceSpec(
-        name=name, segment="lan", ip=str(ip), mac=mac,
+        name=name, segment=segment, ip=str(ip), mac=mac,
         truth=Truth(maker=maker, covered=covered, device_class="camera", brand=maker),
-        services=services, note="generic camera added by --scale",
+        services=services, fragile=Fragile() if fragile else None,
+        note=f"generic {'fragile ' if fragile else ''}camera added by --{'sparse' if segment == 'sparse' else 'scale'}",
     )
 
 
@@ -246,20 +259,43 @@ def scale_limit(fleet: Fleet) -> int:
     return min(MAX_SCALE, BRIDGE_MAX_PORTS - lan_ports)
 
 
-def scaled_fleet(fleet: Fleet, n: int) -> Fleet:
-    """``fleet`` plus ``n`` generic cameras on consecutive IPs from ``topology.SCALE_BASE``."""
+def sparse_address(i: int, n: int) -> ipaddress.IPv4Address:
+    """The ``i``-th of ``n`` sparse cameras: spread evenly over ``topology.SPARSE``, never its first
+    two addresses (network, router) nor its last (broadcast)."""
+    usable = topology.SPARSE.num_addresses - 3
+    return topology.SPARSE.network_address + 2 + (i * usable) // max(1, n)
+
+
+def _is_fragile(i: int, every: int) -> bool:
+    return every > 0 and i % every == every - 1
+
+
+def scaled_fleet(fleet: Fleet, n: int, *, sparse: int = 0, fragile_every: int = 0) -> Fleet:
+    """``fleet`` plus ``n`` generic cameras on consecutive IPs from ``topology.SCALE_BASE`` and
+    ``sparse`` more spread over ``topology.SPARSE``; with ``fragile_every`` K, every K-th camera
+    of each group is fragile (``spec.Fragile``)."""
     limit = scale_limit(fleet)
     if n < 0 or n > limit:
         raise OperatorError(f"--scale must be between 0 and {limit} (one Linux bridge holds {BRIDGE_MAX_PORTS} "
                             f"ports), got {n}")
-    if n == 0:
+    sparse_limit = BRIDGE_MAX_PORTS - 1 - sum(1 for d in fleet.devices if d.segment == "sparse")
+    if sparse < 0 or sparse > sparse_limit:
+        raise OperatorError(f"--sparse must be between 0 and {sparse_limit} (one Linux bridge holds "
+                            f"{BRIDGE_MAX_PORTS} ports), got {sparse}")
+    if fragile_every < 0:
+        raise OperatorError(f"--fragile-every must be 0 (none) or positive, got {fragile_every}")
+    if n == 0 and sparse == 0:
         return fleet
     taken_ips = {d.ip for d in fleet.devices}
     taken_macs = {d.mac for d in fleet.devices}
     added: list[DeviceSpec] = []
-    for i in range(n):
-        dev = _scale_device(i, topology.SCALE_BASE + i)
+    planned = [(i, topology.SCALE_BASE + i, "lan") for i in range(n)]
+    planned += [(i, sparse_address(i, sparse), "sparse") for i in range(sparse)]
+    for i, ip, segment in planned:
+        dev = _scale_device(i, ip, segment, _is_fragile(i, fragile_every))  # type: ignore[arg-type]
         if dev.ip in taken_ips or dev.mac in taken_macs:
             raise OperatorError(f"scaled device {dev.name} collides with the fleet ({dev.ip} / {dev.mac})")
+        taken_ips.add(dev.ip)
+        taken_macs.add(dev.mac)
         added.append(dev)
     return Fleet(site=fleet.site, devices=fleet.devices + tuple(added), extra=dict(fleet.extra))

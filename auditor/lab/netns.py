@@ -29,13 +29,16 @@ from ..netns import NETNS_RUN_DIR, NetnsError, enter_netns
 from . import topology
 from .fleet import gateway, prefixlen
 from .rtnl import configure_device, veth_own_queue
-from .spec import Fleet
+from .spec import DeviceSpec, Fleet
 
 TAG_RE = re.compile(r"^[a-z0-9]{1,12}$")
 LAN_BRIDGE = "br-lan"
 ROUTED_BRIDGE = "br-rtd"
+SPARSE_BRIDGE = "br-spr"
 ROUTER_LAN_IFACE = "lan0"
 ROUTER_ROUTED_IFACE = "rtd0"
+ROUTER_SPARSE_IFACE = "spr0"
+_BRIDGES = {"lan": LAN_BRIDGE, "routed": ROUTED_BRIDGE, "sparse": SPARSE_BRIDGE}
 _IP_TIMEOUT_S = 120.0
 
 
@@ -192,6 +195,10 @@ def _build(topo: Topology, fleet: Fleet, say: Callable[[str], None]) -> None:
         f"link add {ROUTER_ROUTED_IFACE} address {topology.ROUTER_ROUTED_MAC} netns {topo.router} "
         f"type veth peer name rt-rtd netns {sw}",
     ]
+    sparse = [d for d in fleet.devices if d.segment == "sparse"]
+    if sparse:
+        links.append(f"link add {ROUTER_SPARSE_IFACE} address {topology.ROUTER_SPARSE_MAC} netns {topo.router} "
+                     f"type veth peer name rt-spr netns {sw}")
     links += [
         f"link add {topology.DEVICE_IFACE} address {d.mac} netns {ns} type veth peer name d{i} netns {sw}"
         for i, (d, ns) in enumerate(zip(fleet.devices, dev_ns, strict=True))
@@ -208,11 +215,15 @@ def _build(topo: Topology, fleet: Fleet, say: Callable[[str], None]) -> None:
         f"link set rt-lan master {LAN_BRIDGE} up",
         f"link set rt-rtd master {ROUTED_BRIDGE} up",
     ]
+    if sparse:
+        switch_cmds += [f"link add {SPARSE_BRIDGE} {bridge_opts}", f"link set rt-spr master {SPARSE_BRIDGE} up"]
     switch_cmds += [
-        f"link set d{i} master {LAN_BRIDGE if d.segment == 'lan' else ROUTED_BRIDGE} up"
+        f"link set d{i} master {_BRIDGES[d.segment]} up"
         for i, d in enumerate(fleet.devices)
     ]
     switch_cmds += [f"link set {LAN_BRIDGE} up", f"link set {ROUTED_BRIDGE} up"]
+    if sparse:
+        switch_cmds.append(f"link set {SPARSE_BRIDGE} up")
     _ip_batch(switch_cmds, sw)
     _ip_batch([
         "link set lo up",
@@ -220,6 +231,7 @@ def _build(topo: Topology, fleet: Fleet, say: Callable[[str], None]) -> None:
         f"link set {ROUTER_ROUTED_IFACE} up",
         f"addr add {topology.ROUTER_LAN_IP}/{topology.LAN.prefixlen} brd + dev {ROUTER_LAN_IFACE}",
         f"addr add {topology.ROUTER_ROUTED_IP}/{topology.ROUTED.prefixlen} brd + dev {ROUTER_ROUTED_IFACE}",
+        *_sparse_router(sparse),
     ], topo.router)
     lan0 = topology.SCANNER_IFACE
     _ip_batch([
@@ -227,6 +239,7 @@ def _build(topo: Topology, fleet: Fleet, say: Callable[[str], None]) -> None:
         f"link set {lan0} up",
         f"addr add {topology.SCANNER_IP}/{topology.LAN.prefixlen} brd + dev {lan0}",
         f"route add {topology.ROUTED} via {topology.ROUTER_LAN_IP}",
+        *([f"route add {topology.SPARSE} via {topology.ROUTER_LAN_IP}"] if sparse else []),
         # Multicast probes (WS-Discovery, SADP) leave through the LAN interface.
         f"route add 224.0.0.0/4 dev {lan0}",
         # Like a site host: a default gateway (the router has none, so nothing goes further).
@@ -235,21 +248,44 @@ def _build(topo: Topology, fleet: Fleet, say: Callable[[str], None]) -> None:
 
     say(f"configuring {len(dev_ns)} devices")
     _configure_devices(fleet, dev_ns)
-    _own_queues(topo, len(dev_ns))
+    _own_queues(topo, len(dev_ns), bool(sparse))
 
 
-def _own_queues(topo: Topology, n_devices: int) -> None:
+def _sparse_router(sparse: list[DeviceSpec]) -> list[str]:
+    """The router's side of the sparse /16: a /32 route and a permanent neighbour per device, and
+    an ``unreachable`` route for the rest.
+
+    A router that ARPs for every silent address of a /16 sweep keeps thousands of incomplete
+    neighbour entries, and the kernel's neighbour table (``gc_thresh3``, 1024 by default) is
+    one for every namespace of the machine: it would overflow and break other namespaces'
+    traffic. Seen from the scanner a silent address stays silent either way (a real router's
+    late "host unreachable" is rate-limited to about one a second, like this one's).
+    """
+    if not sparse:
+        return []
+    iface = ROUTER_SPARSE_IFACE
+    cmds = [f"link set {iface} up", f"addr add {topology.ROUTER_SPARSE_IP}/32 dev {iface}",
+            f"route add unreachable {topology.SPARSE}"]
+    for d in sparse:
+        cmds += [f"route add {d.ip}/32 dev {iface}", f"neigh add {d.ip} lladdr {d.mac} dev {iface} nud permanent"]
+    return cmds
+
+
+def _own_queues(topo: Topology, n_devices: int, sparse: bool = False) -> None:
     """See ``rtnl.veth_own_queue``: bridge-side senders TSO off, infrastructure receivers GRO on."""
 
     def work() -> None:
         with enter_netns(topo.switch):
-            for port in ["scan", "rt-lan", "rt-rtd"] + [f"d{i}" for i in range(n_devices)]:
+            infra = ["scan", "rt-lan", "rt-rtd"] + (["rt-spr"] if sparse else [])
+            for port in infra + [f"d{i}" for i in range(n_devices)]:
                 veth_own_queue(sender=port)
         with enter_netns(topo.scanner):
             veth_own_queue(receiver=topology.SCANNER_IFACE)
         with enter_netns(topo.router):
             veth_own_queue(receiver=ROUTER_LAN_IFACE)
             veth_own_queue(receiver=ROUTER_ROUTED_IFACE)
+            if sparse:
+                veth_own_queue(receiver=ROUTER_SPARSE_IFACE)
 
     _on_thread("lab-queues", "tune veth queues", work)
 
@@ -257,15 +293,17 @@ def _own_queues(topo: Topology, n_devices: int) -> None:
 def _configure_devices(fleet: Fleet, dev_ns: list[str]) -> None:
     """Address, route and infrastructure neighbours of every device over rtnetlink, from one
     thread (no process per device). See ``topology.SCANNER_MAC`` for why the neighbours."""
-    lan_neigh = {topology.ROUTER_LAN_IP: topology.ROUTER_LAN_MAC, topology.SCANNER_IP: topology.SCANNER_MAC}
-    routed_neigh = {topology.ROUTER_ROUTED_IP: topology.ROUTER_ROUTED_MAC}
+    neighbours = {
+        "lan": {topology.ROUTER_LAN_IP: topology.ROUTER_LAN_MAC, topology.SCANNER_IP: topology.SCANNER_MAC},
+        "routed": {topology.ROUTER_ROUTED_IP: topology.ROUTER_ROUTED_MAC},
+        "sparse": {topology.ROUTER_SPARSE_IP: topology.ROUTER_SPARSE_MAC},
+    }
 
     def work() -> None:
         for d, ns in zip(fleet.devices, dev_ns, strict=True):
             try:
                 with enter_netns(ns):
-                    configure_device(topology.DEVICE_IFACE, d.ip, prefixlen(d), gateway(d),
-                                     lan_neigh if d.segment == "lan" else routed_neigh)
+                    configure_device(topology.DEVICE_IFACE, d.ip, prefixlen(d), gateway(d), neighbours[d.segment])
             except (OSError, NetnsError, LabError) as exc:
                 raise LabError(f"{d.name} ({ns}): {exc}") from exc
 

@@ -104,6 +104,10 @@ class Rtnl:
         body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, IFF_UP, IFF_UP)
         self._request(RTM_NEWLINK, 0, body, f"link {index} up")
 
+    def link_down(self, index: int) -> None:
+        body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, 0, IFF_UP)
+        self._request(RTM_NEWLINK, 0, body, f"link {index} down")
+
     def add_ipv4(self, index: int, iface: ipaddress.IPv4Interface) -> None:
         body = struct.pack("=BBBBI", socket.AF_INET, iface.network.prefixlen, 0, RT_SCOPE_UNIVERSE, index)
         packed = iface.ip.packed
@@ -140,3 +144,13 @@ def configure_device(iface_name: str, address: str, prefixlen: int, gateway: str
         for ip, mac in (neighbours or {}).items():
             nl.add_neighbour(index, ipaddress.IPv4Address(ip), mac)
         nl.add_default_route(index, ipaddress.IPv4Address(gateway))
+
+
+def link_down(iface_name: str) -> None:
+    """Take ``iface_name`` down in the current thread's namespace (a lab device going dark)."""
+    try:
+        index = socket.if_nametoindex(iface_name)
+    except OSError as exc:
+        raise NetlinkError(f"interface lookup failed: {exc}") from exc
+    with Rtnl() as nl:
+        nl.link_down(index)

@@ -115,8 +115,12 @@ def lab_up(
     state_dir: Path | None = None,
     timeout_s: float | None = None,
     progress: Progress | None = None,
+    *,
+    sparse: int = 0,
+    fragile_every: int = 0,
 ) -> LabState:
-    """Create lab ``tag`` for ``fleet`` (default: the demo fleet) plus ``scale`` generic cameras.
+    """Create lab ``tag`` for ``fleet`` (default: the demo fleet) plus ``scale`` generic cameras on
+    the LAN and ``sparse`` spread over the routed /16 (every ``fragile_every``-th one fragile).
 
     Returns once the emulator reports READY. On any failure (or Ctrl-C) the lab is
     torn down before the error propagates.
@@ -124,7 +128,8 @@ def lab_up(
     netns.check_privileges()
     netns.check_tag(tag)
     say = progress or (lambda _m: None)
-    fleet = scaled_fleet(fleet if fleet is not None else load_fleet(), scale)
+    fleet = scaled_fleet(fleet if fleet is not None else load_fleet(), scale, sparse=sparse,
+                         fragile_every=fragile_every)
     sdir = state_dir or state_dir_for(tag)
     if netns.lab_namespaces(tag):
         raise LabError(f"lab {tag!r} is already up; run 'camaudit lab down --tag {tag}' first")
@@ -266,6 +271,21 @@ def load_state(tag: str = "demo", state_dir: Path | None = None) -> LabState:
         raise LabError(f"lab {tag!r} is not up (no {path})") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise LabError(f"{path}: unreadable lab state: {exc}") from exc
+
+
+def crashed_devices(state: LabState) -> dict[str, str]:
+    """Fragile devices of the running lab that have stopped answering: name → why (the emulator's
+    ``CRASHED`` lines)."""
+    try:
+        text = (state.state_dir / EMULATOR_OUT).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("CRASHED "):
+            _, name, *why = line.split(" ", 2)
+            out[name] = why[0] if why else ""
+    return out
 
 
 def rss_kb(pid: int) -> int | None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Segment = Literal["lan", "routed"]
+Segment = Literal["lan", "routed", "sparse"]
+"""lan: the scanner's own subnet; routed: a /24 behind the router; sparse: a /16 behind the
+router holding few devices among silent addresses (see ``auditor.lab.topology``)."""
 
 HOSTILE_BEHAVIOURS = (
     "xxe_wsd",  # WS-Discovery ProbeMatch carrying a DOCTYPE with an external entity
@@ -114,6 +116,9 @@ class HttpService:
     """Path → status the device answers (200/401/404...); '/' always answers."""
     https_port: int | None = None
     cert_subject_cn: str | None = None
+    keep_alive: bool = True
+    """Answer several requests on one connection (HTTP/1.1 persistence, as most camera web servers
+    do); False: ``Connection: close`` after every reply (old embedded servers)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,20 @@ class Services:
 
 
 @dataclass(frozen=True)
+class Fragile:
+    """An old device that locks up for good when one source hits it too hard.
+
+    Counted per source address over TCP connections to the device's open ports (what
+    reaches its application): more than ``max_connections`` held at once, or more than
+    ``max_per_second`` opened within one second, and the device goes dark on every
+    service (ARP included) until the lab is rebuilt, as old cameras and DVRs do.
+    """
+
+    max_connections: int = 4
+    max_per_second: int = 50
+
+
+@dataclass(frozen=True)
 class DeviceSpec:
     name: str
     """Short unique name, [a-z0-9-], used in reports and test ids."""
@@ -149,6 +168,8 @@ class DeviceSpec:
     truth: Truth
     services: Services
     note: str = ""
+    fragile: Fragile | None = None
+    """None: a robust device; else the limits past which it stops answering (see ``Fragile``)."""
 
 
 @dataclass(frozen=True)

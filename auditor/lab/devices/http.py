@@ -2,7 +2,10 @@
 
 One listener config per TCP port: the web UI (``HttpService``), the ONVIF device service
 (``OnvifService``, POSTs to its path), or both when they share the port, as on most
-cameras. HTTP/1.1, one request per connection (``Connection: close``).
+cameras. HTTP/1.1 persistent connections, as most camera web servers keep them (up to
+``MAX_REQUESTS`` requests, ``IDLE_S`` between them); ``HttpService.keep_alive: false`` is an
+old embedded server that answers ``Connection: close`` after every reply. A client's
+``Connection: close`` (or HTTP/1.0 without keep-alive) ends the connection after its reply.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from html import escape as html_escape
 from ..spec import HttpService
 from . import hostile, onvif_soap, wire
 from .runtime import DeviceRuntime
+
+MAX_REQUESTS = 100
+IDLE_S = 5.0
+"""Seconds a persistent connection waits for the next request."""
 
 REASONS = {
     200: "OK",
@@ -62,17 +69,32 @@ class HttpListener:
             await hostile.tarpit(self.dev, reader, writer)
             return
         try:
-            req = await wire.read_request(reader, max_body=onvif_soap.MAX_REQUEST)
-            if req is None:
-                return
-            status, headers, body = self.respond(req)
-            writer.write(self._render(status, headers, b"" if req.method == "HEAD" else body, len(body)))
-            await asyncio.wait_for(writer.drain(), 30)
+            for n in range(MAX_REQUESTS):
+                req = await wire.read_request(reader, max_body=onvif_soap.MAX_REQUEST,
+                                              timeout=wire.READ_TIMEOUT_S if n == 0 else IDLE_S)
+                if req is None:
+                    return
+                keep = self._keep_alive(req) and n + 1 < MAX_REQUESTS
+                status, headers, body = self.respond(req)
+                writer.write(self._render(status, headers, b"" if req.method == "HEAD" else body, len(body), keep))
+                await asyncio.wait_for(writer.drain(), 30)
+                if not keep:
+                    return
         except (OSError, TimeoutError):
             pass
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
+
+    def _keep_alive(self, req: wire.Request) -> bool:
+        if self.http is not None and not self.http.keep_alive:
+            return False
+        if self.dev.hostile("oversize"):
+            return False
+        tokens = {t.strip().lower() for t in req.headers.get("connection", "").split(",")}
+        if "close" in tokens:
+            return False
+        return req.version != "HTTP/1.0" or "keep-alive" in tokens
 
     def respond(self, req: wire.Request) -> tuple[int, list[tuple[str, str]], bytes]:
         """(status, extra headers, body) for ``req``."""
@@ -104,7 +126,8 @@ class HttpListener:
         reason = html_escape(REASONS.get(status, "Error"))
         return status, headers, f"<html><head><title>{status} {reason}</title></head><body></body></html>\n".encode()
 
-    def _render(self, status: int, headers: list[tuple[str, str]], body: bytes, length: int) -> bytes:
+    def _render(self, status: int, headers: list[tuple[str, str]], body: bytes, length: int,
+                keep: bool = False) -> bytes:
         http = self.http
         all_headers: list[tuple[str, str]] = [("Date", formatdate(usegmt=True))]
         if http is not None and http.server is not None:
@@ -113,7 +136,7 @@ class HttpListener:
         if http is not None:
             all_headers.extend(http.extra_headers.items())
         all_headers.append(("Content-Length", str(length)))
-        all_headers.append(("Connection", "close"))
+        all_headers.append(("Connection", "keep-alive" if keep else "close"))
         if http is not None and http.upper_case_headers:
             all_headers = [(k.upper(), v) for k, v in all_headers]
         return wire.render(f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}", all_headers, body)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..spec import HOSTILE_BEHAVIOURS, DeviceSpec
-from ..topology import LAN, ROUTED, ROUTER_LAN_IP, ROUTER_ROUTED_IP
+from ..topology import SEGMENTS
+
+log = logging.getLogger(__name__)
 
 TARPIT_CAP = 16
 """Tarpit connections held open per device; more are closed at once (no fd leak)."""
@@ -22,6 +27,12 @@ class DeviceRuntime:
     """Spec port -> port actually bound (differs only in tests, which bind ephemeral ports)."""
     started: float = field(default_factory=time.time)
     tarpits: int = 0
+    guard: Any = None
+    """The ``FragileGuard`` of a fragile device (None for robust ones)."""
+    dead: str | None = None
+    """Why a fragile device stopped answering; None while it works."""
+    on_crash: Callable[[DeviceRuntime, str], None] | None = None
+    """Called once when the device dies (the emulator silences its sockets and interface)."""
 
     def __post_init__(self) -> None:
         unknown = set(self.spec.services.hostile) - set(HOSTILE_BEHAVIOURS)
@@ -35,6 +46,15 @@ class DeviceRuntime:
     @property
     def ip(self) -> str:
         return self.spec.ip
+
+    def crash(self, reason: str) -> None:
+        """Stop answering for good (a fragile device pushed past its limits)."""
+        if self.dead is not None:
+            return
+        self.dead = reason
+        log.warning("%s (%s) stopped answering: %s", self.name, self.ip, reason)
+        if self.on_crash is not None:
+            self.on_crash(self, reason)
 
     def hostile(self, behaviour: str) -> bool:
         return behaviour in self.spec.services.hostile
@@ -50,17 +70,16 @@ class DeviceRuntime:
 
     def network(self) -> ipaddress.IPv4Network:
         ip = ipaddress.IPv4Address(self.spec.ip)
-        for net in (LAN, ROUTED):
+        for net, _ in SEGMENTS.values():
             if ip in net:
                 return net
         return ipaddress.IPv4Network(f"{ip}/24", strict=False)
 
     def gateway(self) -> str:
         ip = ipaddress.IPv4Address(self.spec.ip)
-        if ip in ROUTED:
-            return ROUTER_ROUTED_IP
-        if ip in LAN:
-            return ROUTER_LAN_IP
+        for net, router in SEGMENTS.values():
+            if ip in net:
+                return router
         return str(next(self.network().hosts()))
 
     def mac_dashes(self) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..spec import DeviceSpec
 from . import dhip, sadp, wsd
+from .fragile import FragileGuard
 from .http import HttpListener
 from .rtsp import RtspListener
 from .runtime import DeviceRuntime
@@ -109,6 +110,8 @@ def open_device(
     svc = spec.services
     pm = port_map or (lambda p: p)
     bound: list[Bound] = []
+    if spec.fragile is not None:
+        dev.guard = FragileGuard(dev, spec.fragile)
 
     def add_udp(port: int, group: str, handler: UdpHandler) -> None:
         s = _udp_socket(bind_ip, pm(port), group, iface)
@@ -116,6 +119,8 @@ def open_device(
         bound.append(Bound(s, udp=handler))
 
     def add_tcp(port: int, handler: TcpHandler, ctx: ssl.SSLContext | None = None) -> None:
+        if dev.guard is not None:
+            handler = dev.guard.wrap(handler)
         s = _tcp_socket(bind_ip, pm(port))
         dev.ports[port] = s.getsockname()[1]
         bound.append(Bound(s, tcp=handler, ssl=ctx))

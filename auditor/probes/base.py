@@ -27,6 +27,7 @@ from ..models import Observation
 
 if TYPE_CHECKING:
     from ..credentials import Credentials
+    from .pacing import HostPacer, Pacing
 
 
 class RateLimiter:
@@ -125,6 +126,21 @@ class ProbeContext:
     credentials: Credentials | None = None
     live: set[str] = field(default_factory=set)
     """Addresses known to be up; discovery probes add to it."""
+    pacing: Pacing = None  # type: ignore[assignment]
+    """Global and per-device limits every unicast operation goes through (``auditor.probes.pacing``);
+    built from the default profile around ``rate`` when not given."""
+    probe: str = ""
+    """The probe this context was handed to (the engine sets it): what ``pacing`` counts against."""
+
+    def __post_init__(self) -> None:
+        if self.pacing is None:
+            from .pacing import PROFILES, Pacing
+
+            self.pacing = Pacing(PROFILES["default"], limiter=self.rate)
+
+    def host(self, ip: str) -> HostPacer:
+        """The pacing of one device (see ``auditor.probes.pacing``)."""
+        return self.pacing.host(ip)
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())

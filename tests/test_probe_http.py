@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import re
 import ssl
 from pathlib import Path
@@ -14,6 +15,7 @@ from hostprobe_support import ASSETS, make_ctx, read_request, serve, tarpit
 from auditor.models import Observation
 from auditor.probes.base import HostState
 from auditor.probes.http import (
+    VENDOR_PATHS,
     HttpProbe,
     extract_title,
     headers_upper,
@@ -268,3 +270,67 @@ def test_probe_skips_ports_not_open() -> None:
     out: list[Observation] = []
     asyncio.run(HttpProbe().probe_host(make_ctx(out), HostState("127.0.0.1", open_ports={22})))
     assert out == []
+
+
+def test_probe_asks_every_path_on_one_persistent_connection_when_the_server_keeps_it() -> None:
+    connections: list[list[bytes]] = []
+
+    async def keeps_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests: list[bytes] = []
+        connections.append(requests)
+        while True:
+            try:
+                request = await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            requests.append(request)
+            body = b"<html><title>cam</title></html>"
+            close = b"Connection: close" in request
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: %s\r\n\r\n%s"
+                         % (len(body), b"close" if close else b"keep-alive", body))
+            await writer.drain()
+            if close:
+                return
+
+    async def main() -> tuple[list[Observation], dict[str, int]]:
+        server, port = await serve(keeps_alive)
+        out: list[Observation] = []
+        ctx = dataclasses.replace(make_ctx(out), probe="http")
+        try:
+            await HttpProbe(plain_ports=(port,), tls_ports=()).probe_host(ctx, HostState("127.0.0.1",
+                                                                                         open_ports={port}))
+        finally:
+            server.close()
+        return out, dict(ctx.host("127.0.0.1").record.sent["http"])
+
+    (obs,), sent = asyncio.run(main())
+    assert len(connections) == 1 and len(connections[0]) == 5
+    assert [r.split(b" ")[1].decode() for r in connections[0]] == ["/", *VENDOR_PATHS]
+    assert all(b"Connection: keep-alive" in r for r in connections[0][:-1])
+    assert b"Connection: close" in connections[0][-1]  # the last one frees the server at once
+    assert sent == {"connections": 1, "requests": 5}
+    assert set(obs.fields["paths"]) == set(VENDOR_PATHS)
+
+
+def test_probe_opens_a_new_connection_when_the_server_closes_after_each_reply() -> None:
+    connections = 0
+
+    async def old_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await read_request(reader)
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+
+    async def main() -> list[Observation]:
+        server, port = await serve(old_server)
+        out: list[Observation] = []
+        try:
+            await HttpProbe(plain_ports=(port,), tls_ports=()).probe_host(make_ctx(out), HostState(
+                "127.0.0.1", open_ports={port}))
+        finally:
+            server.close()
+        return out
+
+    (obs,) = asyncio.run(main())
+    assert connections == 5 and set(obs.fields["paths"].values()) == {200} and len(obs.fields["paths"]) == 4

@@ -1,9 +1,11 @@
 """HTTP(S) banner probe: Server header, title, auth realm, vendor paths, TLS certificate.
 
-A minimal HTTP/1.1 client on asyncio streams (``Connection: close``, GET only, no
-redirects followed, no credentials, byte-capped, deadline-bounded). ``/`` first, then
-the vendor-typical paths concurrently; one observation per web port. Parsers are
-pure functions over the raw reply bytes.
+A minimal HTTP/1.1 client on asyncio streams (GET only, no redirects followed, no
+credentials, byte-capped, deadline-bounded). Per web port, ``/`` first, then the
+vendor-typical paths one after the other on the same persistent connection (a new
+connection only when the server closes one, or a reply was cut: one connection instead
+of five, gentle on old cameras); one observation per web port. Parsers are pure
+functions over the raw reply bytes.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from .contract import Field, ProbeFields
 from .streams import (
     MAX_REPLY,
     ConnectFailed,
+    Stream,
     budget,
-    close,
-    connect,
     insecure_tls_context,
+    open_stream,
     read_reply,
 )
 from .x509 import parse_certificate
@@ -333,37 +335,49 @@ class HttpProbe:
         tls = port in self.tls_ports
         fields: dict[str, Any] = {"port": port, "scheme": "https" if tls else "http"}
         warnings: list[str] = []
+        conn = _Persistent(self, ctx, ip, port, tls)
         try:
-            got = await self._get(ctx, ip, port, "/", tls=tls, want_cert=tls)
-        except ConnectFailed as exc:
-            ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, warning=f"connect failed: {exc}"))
-            return
-        data, note, cert = got
-        if cert is not None:
             try:
-                info = parse_certificate(cert)
-                fields.update(cert_subject=clean_text(info.subject), cert_issuer=clean_text(info.issuer),
-                              cert_self_signed=info.self_signed)
-                if info.not_after:
-                    fields["cert_not_after"] = info.not_after
-            except ValueError as exc:
-                warnings.append(f"unreadable TLS certificate: {exc}")
-        if note:
-            warnings.append(note)
-        try:
-            resp = parse_response(data)
-        except ValueError:
-            if data:
-                warnings.append("not an HTTP reply")
-            ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=raw_excerpt(data),
-                                 warning="; ".join(warnings) or "no HTTP reply"))
-            return
-        fields.update(summarize_root(resp))
-        if self.paths and ctx.remaining() > 0:
-            results = await asyncio.gather(
-                *(self._get(ctx, ip, port, path, tls=tls) for path in self.paths), return_exceptions=True
-            )
-            self._add_paths(fields, warnings, results)
+                got = await conn.get("/", last=not self.paths, want_cert=tls)
+            except ConnectFailed as exc:
+                ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, warning=f"connect failed: {exc}"))
+                return
+            data, note, cert = got
+            if cert is not None:
+                try:
+                    info = parse_certificate(cert)
+                    fields.update(cert_subject=clean_text(info.subject), cert_issuer=clean_text(info.issuer),
+                                  cert_self_signed=info.self_signed)
+                    if info.not_after:
+                        fields["cert_not_after"] = info.not_after
+                except ValueError as exc:
+                    warnings.append(f"unreadable TLS certificate: {exc}")
+            if note:
+                warnings.append(note)
+            try:
+                resp = parse_response(data)
+            except ValueError:
+                if data:
+                    warnings.append("not an HTTP reply")
+                ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=raw_excerpt(data),
+                                     warning="; ".join(warnings) or "no HTTP reply"))
+                return
+            fields.update(summarize_root(resp))
+            results: list[Any] = []
+            for i, path in enumerate(self.paths):
+                if ctx.remaining() <= 0:
+                    break
+                try:
+                    results.append(await conn.get(path, last=i == len(self.paths) - 1))
+                except ConnectFailed as exc:
+                    results.append(exc)
+                    if not exc.answered:
+                        break  # the port stopped answering: do not knock again for every path
+            results += [ConnectFailed("not tried")] * (len(self.paths) - len(results))
+            if self.paths:
+                self._add_paths(fields, warnings, results)
+        finally:
+            await conn.close()
         ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=raw_excerpt(data),
                              warning="; ".join(dict.fromkeys(warnings)) or None))
 
@@ -394,33 +408,94 @@ class HttpProbe:
         if realms:
             fields["path_realms"] = realms
 
-    async def _get(
-        self, ctx: ProbeContext, ip: str, port: int, path: str, *, tls: bool, want_cert: bool = False
-    ) -> tuple[bytes, str | None, bytes | None]:
-        """(reply bytes, warning note or None, DER certificate or None); raises ``ConnectFailed``."""
-        reader, writer = await connect(ctx, ip, port, tls=self._tls if tls else None)
-        cert: bytes | None = None
+    async def _exchange(self, ctx: ProbeContext, stream: Stream, ip: str, port: int, path: str, *, tls: bool,
+                        last: bool) -> tuple[bytes, str | None, bool]:
+        """Send one GET on ``stream``: (reply bytes, warning note or None, may the connection be reused)."""
+        await stream.request()
+        default = 443 if tls else 80
+        hostport = ip if port == default else f"{ip}:{port}"
+        connection = "close" if last else "keep-alive"
+        stream.writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: camaudit/{__version__}\r\n"
+            f"Accept: */*\r\nAccept-Encoding: identity\r\nConnection: {connection}\r\n\r\n".encode("ascii")
+        )
+        t = budget(ctx)
         try:
-            if want_cert:
-                sslobj = writer.get_extra_info("ssl_object")
-                cert = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
-            default = 443 if tls else 80
-            hostport = ip if port == default else f"{ip}:{port}"
-            writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: camaudit/{__version__}\r\n"
-                "Accept: */*\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n".encode("ascii")
-            )
-            t = budget(ctx)
-            try:
-                await asyncio.wait_for(writer.drain(), t)
-            except (TimeoutError, OSError):
-                return b"", "could not send the request", cert
-            res = await read_reply(reader, budget(ctx), cap=self.max_bytes, complete=reply_complete)
-        finally:
-            close(writer)
+            await asyncio.wait_for(stream.writer.drain(), t)
+        except (TimeoutError, OSError):
+            return b"", "could not send the request", False
+        res = await read_reply(stream.reader, budget(ctx), cap=self.max_bytes, complete=reply_complete)
         note = None
         if res.truncated:
             note = f"reply over {self.max_bytes} bytes; kept the first {self.max_bytes}"
         elif res.timed_out and not split_head(res.data):
             note = f"no complete HTTP reply within {t:.1f}s"
-        return res.data, note, cert
+        return res.data, note, not last and reusable(res.data, res.truncated or res.timed_out)
+
+
+def reusable(data: bytes, cut: bool) -> bool:
+    """May the next request go on the connection that carried this reply?
+
+    Only after a whole reply (its length known and read) from a server that keeps
+    connections: HTTP/1.1 without ``Connection: close``, or HTTP/1.0 with ``keep-alive``.
+    """
+    if cut or not reply_complete(data):
+        return False
+    parts = split_head(data)
+    if parts is None:
+        return False
+    head = parts[0]
+    if not re.search(rb"(?im)^content-length:|^transfer-encoding:.*chunked", head):
+        return False
+    tokens = {t.strip().lower() for m in re.finditer(rb"(?im)^connection:(.*)$", head) for t in m.group(1).split(b",")}
+    if b"close" in tokens:
+        return False
+    return head.startswith(b"HTTP/1.1") or b"keep-alive" in tokens
+
+
+class _Persistent:
+    """One web port's connection for a run of GETs: reopened (paced) only when it cannot be reused."""
+
+    def __init__(self, probe: HttpProbe, ctx: ProbeContext, ip: str, port: int, tls: bool) -> None:
+        self.probe, self.ctx, self.ip, self.port, self.tls = probe, ctx, ip, port, tls
+        self._cm: Any = None
+        self._stream: Stream | None = None
+
+    async def get(self, path: str, *, last: bool, want_cert: bool = False) -> tuple[bytes, str | None, bytes | None]:
+        """(reply bytes, warning note or None, DER certificate or None); raises ``ConnectFailed``."""
+        cert: bytes | None = None
+        reused = self._stream is not None
+        if self._stream is None:
+            cert = await self._open(want_cert)
+        try:
+            assert self._stream is not None
+            data, note, keep = await self.probe._exchange(self.ctx, self._stream, self.ip, self.port, path,
+                                                          tls=self.tls, last=last)
+            if reused and not data and note is None:
+                # The server had closed the idle connection before our request reached it
+                # (RFC 9112 §9.3.1): send it once more on a fresh connection.
+                await self.close()
+                cert = await self._open(want_cert)
+                assert self._stream is not None
+                data, note, keep = await self.probe._exchange(self.ctx, self._stream, self.ip, self.port, path,
+                                                              tls=self.tls, last=last)
+        except BaseException:
+            await self.close()
+            raise
+        if not keep:
+            await self.close()
+        return data, note, cert
+
+    async def _open(self, want_cert: bool) -> bytes | None:
+        cm = open_stream(self.ctx, self.ip, self.port, tls=self.probe._tls if self.tls else None)
+        self._stream = await cm.__aenter__()
+        self._cm = cm
+        if not want_cert:
+            return None
+        sslobj = self._stream.writer.get_extra_info("ssl_object")
+        return sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+
+    async def close(self) -> None:
+        cm, self._cm, self._stream = self._cm, None, None
+        if cm is not None:
+            await cm.__aexit__(None, None, None)

@@ -1,7 +1,8 @@
 """TCP connect probe of camera-relevant ports, with a short listen for volunteered banners.
 
 A connect scan (no raw sockets): each port is one paced connection attempt bounded
-by the probe timeout. On banner ports (FTP, SSH, telnet) the probe waits briefly for
+by the probe timeout (a few at most open at once per device: ``auditor.probes.pacing``).
+On banner ports (FTP, SSH, telnet) the probe waits briefly for
 the first bytes the service sends unasked; a port that accepts and stays silent (a
 tarpit) costs at most that short wait.
 """
@@ -16,7 +17,7 @@ from ..models import Observation
 from ..text import clean_text
 from .base import HostState, ProbeContext
 from .contract import Field, ProbeFields
-from .streams import ConnectFailed, budget, close, connect, read_reply
+from .streams import ConnectFailed, budget, open_stream, read_reply
 
 FIELDS = ProbeFields("ports", (
     Field("open", "list[int]", "TCP ports that accepted a connection; empty when the host only refused (a refusal "
@@ -150,14 +151,11 @@ class PortProbe:
         if ctx.remaining() <= 0:
             return None
         try:
-            reader, writer = await connect(ctx, ip, port)
+            async with open_stream(ctx, ip, port) as stream:
+                if port not in self.banner_ports:
+                    return True, ""
+                res = await read_reply(stream.reader, budget(ctx, self.banner_wait), cap=BANNER_MAX,
+                                       complete=lambda d: b"\n" in d)
+                return True, clean_banner(res.data)
         except ConnectFailed as exc:
             return (False, "") if exc.answered else None
-        try:
-            if port not in self.banner_ports:
-                return True, ""
-            res = await read_reply(reader, budget(ctx, self.banner_wait), cap=BANNER_MAX,
-                                   complete=lambda d: b"\n" in d)
-            return True, clean_banner(res.data)
-        finally:
-            close(writer)

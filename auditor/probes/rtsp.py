@@ -18,7 +18,7 @@ from ..text import clean_text
 from .base import HostState, ProbeContext
 from .contract import Field, ProbeFields
 from .http import HttpResponse, parse_response, parse_www_authenticate, reply_complete
-from .streams import ConnectFailed, budget, close, connect, read_reply
+from .streams import ConnectFailed, Stream, budget, open_stream, read_reply
 
 FIELDS = ProbeFields("rtsp", (
     Field("port", "int", "the RTSP port", 554, kept="for a person; the port probe's `open` is what the facts read"),
@@ -109,21 +109,42 @@ class RtspProbe:
         ports = [p for p in self.ports if p in host.open_ports]
         await asyncio.gather(*(self._probe_port(ctx, host.ip, p) for p in ports), return_exceptions=True)
 
-    async def _exchange(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ProbeContext, request: bytes
-    ) -> tuple[bytes, str | None]:
+    async def _exchange(self, stream: Stream, ctx: ProbeContext, request: bytes) -> tuple[bytes, str | None]:
+        await stream.request()
         t = budget(ctx)
-        writer.write(request)
+        stream.writer.write(request)
         try:
-            await asyncio.wait_for(writer.drain(), t)
+            await asyncio.wait_for(stream.writer.drain(), t)
         except (TimeoutError, OSError):
             return b"", None
-        res = await read_reply(reader, budget(ctx), cap=self.max_bytes, complete=reply_complete)
+        res = await read_reply(stream.reader, budget(ctx), cap=self.max_bytes, complete=reply_complete)
         if res.truncated:
             return res.data, f"reply over {self.max_bytes} bytes; kept the first {self.max_bytes}"
         if res.timed_out and not res.data:
             return b"", f"no RTSP reply within {t:.1f}s"
         return res.data, None
+
+    async def _talk(self, ctx: ProbeContext, stream: Stream, url: str, methods: tuple[str, ...],
+                    warnings: list[str], raws: list[bytes], replies: dict[str, HttpResponse | None]) -> bool:
+        """Send ``methods`` in turn on ``stream``; True when the server hung up before DESCRIBE."""
+        for method in methods:
+            cseq = 1 if method == "OPTIONS" else 2
+            if ctx.remaining() <= 0:
+                return False
+            data, note = await self._exchange(stream, ctx, build_request(method, url, cseq))
+            if not data and note is None and method == "DESCRIBE" and "OPTIONS" in methods:
+                return True
+            if note:
+                warnings.append(f"{method}: {note}")
+            if data:
+                raws.append(data)
+                try:
+                    replies[method] = parse_response(data)
+                except ValueError:
+                    warnings.append(f"{method}: not an RTSP reply")
+            if note:
+                return False  # silent (tarpit) or oversize: do not spend a second wait on it
+        return False
 
     async def _probe_port(self, ctx: ProbeContext, ip: str, port: int) -> None:
         url = f"rtsp://{ip}:{port}/"
@@ -131,36 +152,17 @@ class RtspProbe:
         raws: list[bytes] = []
         replies: dict[str, HttpResponse | None] = {"OPTIONS": None, "DESCRIBE": None}
         try:
-            reader, writer = await connect(ctx, ip, port)
+            async with open_stream(ctx, ip, port) as stream:
+                hung_up = await self._talk(ctx, stream, url, ("OPTIONS", "DESCRIBE"), warnings, raws, replies)
+            if hung_up:
+                # The server hung up after OPTIONS: one fresh connection for DESCRIBE.
+                async with open_stream(ctx, ip, port) as stream:
+                    await self._talk(ctx, stream, url, ("DESCRIBE",), warnings, raws, replies)
         except ConnectFailed as exc:
-            ctx.emit(Observation(ip=ip, probe=self.name, fields={"port": port},
-                                 warning=f"connect failed: {exc}"))
-            return
-        try:
-            for cseq, method in enumerate(("OPTIONS", "DESCRIBE"), 1):
-                if ctx.remaining() <= 0:
-                    break
-                data, note = await self._exchange(reader, writer, ctx, build_request(method, url, cseq))
-                if not data and note is None and method == "DESCRIBE":
-                    # The server hung up after OPTIONS: one fresh connection for DESCRIBE.
-                    close(writer)
-                    try:
-                        reader, writer = await connect(ctx, ip, port)
-                    except ConnectFailed:
-                        break
-                    data, note = await self._exchange(reader, writer, ctx, build_request(method, url, cseq))
-                if note:
-                    warnings.append(f"{method}: {note}")
-                if data:
-                    raws.append(data)
-                    try:
-                        replies[method] = parse_response(data)
-                    except ValueError:
-                        warnings.append(f"{method}: not an RTSP reply")
-                if note:
-                    break  # silent (tarpit) or oversize: do not spend a second wait on it
-        finally:
-            close(writer)
+            if not raws:
+                ctx.emit(Observation(ip=ip, probe=self.name, fields={"port": port},
+                                     warning=f"connect failed: {exc}"))
+                return
         fields: dict[str, Any] = {"port": port, **summarize(replies["OPTIONS"], replies["DESCRIBE"])}
         raw = b"\n".join(raws)[:RAW_EXCERPT_MAX].decode("utf-8", "replace")
         ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=raw,

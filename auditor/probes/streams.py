@@ -1,8 +1,11 @@
-"""Socket helpers the per-host TCP probes share: paced connects, deadline-bounded capped reads.
+"""Socket helpers the per-host TCP probes share: paced connections, deadline-bounded capped reads.
 
-Every connection waits for the shared rate limiter, every wait is bounded by the
-probe timeout *and* the scan deadline, and every read stops at a byte cap, so a
-tarpit or a multi-megabyte answer costs at most one timeout and one cap.
+Every connection goes through the scan's pacing (``auditor.probes.pacing``: a slot among
+the device's few, a per-device token and a global one) and reports how the connect went
+(answered, refused, silent) for the device's health; every request sent on it calls
+``Stream.request()`` first. Every wait is bounded by the probe timeout *and* the scan
+deadline, and every read stops at a byte cap, so a tarpit or a multi-megabyte answer costs
+at most one timeout and one cap.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from .base import ProbeContext
+from .pacing import HostGivenUp, PacedConnection
 
 MAX_REPLY = 64 * 1024
 """Default cap on bytes read from one reply."""
@@ -52,32 +56,74 @@ class ConnectFailed(Exception):
         self.answered = answered
 
 
-async def connect(
+@dataclass
+class Stream:
+    """An open, paced connection: call ``await stream.request()`` before each request sent on it."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    paced: PacedConnection
+
+    async def request(self) -> None:
+        await self.paced.request()
+
+
+@contextlib.asynccontextmanager
+async def open_stream(
     ctx: ProbeContext,
     ip: str,
     port: int,
     *,
     tls: ssl.SSLContext | None = None,
     timeout: float | None = None,
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Paced, bounded TCP (or TLS) connect; raises ``ConnectFailed``."""
-    await ctx.rate.acquire()
+    probe: str | None = None,
+    bypass: bool = False,
+) -> AsyncIterator[Stream]:
+    """Paced, bounded TCP (or TLS) connection to ``ip:port``, closed (aborted) on exit.
+
+    Raises ``ConnectFailed`` on entry when the port refuses, times out, the TLS handshake
+    fails, or the device was given up (it stopped answering earlier in the scan). Counted
+    against ``probe`` (default ``ctx.probe``) in the device's pacing record; ``bypass`` is for
+    the health checks, which run while the device's other operations wait.
+    """
+    try:
+        async with ctx.host(ip).connection(probe or ctx.probe, bypass=bypass) as paced:
+            reader, writer = await _connect(ctx, ip, port, tls, timeout, paced)
+            try:
+                yield Stream(reader, writer, paced)
+            finally:
+                close(writer)
+    except HostGivenUp as exc:
+        raise ConnectFailed(str(exc)) from None
+
+
+async def _connect(ctx: ProbeContext, ip: str, port: int, tls: ssl.SSLContext | None, timeout: float | None,
+                   paced: PacedConnection) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     t = budget(ctx, timeout)
     if t <= 0:
         raise ConnectFailed("scan deadline reached")
     try:
-        return await asyncio.wait_for(
+        pair = await asyncio.wait_for(
             asyncio.open_connection(ip, port, ssl=tls, server_hostname="" if tls else None),
             t,
         )
     except TimeoutError:
+        paced.silent()
         raise ConnectFailed(f"no answer within {t:.1f}s") from None
     except ssl.SSLError as exc:
+        paced.answered(port)
         raise ConnectFailed(f"TLS handshake failed: {exc.reason or exc}", answered=True) from None
     except ConnectionRefusedError as exc:
+        paced.answered(port, refused=True)
         raise ConnectFailed(exc.strerror or "connection refused", answered=True) from None
-    except OSError as exc:
+    except ConnectionError as exc:  # reset during a TLS handshake: the port is open, the device answered
+        paced.answered(port)
+        raise ConnectFailed(exc.strerror or type(exc).__name__, answered=True) from None
+    except OSError as exc:  # host unreachable (no ARP answer, an ICMP error): no answer from the device
+        paced.silent()
         raise ConnectFailed(exc.strerror or type(exc).__name__) from None
+    paced.answered(port)
+    return pair
 
 
 def close(writer: asyncio.StreamWriter) -> None:

@@ -38,9 +38,9 @@ class CountingRate(RateLimiter):
         super().__init__(5000, burst=100)
         self.count = 0
 
-    async def acquire(self, n: int = 1) -> None:
+    async def acquire(self, n: int = 1, priority: int = 1) -> None:
         self.count += n
-        await super().acquire(n)
+        await super().acquire(n, priority)
 
 
 def make_ctx(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from pathlib import Path
 
 import pytest
 from discovery_fakes import FakeResponder, make_ctx, run_probe
 
+from auditor.probes.base import HostState
 from auditor.probes.sadp import SadpProbe, build_sadp_inquiry, parse_sadp_reply, sadp_key
 from auditor.xmlsafe import parse_xml, text_of
 
@@ -135,3 +138,29 @@ def test_engine_unicasts_to_routed_targets_and_reports_devices():
     assert len(hik.requests) == 1  # it answered, so the retry round skipped it
     # every packet went through the shared rate limiter: 3 targets + 2 silent ones retried
     assert ctx.rate.count == 5
+
+
+def test_probe_host_asks_one_live_routed_device_paced_and_stops_when_it_answered():
+    reply = asset("hikvision_ds2cd2143g2.xml")
+
+    async def scenario():
+        ctx, seen = make_ctx(["127.0.0.2", "127.0.0.3"], timeout=0.5)
+        ctx = dataclasses.replace(ctx, probe="sadp", unicast_routed=False)
+        hik = FakeResponder("127.0.0.2", lambda req: [reply])
+        async with hik:
+            probe = SadpProbe(port=hik.port, group=None)
+            t0 = time.monotonic()
+            await probe.probe_host(ctx, HostState("127.0.0.2"))
+            took = time.monotonic() - t0
+            still = await probe.ask(ctx, "127.0.0.2")  # the re-check: answers, reports nothing
+            silent = await probe.ask(ctx, "127.0.0.3")
+        return ctx, seen, hik, took, still, silent
+
+    ctx, seen, hik, took, still, silent = asyncio.run(scenario())
+    [obs] = seen
+    assert obs.ip == "127.0.0.2" and obs.fields["serial"].startswith("DS-2CD2143G2-I")
+    assert took < 0.4  # did not sit out the whole listening window once it had its answer
+    assert still is True and silent is False
+    record = ctx.host("127.0.0.2").record
+    assert "sadp" in record.heard and record.sent["sadp"]["datagrams"] == 2  # the question and the re-check
+    assert ctx.host("127.0.0.3").record.sent["sadp"]["datagrams"] == 2  # attempt + one retry, no more

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import ipaddress
 import json
@@ -207,6 +208,16 @@ class ArpProbe:
             ctx.live.add(ip)
             ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=f"neighbour {ip} lladdr {fields['mac']}"))
 
+    async def sweep(self, ctx: ProbeContext, targets: list[str]) -> set[str]:
+        """ARP ``targets`` (attempt + retry) without reporting them: the addresses that answered.
+
+        For the end-of-scan re-check of devices only ARP had found.
+        """
+        quiet = dataclasses.replace(ctx, emit=lambda obs: None, live=set())
+        found: set[str] = set()
+        await self._sweep(quiet, targets, found)
+        return found
+
     async def _sweep(self, ctx: ProbeContext, targets: list[str], found: set[str]) -> None:
         own_ip = str(ctx.iface_addr.ip)
         own_mac = interface_mac(ctx.interface)
@@ -218,7 +229,8 @@ class ArpProbe:
             recv.close()
             raise
         state = {"last_send": time.monotonic()}
-        reader = asyncio.ensure_future(self._read(ctx, recv, wanted, found))
+        sent: dict[str, int] = {}
+        reader = asyncio.ensure_future(self._read(ctx, recv, wanted, found, sent))
         try:
             pending = targets
             for attempt in range(1 + max(0, self.retries)):
@@ -226,7 +238,8 @@ class ArpProbe:
                     # Let the first round's late answers land before asking again.
                     await asyncio.sleep(min(max(ctx.timeout / 2, 0.1), 1.0, ctx.remaining()))
                     pending = [ip for ip in pending if ip not in found]
-                if not pending or not await self._send_round(ctx, sender, own_mac, own_ip, pending, found, state):
+                if not pending or not await self._send_round(ctx, sender, own_mac, own_ip, pending, found, state,
+                                                             sent):
                     break
             end = min(state["last_send"] + ctx.timeout, ctx.deadline)
             while time.monotonic() < end and len(found) < len(wanted) and not reader.done():
@@ -248,18 +261,21 @@ class ArpProbe:
         pending: list[str],
         found: set[str],
         state: dict[str, float],
+        sent: dict[str, int],
     ) -> bool:
         for ip in pending:
             if ip in found:
                 continue
             if not await paced(ctx):
                 return False
+            sent[ip] = sent.get(ip, 0) + 1
             with contextlib.suppress(OSError):
                 sender.send(build_arp_request(own_mac, own_ip, ip))
             state["last_send"] = time.monotonic()
         return True
 
-    async def _read(self, ctx: ProbeContext, recv: socket.socket, wanted: set[str], found: set[str]) -> None:
+    async def _read(self, ctx: ProbeContext, recv: socket.socket, wanted: set[str], found: set[str],
+                    sent: dict[str, int]) -> None:
         loop = asyncio.get_running_loop()
         while True:
             frame = await loop.sock_recv(recv, 2048)
@@ -271,6 +287,7 @@ class ArpProbe:
                 continue
             found.add(ip)
             ctx.live.add(ip)
+            ctx.host(ip).count(ctx.probe or self.name, "datagrams", sent.get(ip, 1))
             ctx.emit(
                 Observation(ip=ip, probe=self.name, fields=fields, raw=f"ARP reply {ip} is-at {fields['mac']}")
             )

@@ -131,6 +131,9 @@ class ProbeContext:
     built from the default profile around ``rate`` when not given."""
     probe: str = ""
     """The probe this context was handed to (the engine sets it): what ``pacing`` counts against."""
+    unicast_routed: bool = True
+    """Discovery probes unicast to every routed target themselves (a probe run on its own). The
+    engine sets False: it sweeps routed ranges first and unicasts discovery per live host."""
 
     def __post_init__(self) -> None:
         if self.pacing is None:
@@ -151,6 +154,12 @@ class ProbeContext:
 
     def routed_targets(self) -> Iterator[ipaddress.IPv4Address]:
         """Targets beyond the attached subnet: reached only by unicast."""
+        spans = getattr(self.scope, "spans", None)
+        if spans is not None:  # a ScanScope: skip the attached subnet's span at once (a /16 is 65,536 checks)
+            net = self.iface_addr.network
+            lo, hi = int(net.network_address), int(net.broadcast_address)
+            return (ipaddress.IPv4Address(v) for a, b in spans for r in ((a, min(b, lo - 1)), (max(a, hi + 1), b))
+                    for v in range(r[0], r[1] + 1))
         return (a for a in self.scope.addresses() if not self.on_link(a))
 
 

@@ -12,10 +12,12 @@ Safety rules enforced here so no protocol module can forget them:
 * multicast and broadcast leave on ``ctx.interface`` only (``IP_MULTICAST_IF``,
   ``SO_BINDTODEVICE``), TTL 1, never looped back;
 * unicast goes only to ``ctx.routed_targets()`` (on-link hosts are reached by the
-  multicast/broadcast already);
+  multicast/broadcast already), or, in a scan, to one live routed host at a time
+  (``UdpProbe.probe_host``: the engine sweeps routed ranges first, ``ctx.unicast_routed`` False);
 * multicast and broadcast go out (and the group is joined) only when the scope holds an
   on-link address: a scan of routed subnets sends nothing to the operator's own LAN;
-* every packet waits for ``ctx.rate``;
+* every packet waits for ``ctx.rate``, every unicast one also for the device's pacing
+  (``ctx.host(ip).datagram``);
 * replies from addresses outside ``ctx.scope`` are dropped unread;
 * every socket is created in the calling thread (the scan may run with that thread
   inside a lab network namespace), every wait is bounded.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import ipaddress
 import socket
@@ -35,7 +38,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..models import RAW_EXCERPT_MAX, Observation
-from .base import ProbeContext
+from .base import HostState, ProbeContext
+from .pacing import HostGivenUp
 
 SO_RCVBUFFORCE = 33
 """Linux: set the buffer past rmem_max (root); falls back to SO_RCVBUF."""
@@ -273,7 +277,7 @@ class UdpDiscovery:
         wide: bool = True,
     ) -> None:
         """``wide``: multicast/broadcast allowed (see ``scope_on_link``)."""
-        routed = [str(a) for a in ctx.routed_targets()]
+        routed = [str(a) for a in ctx.routed_targets()] if ctx.unicast_routed else []
         bcast = self._bcast(ctx) if self.broadcast else None
         gap = min(max(ctx.timeout / 3, 0.1), 1.0)
         dests = [d for d in (self.group, bcast) if d is not None] if wide else []
@@ -298,10 +302,49 @@ class UdpDiscovery:
     ) -> None:
         for ip in targets:
             for payload in self.payloads(False):
-                if not await paced(ctx):
-                    return
+                if not await paced_to(ctx, ip, self.name):
+                    break
                 _send(transport, payload, (ip, self.port))
                 state.last = time.monotonic()
+
+    async def unicast(self, ctx: ProbeContext, ip: str, *, retries: int = 1, bypass: bool = False) -> bool:
+        """Ask one host (a live routed device, or a re-check): its reply is reported like any other.
+
+        Sends the unicast payloads, once more after a short wait if nothing came back, and
+        listens until the host answered or ``ctx.timeout`` passed. True if anything came
+        from ``ip`` (even an unparseable reply: the device answered).
+        """
+        loop = asyncio.get_running_loop()
+        sock = open_udp_socket(ctx.interface, str(ctx.iface_addr.ip))
+        queue: deque[tuple[bytes, str, float]] = deque()
+        wake = asyncio.Event()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Inbox(queue, wake), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        collector = _Collector(self, ctx)
+        gap = min(max(ctx.timeout / 3, 0.1), 1.0)
+        try:
+            for attempt in range(1 + max(0, retries)):
+                for payload in self.payloads(False):
+                    if not await paced_to(ctx, ip, self.name, bypass=bypass):
+                        return ip in collector.answered
+                    _send(transport, payload, (ip, self.port))
+                end = min(time.monotonic() + (gap if attempt < retries else ctx.timeout), ctx.deadline)
+                while ip not in collector.answered and (now := time.monotonic()) < end:
+                    collector.drain(queue)
+                    if ip in collector.answered or queue:
+                        continue
+                    wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), timeout=max(0.0, min(end - now, 0.25)))
+                collector.drain(queue)
+                if ip in collector.answered:
+                    break
+        finally:
+            transport.close()
+        return ip in collector.answered
 
     async def _listen(
         self,
@@ -354,6 +397,19 @@ async def paced(ctx: ProbeContext) -> bool:
     return True
 
 
+async def paced_to(ctx: ProbeContext, ip: str, probe: str, *, bypass: bool = False) -> bool:
+    """Wait for the device's pacing (``ctx.host(ip).datagram``) unless the deadline comes first or the
+    device was given up; False = do not send."""
+    left = ctx.remaining()
+    if left <= 0:
+        return False
+    try:
+        await asyncio.wait_for(ctx.host(ip).datagram(ctx.probe or probe, bypass=bypass), timeout=left)
+    except (TimeoutError, HostGivenUp):
+        return False
+    return True
+
+
 def _send(transport: asyncio.DatagramTransport, payload: bytes, dest: tuple[str, int]) -> None:
     with contextlib.suppress(OSError):
         transport.sendto(payload, dest)
@@ -387,7 +443,9 @@ class _Collector:
         self.counts[ip] = n
         if n > MAX_DATAGRAMS_PER_SENDER:
             return
-        self.answered.add(ip)
+        if ip not in self.answered:
+            self.answered.add(ip)
+            ctx.host(ip).heard(self.spec.name)
         try:
             devices = self.spec.parse(data)
         except ValueError as exc:
@@ -460,6 +518,32 @@ class UdpProbe:
 
     def raw_start(self, data: bytes) -> int:
         return 0
+
+    def discovery(self) -> UdpDiscovery:
+        wide = self.broadcast and self.group is not None
+        return UdpDiscovery(
+            name=self.name,
+            port=self.port,
+            group=self.group,
+            payloads=self.payloads,
+            parse=self.parse,
+            key=self.key,
+            raw_start=self.raw_start,
+            broadcast=wide,
+            listen_group=wide,
+            repeats=self.repeats,
+        )
+
+    async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
+        """Unicast to one live routed host (on-link ones heard the multicast already)."""
+        if host.ip in ctx.scope and not ctx.on_link(host.ip):
+            await self.discovery().unicast(ctx, host.ip)
+
+    async def ask(self, ctx: ProbeContext, ip: str) -> bool:
+        """One gentle question (attempt + retry) to a device that answered this protocol before,
+        reporting nothing: True if it still answers (the end-of-scan re-check)."""
+        quiet = dataclasses.replace(ctx, emit=lambda obs: None, live=set())
+        return await self.discovery().unicast(quiet, ip, bypass=True)
 
     async def run(self, ctx: ProbeContext) -> None:
         wide = self.broadcast and self.group is not None

@@ -49,6 +49,7 @@ from ..xmlsafe import UnsafeXML, parse_xml
 from .base import HostState, ProbeContext
 from .contract import Field, ProbeFields
 from .daemon_pool import DaemonThreadPool
+from .pacing import HostGivenUp, thread_connecting
 from .streams import budget
 
 FIELDS = ProbeFields("onvif", (
@@ -162,6 +163,7 @@ def _watched_adapter() -> type:
         sock: Any
 
         def connect(self) -> None:
+            thread_connecting()  # the scan's global rate paces every connection the library opens
             super().connect()  # type: ignore[misc]
             _watch(self.sock)
 
@@ -383,6 +385,19 @@ def classify_error(exc: BaseException) -> tuple[str, str | None]:
     return "fault", f"unexpected {type(exc).__name__}"
 
 
+def answered_at_all(exc: BaseException) -> bool:
+    """Did the device answer anything before the call failed? (A refused or reset connection, a read
+    timeout after the connect: yes. A connect timeout, an unreachable host: no.)"""
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc).lower()
+        return "refused" in text or "reset" in text
+    return not isinstance(exc, TimeoutError | OSError)
+
+
 def device_time(sdt: Any) -> float | None:
     """Device clock as Unix time from a GetSystemDateAndTime result (UTC, else local as if UTC)."""
     for key in ("UTCDateTime", "LocalDateTime"):
@@ -446,6 +461,11 @@ class _Device:
     session: Any = None
     services: dict[bool, Any] = field(default_factory=dict)
     transports: list[Any] = field(default_factory=list)
+
+    @property
+    def ip(self) -> str:
+        """The device's address (``targets`` only keeps XAddrs naming the host itself)."""
+        return urlsplit(self.xaddr).hostname or ""
 
     def set_timeout(self, seconds: float) -> None:
         self.timeout = seconds
@@ -556,24 +576,37 @@ class OnvifProbe:
         loop = asyncio.get_running_loop()
         if self._sem is None or self._sem_loop is not loop:
             self._sem, self._sem_loop = asyncio.Semaphore(self.threads), loop
-        await ctx.rate.acquire()
+        host = ctx.host(dev.ip)
+        fn = getattr(dev.service(cred), op)
+        want, ns_fd = _current_netns(), self._ns_fd()
         t = budget(ctx)
         if t <= 0:
             return CallResult("unreachable", note="scan deadline reached")
-        fn = getattr(dev.service(cred), op)
         dev.set_timeout(t)
-        want, ns_fd = _current_netns(), self._ns_fd()
-        async with self._sem:
-            sent = time.time()
-            fut = loop.run_in_executor(self._pool, self._pinned, ns_fd, want, fn)
-            try:
-                value = await asyncio.wait_for(fut, min(t + 0.5, max(0.01, ctx.remaining())))
-            except TimeoutError:
-                return CallResult("unreachable", note=None, sent_at=sent, received_at=time.time())
-            except Exception as exc:  # zeep, requests, lxml: all become a classified result
-                kind, note = classify_error(exc)
-                return CallResult(kind, note=note, sent_at=sent, received_at=time.time())
-        return CallResult("ok", value=value, sent_at=sent, received_at=time.time())
+        stamp = {"sent": time.time()}
+
+        def timed() -> Any:
+            stamp["sent"] = time.time()  # when the request really leaves (after the pacing's wait)
+            return fn()
+
+        try:
+            value = await host.call_in_thread(ctx.probe or self.name, self._pool,
+                                              functools.partial(self._pinned, ns_fd, want, timed),
+                                              min(t + 0.5, max(0.01, ctx.remaining())), gate=self._sem)
+        except HostGivenUp as exc:
+            return CallResult("unreachable", note=str(exc))
+        except TimeoutError:
+            host.silent()
+            return CallResult("unreachable", note=None, sent_at=stamp["sent"], received_at=time.time())
+        except Exception as exc:  # zeep, requests, lxml: all become a classified result
+            kind, note = classify_error(exc)
+            if kind == "unreachable" and not answered_at_all(exc):
+                host.silent()
+            else:
+                host.answered()
+            return CallResult(kind, note=note, sent_at=stamp["sent"], received_at=time.time())
+        host.answered()
+        return CallResult("ok", value=value, sent_at=stamp["sent"], received_at=time.time())
 
     # -- per host
 

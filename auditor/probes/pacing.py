@@ -264,27 +264,30 @@ class HostPacer:
         self.record.count(probe, kind, n)
 
     async def call_in_thread(self, probe: str, executor: Executor | None, fn: Callable[[], T],
-                             timeout: float) -> T:
+                             timeout: float, gate: asyncio.Semaphore | None = None) -> T:
         """Run blocking ``fn`` (one request of a synchronous HTTP library) on ``executor``, paced.
 
         Holds a connection slot for the call and pays one host token (counted as a request).
         Inside ``fn`` the library's connect hook calls :func:`thread_connecting`, which blocks
         the worker thread until a global token is granted (counted as a connection), so a
-        library that reconnects is paced like everything else. ``timeout`` bounds the call.
+        library that reconnects is paced like everything else. ``timeout`` bounds the call
+        once it runs; ``gate`` (the caller's worker-thread semaphore) is taken only then, so
+        waiting for this device's turn holds no worker.
         """
         loop = asyncio.get_running_loop()
         async with self.slot():
             await self.request(probe)
-            end = time.monotonic() + timeout
+            async with gate if gate is not None else contextlib.nullcontext():
+                end = time.monotonic() + timeout
 
-            def bound() -> T:
-                _THREAD.connecting = lambda: self._connect_from_thread(loop, probe, end)
-                try:
-                    return fn()
-                finally:
-                    _THREAD.connecting = None
+                def bound() -> T:
+                    _THREAD.connecting = lambda: self._connect_from_thread(loop, probe, end)
+                    try:
+                        return fn()
+                    finally:
+                        _THREAD.connecting = None
 
-            return await asyncio.wait_for(loop.run_in_executor(executor, bound), timeout)
+                return await asyncio.wait_for(loop.run_in_executor(executor, bound), timeout)
 
     def _connect_from_thread(self, loop: asyncio.AbstractEventLoop, probe: str, end: float) -> None:
         async def token() -> None:

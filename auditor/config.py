@@ -17,7 +17,8 @@ from pathlib import Path
 from . import opfile
 from .errors import OperatorError, shown
 from .models import SEVERITIES
-from .probes.engine import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT
+from .probes.engine import DEFAULT_TIMEOUT
+from .probes.pacing import PROFILES, Limits, resolve_limits
 from .probes.registry import ALL_PROBES
 from .resources import data_dir
 from .scope import parse_target, read_target_file
@@ -25,6 +26,8 @@ from .scope import parse_target, read_target_file
 FORMATS = ("html", "json", "csv")
 LIMITS: dict[str, tuple[float, float]] = {
     "rate": (1.0, 100_000.0),
+    "host_rate": (0.1, 10_000.0),
+    "host_connections": (1, 256),
     "timeout": (0.1, 3600.0),
     "deadline": (1.0, 7 * 86400.0),
 }
@@ -48,9 +51,11 @@ class AuditConfig:
     keep_reports: int | None = None
     keep_scans: int | None = None
     fail_on: str | None = "high"
-    rate: float = DEFAULT_RATE
+    limits: Limits = PROFILES["default"]
+    """The pacing: ``profile`` with ``rate``, ``host_rate`` and ``host_connections`` on top."""
     timeout: float = DEFAULT_TIMEOUT
-    deadline: float = DEFAULT_DEADLINE
+    deadline: float | None = None
+    """The whole audit's; None: the default for the scope (300 s plus twice the sweep; see ``probes.plan``)."""
     probes: tuple[str, ...] = ALL_PROBES
     allow_public: bool = False
     allow_large: bool = False
@@ -127,7 +132,8 @@ def rules_path(entry: str, base: Path | None = None) -> Path:
 
 
 _KEYS = ("site", "targets", "interface", "exclude", "rules", "credentials", "database", "report_dir", "report_name",
-         "formats", "retention", "fail_on", "rate", "timeout", "deadline", "probes", "allow_public", "allow_large",
+         "formats", "retention", "fail_on", "profile", "rate", "host_rate", "host_connections", "timeout", "deadline",
+         "probes", "allow_public", "allow_large",
          "log_file")
 _REQUIRED = ("site", "targets", "interface")
 
@@ -163,6 +169,9 @@ def load_config(path: Path) -> AuditConfig:
         if not low <= value <= high:
             raise fail(key, f"{key} must be between {low:g} and {high:g}")
         return value
+
+    def optional_number(key: str) -> float | None:
+        return number(key, 0.0) if key in top else None
 
     def flag(key: str) -> bool:
         return top[key].boolean(f"{key!r}") if key in top else False
@@ -212,6 +221,17 @@ def load_config(path: Path) -> AuditConfig:
         raise fail("report_name", f"report_name pattern is invalid ({exc}); use {{site}} and {{date:%Y%m%d}}") from None
     if problem := report_stem_problem(sample):
         raise fail("report_name", f"report_name gives {shown(sample)}: {problem}")
+    profile = top["profile"].string("'profile'") if "profile" in top else "default"
+    if profile not in PROFILES:
+        raise fail("profile", f"profile must be one of {', '.join(PROFILES)}")
+    connections = None
+    if "host_connections" in top:
+        connections = top["host_connections"].integer("'host_connections'")
+        low, high = LIMITS["host_connections"]
+        if not low <= connections <= high:
+            raise fail("host_connections", f"host_connections must be between {low:g} and {high:g}")
+    limits = resolve_limits(profile, rate=optional_number("rate"), host_rate=optional_number("host_rate"),
+                            host_connections=connections)
     return AuditConfig(
         path=path, site=top["site"].string("'site'"), targets=tuple(scope_entries["targets"]),
         interface=top["interface"].string("'interface'"), excludes=tuple(scope_entries["exclude"]),
@@ -220,8 +240,8 @@ def load_config(path: Path) -> AuditConfig:
         report_dir=rel("report_dir", "."),
         report_name=report_name, formats=formats, keep_reports=retention.get("reports"),
         keep_scans=retention.get("scans"), fail_on=fail_on,
-        rate=number("rate", DEFAULT_RATE), timeout=number("timeout", DEFAULT_TIMEOUT),
-        deadline=number("deadline", DEFAULT_DEADLINE), probes=tuple(probes),
+        limits=limits, timeout=number("timeout", DEFAULT_TIMEOUT),
+        deadline=optional_number("deadline"), probes=tuple(probes),
         allow_public=flag("allow_public"), allow_large=flag("allow_large"),
         log_file=optional_rel("log_file"), lines=lines,
     )

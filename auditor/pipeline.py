@@ -33,8 +33,17 @@ from .identify import identify
 from .knowledge import KnowledgeBase, load_knowledge
 from .models import SEVERITIES, Device, Finding, Observation
 from .outputs import check_output_path
-from .policy import Policy, default_rule_files, device_facts, evaluate, exceeds, load_policy
-from .probes.engine import Progress, ScanOptions, interface_address, run_scan
+from .policy import (
+    STOPPED_ANSWERING,
+    Policy,
+    always_rule_files,
+    default_rule_files,
+    device_facts,
+    evaluate,
+    exceeds,
+    load_policy,
+)
+from .probes.engine import Progress, ScanOptions, run_scan, scan_plan
 from .report import write_report
 from .store import Store
 
@@ -44,6 +53,8 @@ POST_RESERVE_SHARE = 0.1
 POST_RESERVE_MAX = 30.0
 """Of an audit's deadline, this share (at most this many seconds) is kept from the probes
 for identification, policy, storing and the reports."""
+PROBE_SHARE = 1 - POST_RESERVE_SHARE
+"""The least share of the deadline the probes get (``probing_deadline``): what the plan checks the sweep against."""
 MIN_REPORT_S = 2.0
 """The reports get at least this long, even when identification used the deadline up."""
 STOP_GRACE = 1.0
@@ -70,8 +81,13 @@ class AuditResult:
     document: dict[str, Any]
     findings: list[Finding]
     failed: bool
-    """True if an unwaived finding is at or above ``fail_on``."""
+    """True if an unwaived finding is at or above ``fail_on``, or a device stopped answering during the audit."""
     written: list[Path]
+
+    @property
+    def went_dark(self) -> list[str]:
+        """Addresses of the devices that stopped answering during the audit (the re-check's findings)."""
+        return [f.ip for f in self.findings if f.rule_id == STOPPED_ANSWERING]
 
 
 class _StoreSink:
@@ -97,8 +113,9 @@ class _StoreSink:
 
 
 def load_rules(paths: list[Path]) -> Policy:
-    """The operator's rules files, or the shipped NDAA 889 + hardening policies when none are named."""
-    return load_policy(paths or default_rule_files())
+    """The operator's rules files (or the shipped NDAA 889 + hardening policies when none are named),
+    then the scan-safety rules, which apply whatever the operator chose."""
+    return load_policy([*(paths or default_rule_files()), *always_rule_files()])
 
 
 def check_fail_on(value: str | None) -> str | None:
@@ -123,10 +140,16 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
     exception goes on up with a note naming the scan.
     """
     check_fail_on(request.fail_on)
-    interface_address(request.options.interface)  # a mistyped interface is an operator error, not a failed scan
+    # A mistyped interface, or a deadline too short for the scope (of which the probes get their
+    # share), is an operator error, not a failed scan.
+    plan = scan_plan(request.options, probe_share=PROBE_SHARE)
+    deadline = request.options.deadline if request.options.deadline is not None else plan.deadline
     for fmt, path in request.reports:
         check_output_path(path, f"{fmt} report")  # a report that cannot be written costs no traffic
     policy = load_rules(request.rules)
+    announce = getattr(progress, "plan", None)
+    if callable(announce):
+        announce(plan.describe())
     kb = load_knowledge()
     store = Store(request.db_path, lock_timeout=request.lock_timeout)
     try:
@@ -143,11 +166,11 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
             "kb_version": kb.version,
         }
         scan_id = store.begin_scan(meta)
-        ends_at = time.monotonic() + request.options.deadline
+        ends_at = time.monotonic() + deadline
         sink = _StoreSink(store, scan_id)
         stats: dict[str, Any] = {}
         try:
-            options = dataclasses.replace(request.options, deadline=probing_deadline(request.options.deadline))
+            options = dataclasses.replace(request.options, deadline=probing_deadline(deadline))
             with interrupt.keep_handlers():
                 outcome = asyncio.run(_scan_with_signals(options, sink, progress))
             stats = dict(outcome.stats)
@@ -188,7 +211,9 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
         exc.add_note(f"scan {scan_id} is stored ({outcome.status}); write its reports with "
                      f"camaudit report --scan {scan_id} -o FILE")
         raise
-    failed = bool(request.fail_on) and exceeds(findings, request.fail_on)  # type: ignore[arg-type]
+    # A device the audit left dark fails the run whatever --fail-on says: someone must look at it now.
+    failed = (bool(request.fail_on) and exceeds(findings, request.fail_on)  # type: ignore[arg-type]
+              or any(f.rule_id == STOPPED_ANSWERING for f in findings))
     return AuditResult(scan_id, outcome.status, document, findings, failed, written)
 
 

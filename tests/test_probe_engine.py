@@ -15,6 +15,7 @@ from auditor.errors import OperatorError
 from auditor.models import Observation
 from auditor.probes.base import HostState, ProbeContext, RateLimiter
 from auditor.probes.engine import ScanOptions, parse_probe_list, run_scan
+from auditor.probes.pacing import HostGivenUp, Limits
 from auditor.scope import build_scope
 
 
@@ -61,7 +62,8 @@ class Crashing:
 
 def options(**kw: object) -> ScanOptions:
     base: dict[str, object] = {"scope": build_scope(["127.0.0.2-20"]), "interface": "lo",
-                               "probes": ("arp", "ports"), "rate": 10_000.0, "timeout": 0.5, "deadline": 5.0}
+                               "probes": ("arp", "ports"), "limits": Limits(10_000.0, 1000.0, 4), "timeout": 0.5,
+                               "deadline": 5.0}
     base.update(kw)
     return ScanOptions(**base)  # type: ignore[arg-type]
 
@@ -84,10 +86,10 @@ def test_hosts_are_probed_while_discovery_still_listens_and_scope_is_guarded():
 def test_deadline_stops_a_hanging_probe_and_keeps_what_was_seen():
     seen: list[Observation] = []
     t0 = time.monotonic()
-    outcome = asyncio.run(run_scan(options(probes=("arp", "ports", "http"), deadline=1.0), seen.append,
+    outcome = asyncio.run(run_scan(options(probes=("arp", "ports", "http"), deadline=3.0), seen.append,
                                    load=loader(arp=FakeDiscovery(["127.0.0.5"], 0), ports=FakePorts(),
                                                http=Hanging())))
-    assert time.monotonic() - t0 < 2.5
+    assert time.monotonic() - t0 < 3.5  # the main phases stop early enough to leave the re-check its time
     assert outcome.stats["deadline_hit"] is True
     assert outcome.status == "interrupted"  # an audit cut short is not a complete one
     assert {o.probe for o in seen} == {"arp", "ports"}
@@ -162,3 +164,153 @@ def test_a_discovery_probe_that_cannot_run_is_a_scan_level_error_not_a_device():
     assert seen == []  # no warning "device" at the scanner's own address
     assert outcome.stats["probe_errors"] == [
         "arp: Operation not permitted: needs root (CAP_NET_RAW); the other probes still ran"]
+
+
+# ------------------------------------------------------------------ pacing, back-off and re-check
+
+
+class SweepDiscovery(FakeDiscovery):
+    """ARP that answers from ``answers``; as the re-check's ARP it finds only ``still_alive``."""
+
+    def __init__(self, answers: list[str], still_alive: set[str]) -> None:
+        super().__init__(answers, linger=0)
+        self.still_alive = still_alive
+        self.rechecked: list[str] = []
+
+    async def run(self, ctx: ProbeContext) -> None:
+        for ip in self.answers:
+            ctx.live.add(ip)
+            ctx.emit(Observation(ip=ip, probe="arp", fields={"mac": "c0:56:e3:00:00:01", "source": "sweep"}))
+
+    async def sweep(self, ctx: ProbeContext, targets: list[str]) -> set[str]:
+        self.rechecked += targets
+        return {ip for ip in targets if ip in self.still_alive}
+
+
+class BusyPorts:
+    """Opens many connections per host at once and measures what the pacing lets through."""
+
+    name = "ports"
+
+    def __init__(self, per_host: int = 12) -> None:
+        self.per_host = per_host
+        self.open: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+        self.starts: dict[str, list[float]] = {}
+
+    async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
+        async def one() -> None:
+            async with ctx.host(host.ip).connection(ctx.probe) as conn:
+                self.starts.setdefault(host.ip, []).append(time.monotonic())
+                self.open[host.ip] = self.open.get(host.ip, 0) + 1
+                self.peak[host.ip] = max(self.peak.get(host.ip, 0), self.open[host.ip])
+                conn.answered(80, refused=True)
+                await asyncio.sleep(0.12)  # held longer than the 50 ms between starts: a second one opens
+                self.open[host.ip] -= 1
+
+        await asyncio.gather(*(one() for _ in range(self.per_host)))
+
+
+def test_the_engine_holds_every_probe_to_the_per_device_limits():
+    busy = BusyPorts()
+    hosts = [f"127.0.0.{i}" for i in range(5, 9)]
+    opts = options(limits=Limits(rate=10_000, host_rate=20, host_connections=2))
+    outcome = asyncio.run(run_scan(opts, lambda o: None, load=loader(arp=FakeDiscovery(hosts, 0), ports=busy)))
+    assert set(busy.peak) == set(hosts) and max(busy.peak.values()) == 2
+    for starts in busy.starts.values():
+        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        assert min(gaps) >= 0.045  # 20/s: 50 ms apart, so never more than 20 in a second
+    # the devices were paced side by side, not one after another
+    assert outcome.stats["elapsed_s"] < 2.5
+    assert outcome.stats["limits"] == {"profile": "default", "rate": 10_000, "host_rate": 20,
+                                       "host_connections": 2, "overrides": []}
+    # every connection counted, the end-of-scan re-check's (one TCP connect per device) included
+    assert outcome.stats["sent"]["connections"] == 12 * len(hosts) + len(hosts)
+    assert outcome.stats["recheck"]["answered"] == len(hosts)
+
+
+class GoesQuiet:
+    """A port probe on a device that ARP heard, and that answers no connection at all."""
+
+    name = "ports"
+
+    async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
+        pacer = ctx.host(host.ip)
+        for _ in range(8):
+            try:
+                async with pacer.connection(ctx.probe) as conn:
+                    conn.silent()
+            except HostGivenUp:
+                return
+            await asyncio.sleep(0)
+        host.open_ports.add(80)
+
+
+class CountingHttp:
+    name = "http"
+
+    def __init__(self) -> None:
+        self.connections: list[str] = []
+
+    async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
+        try:
+            async with ctx.host(host.ip).connection(ctx.probe):
+                self.connections.append(host.ip)
+        except HostGivenUp:
+            pass
+
+
+def test_a_device_that_goes_quiet_mid_scan_gets_no_further_probes_and_is_recorded():
+    arp = SweepDiscovery(["127.0.0.5", "127.0.0.6"], still_alive={"127.0.0.6"})
+    http = CountingHttp()
+    seen: list[Observation] = []
+
+    class Mixed(GoesQuiet):
+        async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
+            if host.ip == "127.0.0.5":
+                await super().probe_host(ctx, host)
+            else:
+                host.open_ports.add(80)
+
+    outcome = asyncio.run(run_scan(options(probes=("arp", "ports", "http")), seen.append,
+                                   load=loader(arp=arp, ports=Mixed(), http=http)))
+    assert http.connections == ["127.0.0.6"]  # nothing more for the device that went quiet
+    [backoff] = [o for o in seen if o.probe == "safety" and o.fields.get("check") == "backoff"]
+    assert backoff.ip == "127.0.0.5" and "no further probes" in (backoff.warning or "")
+    assert backoff.fields["sent"]["ports"]["connections"] == 3
+    assert [b["ip"] for b in outcome.stats["backed_off"]] == ["127.0.0.5"]
+
+
+def test_the_end_of_scan_recheck_finds_the_device_that_went_dark():
+    arp = SweepDiscovery(["127.0.0.5", "127.0.0.6", "127.0.0.7"], still_alive={"127.0.0.5", "127.0.0.7"})
+    seen: list[Observation] = []
+    outcome = asyncio.run(run_scan(options(probes=("arp",)), seen.append, load=loader(arp=arp)))
+    assert sorted(arp.rechecked) == ["127.0.0.5", "127.0.0.6", "127.0.0.7"]  # each once (attempt+retry inside)
+    checks = {o.ip: o for o in seen if o.probe == "safety"}
+    assert {ip: o.fields["alive"] for ip, o in checks.items()} == {"127.0.0.5": True, "127.0.0.6": False,
+                                                                   "127.0.0.7": True}
+    dark = checks["127.0.0.6"]
+    assert dark.warning is not None and dark.warning.startswith("stopped answering during the audit")
+    assert dark.fields["method"] == "ARP request" and dark.fields["sent_summary"] == "nothing unicast"
+    assert checks["127.0.0.5"].warning is None
+    assert outcome.stats["recheck"] == {"devices": 3, "checked": 3, "answered": 2, "silent": ["127.0.0.6"],
+                                        "not_possible": 0, "skipped": None}
+    assert outcome.status == "complete"
+
+
+def test_the_recheck_is_skipped_when_the_operator_stopped_the_scan():
+    async def main() -> object:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.2, stop.set)
+        return await run_scan(options(probes=("arp", "ports", "http"), deadline=60), lambda o: None, stop=stop,
+                              load=loader(arp=SweepDiscovery(["127.0.0.5"], set()), ports=FakePorts(),
+                                          http=Hanging()))
+
+    outcome = asyncio.run(main())
+    assert outcome.stats["recheck"]["skipped"] == "the scan was stopped by the operator"  # type: ignore[attr-defined]
+
+
+def test_a_deadline_too_short_for_the_scope_is_refused_before_anything_is_sent():
+    with pytest.raises(OperatorError, match="too short for 19 addresses"):
+        asyncio.run(run_scan(options(deadline=1.0, timeout=2.0), lambda o: None,
+                             load=loader(arp=FakeDiscovery([]), ports=FakePorts())))

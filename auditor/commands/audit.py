@@ -84,7 +84,7 @@ def audit(config_path: Path, wait_s: float | None, quiet: bool) -> None:
             check_output_path(report_path, f"{fmt} report")
         except OperatorError as exc:
             raise _config_error(cfg, "report_name", exc) from None
-    options = ScanOptions(scope=scope, interface=cfg.interface, probes=cfg.probes, rate=cfg.rate,
+    options = ScanOptions(scope=scope, interface=cfg.interface, probes=cfg.probes, limits=cfg.limits,
                           timeout=cfg.timeout, deadline=cfg.deadline, credentials=creds)
     request = AuditRequest(options=options, db_path=cfg.database, rules=list(cfg.rules), site=cfg.site,
                            reports=reports, fail_on=cfg.fail_on,

@@ -75,7 +75,7 @@ def demo(tag: str, db: Path, output: Path, keep: bool, scale: int, quiet: bool) 
     # is torn down by the ``finally`` and the command exits 2.
     try:
         state = lab_up(tag, fleet, scale=scale)
-        options = ScanOptions(scope=scope, interface=topology.SCANNER_IFACE, rate=1000 if scale else 500,
+        options = ScanOptions(scope=scope, interface=topology.SCANNER_IFACE,  # the default profile's pacing
                               timeout=1.5, deadline=120, credentials=demo_credentials(state.fleet))
         request = AuditRequest(options=options, db_path=db, rules=rules, site=fleet.site,
                                reports=[("html", output), ("json", output.with_suffix(".json"))])

@@ -22,6 +22,12 @@ class TerminalProgress:
     def hosts(self, done: int, total: int, found: int) -> None:
         self._draw(f"probing hosts {done}/{total} · {found} live", force=done == total)
 
+    def plan(self, text: str) -> None:
+        """The scan's size and estimate, before anything is sent: kept on screen (not overwritten)."""
+        if self.enabled:
+            self.stream.write("\r\x1b[2K" + text + "\n")
+            self.stream.flush()
+
     def status(self, text: str) -> None:
         self._draw(text, force=True)
 

@@ -10,8 +10,10 @@ import click
 
 from ..config import LIMITS, rules_path
 from ..credentials import load_credentials
+from ..errors import OperatorError
 from ..pipeline import AuditRequest, run_audit
-from ..probes.engine import DEFAULT_DEADLINE, DEFAULT_RATE, DEFAULT_TIMEOUT, ScanOptions, parse_probe_list
+from ..probes.engine import DEFAULT_TIMEOUT, ScanOptions, parse_probe_list
+from ..probes.pacing import PROFILES, resolve_limits
 from ..scope import build_scope
 from .options import TEXT, FiniteRange, db_option
 from .progress import TerminalProgress
@@ -24,14 +26,25 @@ from .summary import exit_code, summary_line
 @click.option("--exclude", "excludes", multiple=True, metavar="TARGET", help="Never touch these (repeatable).")
 @click.option("--credentials", type=click.Path(path_type=Path), help="YAML/TOML credentials file (mode 600).")
 @click.option("--probes", metavar="LIST",
-              help="Comma-separated subset of: arp,wsdiscovery,sadp,dhip,ports,http,rtsp,onvif.")
-@click.option("--rate", type=FiniteRange(*LIMITS["rate"]), default=DEFAULT_RATE, show_default=True,
-              help="Packets/connections per second, all probes together.")
+              help="Comma-separated subset of: arp,ping,wsdiscovery,sadp,dhip,ports,http,rtsp,onvif "
+                   "(without ping every routed address is probed fully, like nmap -Pn).")
+@click.option("--profile", type=click.Choice(list(PROFILES)), default="default", show_default=True,
+              help="Pacing: ot (plants, old recorders: 200/s, 1 connection and 5/s per device), default "
+                   "(1000/s, 2 connections and 20/s per device), fast (labs, modern networks: 5000/s, 2 and 40/s).")
+@click.option("--rate", type=FiniteRange(*LIMITS["rate"]), default=None,
+              help="New connections and datagrams per second, all devices together (overrides the profile).")
+@click.option("--host-rate", type=FiniteRange(*LIMITS["host_rate"]), default=None,
+              help="New connections or requests per second to any one device, every probe counted "
+                   "(overrides the profile).")
+@click.option("--host-connections", type=click.IntRange(min=int(LIMITS["host_connections"][0]),
+                                                         max=int(LIMITS["host_connections"][1])), default=None,
+              help="Connections open at once to any one device (overrides the profile).")
 @click.option("--timeout", type=FiniteRange(*LIMITS["timeout"]), default=DEFAULT_TIMEOUT, show_default=True,
               help="Per-request timeout (s).")
-@click.option("--deadline", type=FiniteRange(*LIMITS["deadline"]), default=DEFAULT_DEADLINE, show_default=True,
+@click.option("--deadline", type=FiniteRange(*LIMITS["deadline"]), default=None,
               help="The whole audit (probes, identification, policy, store, reports) ends within this many "
-                   "seconds; the probes get 90% of it.")
+                   "seconds; the probes get 90% of it. Default: 300 plus twice the time the scope's sweep "
+                   "takes at the rate; a deadline too short for the sweep is refused before the first packet.")
 @click.option("--rules", "rules", multiple=True, metavar="FILE|builtin:NAME",
               help="Policy rules file(s) to evaluate (repeatable; builtin:ndaa-889 names a shipped one; "
                    "default: the shipped ndaa-889 and hardening).")
@@ -45,19 +58,33 @@ from .summary import exit_code, summary_line
 @click.option("-q", "--quiet", is_flag=True, help="No progress line or summary.")
 @db_option
 def scan(targets: tuple[str, ...], interface: str, excludes: tuple[str, ...], credentials: Path | None,
-         probes: str | None, rate: float, timeout: float, deadline: float, rules: tuple[str, ...],
+         probes: str | None, profile: str, rate: float | None, host_rate: float | None,
+         host_connections: int | None, timeout: float, deadline: float | None, rules: tuple[str, ...],
          fail_on: str | None, json_out: str | None, report_out: Path | None, site: str | None,
          allow_public: bool, allow_large: bool, quiet: bool, db: Path) -> None:
     """Discover and identify the cameras and recorders in TARGET... (CIDR, range, host, @file).
+
+    Pacing has two limits: a global rate (new connections and datagrams per second, the
+    whole scan) and a per-device limit (connections at once, and new connections or
+    requests per second, to any one device: what protects old cameras). --profile picks
+    both; --rate, --host-rate and --host-connections override it. A device that stops
+    answering mid-scan gets no further probes; at the end every device that answered is
+    re-checked once, and one that went dark is a high finding (and exit 1) whatever the
+    rules. On a terminal the scope's size and an estimate are shown before anything is sent.
 
     \b
     Examples:
       camaudit scan 10.20.0.0/24 -i eth1 --rules builtin:ndaa-889 --rules site.yaml
       camaudit scan @cameras.txt -i eth1 --exclude 10.20.0.1 --json scan.json
+      camaudit scan 10.40.0.0/16 -i eth1 --profile ot          # a plant network, old recorders
     """
     scope = build_scope(targets, excludes, allow_public=allow_public, allow_large=allow_large)
     creds = load_credentials(credentials) if credentials else None
-    options = ScanOptions(scope=scope, interface=interface, probes=parse_probe_list(probes), rate=rate,
+    try:
+        limits = resolve_limits(profile, rate=rate, host_rate=host_rate, host_connections=host_connections)
+    except ValueError as exc:
+        raise OperatorError(str(exc)) from None
+    options = ScanOptions(scope=scope, interface=interface, probes=parse_probe_list(probes), limits=limits,
                           timeout=timeout, deadline=deadline, credentials=creds)
     reports = [("html", report_out)] if report_out else []
     if json_out and json_out != "-":

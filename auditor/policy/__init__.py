@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from ..ordering import sort_findings
 from .engine import (
+    ALWAYS_RULES,
     DEFAULT_RULES,
     EXPIRING_DAYS,
+    STOPPED_ANSWERING,
     Policy,
     WaiverStatus,
+    always_rule_files,
     combine_files,
     default_rule_files,
     evaluate,
@@ -33,7 +36,10 @@ from .operators import OPERATORS
 from .schema import Rule, RulesFile, Zone, parse_rules_file
 
 __all__ = [
+    "ALWAYS_RULES",
     "DEFAULT_RULES",
+    "STOPPED_ANSWERING",
+    "always_rule_files",
     "EXPIRING_DAYS",
     "FACTS",
     "KevSource",

@@ -146,6 +146,21 @@ class Policy:
 
 
 def _combine(parsed: Sequence[RulesFile]) -> Policy:
+    always = {str(p.resolve()) for p in always_rule_files()}
+    for rf in parsed:
+        if str(Path(rf.path).resolve()) in always:
+            continue
+        for rule in rf.rules:
+            if rule.id.startswith(RESERVED_PREFIX):
+                where, _, lno = rule.source.rpartition(":")
+                raise OperatorError(f"rule id {rule.id!r}: ids starting with {RESERVED_PREFIX!r} belong to the "
+                                    "scan-safety rules camaudit always applies", where or rule.source,
+                                    int(lno) if lno.isdigit() else None)
+        for w in rf.waivers:
+            if w.waiver.rule.startswith(RESERVED_PREFIX):
+                raise OperatorError(f"waiver names {w.waiver.rule!r}: scan-safety findings cannot be waived (a device "
+                                    "that stopped answering needs a person now; --exclude it, or scan with --profile "
+                                    "ot)", w.path, w.line)
     rules: dict[str, Rule] = {}
     zones: dict[str, Zone] = {}
     inventory: list[InventoryEntry] | None = None
@@ -255,9 +270,18 @@ def shipped_rule_files(names: Sequence[str] | None = None) -> list[Path]:
 
 DEFAULT_RULES = ("ndaa-889", "hardening")
 """What scan/audit load when the operator names no --rules file."""
+ALWAYS_RULES = ("scan-safety",)
+"""Loaded after the operator's files in every scan/audit, whatever they are (see rules/README.md)."""
+RESERVED_PREFIX = "scan-safety."
+"""Rule ids only the always-applied files may define; their findings cannot be waived."""
+STOPPED_ANSWERING = "scan-safety.stopped-answering"
 
 
 def default_rule_files() -> list[Path]:
     return shipped_rule_files(DEFAULT_RULES)
+
+
+def always_rule_files() -> list[Path]:
+    return shipped_rule_files(ALWAYS_RULES)
 
 

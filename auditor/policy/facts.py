@@ -81,6 +81,10 @@ FACTS: dict[str, Fact] = {
     "kev_unverified": Fact("list[str]", "KEV CVE ids for this product line where the firmware could not be "
                                         "placed (or the KEV listing is unconfirmed): check by hand"),
     "probes": Fact("list[str]", "probes that observed the device"),
+    "stopped_answering": Fact("bool", "answered earlier in this scan but not the re-check at its end "
+                                      "(None: not re-checked)"),
+    "backed_off": Fact("bool", "stopped answering in the middle of its probes; no further probes were sent to it"),
+    "sent_during_audit": Fact("str", "what the scan sent to the device, per probe (set when it went quiet)"),
     "warnings": Fact("list[str]", "'probe: message' for malformed or hostile answers"),
     "zones": Fact("list[str]", "policy zones whose subnets contain the device's IP (from the rules files)"),
     "in_inventory": Fact("bool", "listed in the approved inventory (None when no inventory is loaded)"),
@@ -192,6 +196,21 @@ def _activated(obs: dict[str, list[dict[str, Any]]]) -> bool | None:
     return None
 
 
+def _safety(obs: dict[str, list[dict[str, Any]]]) -> tuple[bool | None, bool, str | None]:
+    """(stopped_answering, backed_off, sent_during_audit) from the engine's ``safety`` observations."""
+    stopped: bool | None = None
+    backed_off = False
+    sent: str | None = None
+    for f in obs.get("safety", ()):
+        if f.get("check") == "recheck" and isinstance(f.get("alive"), bool):
+            stopped = not f["alive"] if stopped is None else stopped or not f["alive"]
+        elif f.get("check") == "backoff":
+            backed_off = True
+        if isinstance(f.get("sent_summary"), str):
+            sent = f["sent_summary"]
+    return stopped, backed_off, sent
+
+
 def _needs_review(device: Device) -> bool:
     ident = device.identity
     # Identity has no review flag yet; a knowledge-base 'review' status shows in the relation texts.
@@ -213,6 +232,7 @@ def device_facts(device: Device, kb: KevSource, policy: PolicyFacts | None = Non
     calls = _onvif_calls(obs)
     offset = _clock_offset(obs)
     kev_ids, kev_unverified = _kev(kb, device)
+    stopped, backed_off, sent = _safety(obs)
     name = _first(obs, "onvif", "hostname") or _first(obs, "dhip", "machine_name") or _first(
         obs, "wsdiscovery", "name")
     facts: dict[str, Any] = {
@@ -247,7 +267,10 @@ def device_facts(device: Device, kb: KevSource, policy: PolicyFacts | None = Non
         "clock_skew_s": None if offset is None else abs(offset),
         "kev": kev_ids,
         "kev_unverified": kev_unverified,
-        "probes": sorted(obs),
+        "probes": sorted(p for p in obs if p != "safety"),
+        "stopped_answering": stopped,
+        "backed_off": backed_off,
+        "sent_during_audit": sent,
         "warnings": [f"{o.probe}: {o.warning}" for o in device.host.observations if o.warning],
         "zones": [],
         "in_inventory": None,

@@ -1,10 +1,15 @@
-"""The probe scheduler: concurrency, one global deadline, one shared rate limit, progress.
+"""The probe scheduler: concurrency, pacing, one global deadline, the end-of-scan re-check, progress.
 
-The discovery probes (ARP sweep, WS-Discovery, SADP, DHIP) run at once, and every
-address they hear from is probed straight away, while they are still listening: the
-port probe first, then HTTP, RTSP and ONVIF concurrently. Every routed target
-(beyond ARP and multicast, only unicast can find it) is probed from the start. Hosts
-run in parallel up to ``host_concurrency``; every packet waits on the one rate limiter.
+Before anything is sent the scan is planned (``probes.plan``): scope size, estimated duration,
+the deadline (by default it grows with the scope), and the time kept at its end for the
+re-check. Then the discovery probes (ARP sweep, ICMP sweep of routed ranges, WS-Discovery,
+SADP, DHIP) run at once, and every address they hear from is probed straight away, while
+they are still listening: the port probe first (with, for a routed device, the unicast
+discovery questions), then HTTP, RTSP and ONVIF concurrently. Hosts run in parallel;
+every operation goes through the scan's ``Pacing`` (``probes.pacing``): the global rate
+and, per device, a few connections at once and a few new connections or requests per
+second. A device that stops answering in the middle is given up (``Pacing.on_backoff``).
+At the end every device that answered gets one gentle re-check (``probes.safety``).
 
 Observations leave through ``emit`` the moment they exist, so a scan stopped by
 Ctrl-C, SIGTERM or the deadline keeps everything seen so far.
@@ -17,9 +22,11 @@ import dataclasses
 import fcntl
 import ipaddress
 import logging
+import math
 import socket
 import struct
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,18 +35,21 @@ from ..errors import OperatorError, ScanError
 from ..models import Observation
 from ..scope import ScanScope
 from .base import HostState, ProbeContext, RateLimiter
+from .pacing import PROFILES, HostPacer, Limits, Pacing
+from .plan import ScanPlan, plan_scan
 from .registry import ALL_PROBES, DISCOVERY_PROBES, HOST_PROBES, load_probe
+from .safety import SAFETY, Rechecker, Result
 
 if TYPE_CHECKING:
     from ..credentials import Credentials
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RATE = 300.0
-"""Packets (or connection attempts) per second, shared by all probes; gentle for old cameras."""
 DEFAULT_TIMEOUT = 2.0
-DEFAULT_DEADLINE = 300.0
-DEFAULT_HOST_CONCURRENCY = 128
+DEFAULT_PROFILE = "default"
+MIN_HOST_CONCURRENCY = 128
+MAX_HOST_CONCURRENCY = 512
+_UNICAST_DISCOVERY = ("wsdiscovery", "sadp", "dhip")
 
 
 class Progress(Protocol):
@@ -62,11 +72,14 @@ class ScanOptions:
     scope: ScanScope
     interface: str
     probes: tuple[str, ...] = ALL_PROBES
-    rate: float = DEFAULT_RATE
+    limits: Limits = PROFILES[DEFAULT_PROFILE]
+    """Global rate and per-device limits (a profile with the operator's explicit values on top)."""
     timeout: float = DEFAULT_TIMEOUT
-    deadline: float = DEFAULT_DEADLINE
+    deadline: float | None = None
+    """Seconds for the whole scan; None: the default for the scope (``probes.plan``)."""
     credentials: Credentials | None = None
-    host_concurrency: int = DEFAULT_HOST_CONCURRENCY
+    host_concurrency: int | None = None
+    """Devices probed at once; None: enough to keep the global rate busy at the per-device rate."""
 
 
 @dataclass
@@ -101,11 +114,22 @@ def interface_address(interface: str) -> ipaddress.IPv4Interface:
     return ipaddress.IPv4Interface(f"{socket.inet_ntoa(addr)}/{socket.inet_ntoa(mask)}")
 
 
-class _Guard:
-    """Wraps ``emit``: drops anything outside the scope and counts warnings."""
+def scan_plan(options: ScanOptions, probe_share: float | None = 1.0) -> ScanPlan:
+    """The scan's plan (sizes, estimate, deadline); ``OperatorError`` if the deadline cannot work.
 
-    def __init__(self, scope: ScanScope, emit: Callable[[Observation], None]) -> None:
-        self.scope, self._emit = scope, emit
+    Reads the interface's address (an ioctl, no packet): call it before the scan to show the
+    estimate and to refuse an impossible deadline before anything is sent.
+    """
+    iface = interface_address(options.interface)
+    return plan_scan(options.scope.spans, iface, options.limits, options.timeout, options.deadline, options.probes,
+                     probe_share)
+
+
+class _Guard:
+    """Wraps ``emit``: drops anything outside the scope, counts warnings, notes who answered."""
+
+    def __init__(self, scope: ScanScope, emit: Callable[[Observation], None], pacing: Pacing) -> None:
+        self.scope, self._emit, self.pacing = scope, emit, pacing
         self.count = self.warnings = self.dropped = 0
         self.xaddrs: dict[str, list[str]] = {}
         self.on_address: Callable[[str], None] | None = None
@@ -118,8 +142,12 @@ class _Guard:
             self.dropped += 1
             return
         self.count += 1
-        if self.on_address is not None and obs.probe in DISCOVERY_PROBES:
-            self.on_address(obs.ip)
+        if obs.probe in DISCOVERY_PROBES:
+            # What this scan heard (a neighbour-table entry is the kernel's memory, not an answer).
+            if obs.probe != "arp" or obs.fields.get("source") == "sweep":
+                self.pacing.host(obs.ip).heard(obs.probe)
+            if self.on_address is not None:
+                self.on_address(obs.ip)
         if obs.warning:
             self.warnings += 1
         if obs.probe == "wsdiscovery":
@@ -155,6 +183,19 @@ async def _bounded(coro: Any, ctx: ProbeContext, name: str, ip: str | None, guar
             guard(Observation(ip=ip, probe=name, fields={}, warning=f"probe error: {what}"))
 
 
+def host_concurrency(options: ScanOptions) -> int:
+    """Devices probed at once: enough that the per-device rate never idles the global one."""
+    if options.host_concurrency is not None:
+        return options.host_concurrency
+    lim = options.limits
+    return min(MAX_HOST_CONCURRENCY, max(MIN_HOST_CONCURRENCY, math.ceil(2 * lim.rate / lim.host_rate)))
+
+
+def _sent_fields(host: HostPacer) -> dict[str, Any]:
+    rec = host.record
+    return {"sent": {p: dict(c) for p, c in sorted(rec.sent.items())}, "sent_summary": rec.sent_summary()}
+
+
 async def run_scan(
     options: ScanOptions,
     emit: Callable[[Observation], None],
@@ -167,18 +208,37 @@ async def run_scan(
     ``load`` builds a probe from its registered name (tests pass fakes).
     """
     progress = progress or NullProgress()
+    plan = scan_plan(options, probe_share=None)  # checked by the caller; here the deadline is what is left
     iface = interface_address(options.interface)
-    guard = _Guard(options.scope, emit)
+    limiter = RateLimiter(options.limits.rate)
+    pacing = Pacing(options.limits, limiter)
+    guard = _Guard(options.scope, emit, pacing)
     started = time.monotonic()
+    final = started + plan.deadline
     ctx = ProbeContext(
         scope=options.scope, interface=options.interface, iface_addr=iface,
-        rate=RateLimiter(options.rate), timeout=options.timeout,
-        deadline=started + options.deadline, emit=guard, credentials=options.credentials,
+        rate=limiter, timeout=options.timeout, deadline=final - plan.recheck_reserve, emit=guard,
+        credentials=options.credentials, pacing=pacing, unicast_routed=False,
     )
+    probes = {n: load(n) for n in options.probes}
+    rechecker = Rechecker(dataclasses.replace(ctx, deadline=final),
+                          {n: p for n, p in probes.items() if n in DISCOVERY_PROBES})
+    backed_off: list[dict[str, str]] = []
+
+    def on_backoff(host: HostPacer) -> None:
+        why = host.record.given_up or ""
+        backed_off.append({"ip": host.ip, "reason": why})
+        guard(Observation(ip=host.ip, probe=SAFETY, fields={"check": "backoff", "reason": why, **_sent_fields(host)},
+                          warning=f"stopped answering in the middle of its probes ({why}); no further probes "
+                                  "were sent to it in this scan"))
+
+    pacing.confirm = rechecker.one
+    pacing.on_backoff = on_backoff
     stop = stop or asyncio.Event()
-    work = asyncio.ensure_future(_run_phases(options, ctx, guard, progress, load))
+    work = asyncio.ensure_future(_run_phases(options, ctx, guard, progress, probes))
     stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({work, stopper}, timeout=options.deadline + 5, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait({work, stopper}, timeout=max(0.0, ctx.remaining()) + 5,
+                                 return_when=asyncio.FIRST_COMPLETED)
     interrupted = work not in done
     for task in (work, stopper):
         if not task.done():
@@ -186,6 +246,8 @@ async def run_scan(
     await asyncio.gather(work, stopper, return_exceptions=True)
     if work.done() and not work.cancelled() and work.exception() is not None:
         raise work.exception()  # type: ignore[misc]
+    deadline_hit = time.monotonic() >= ctx.deadline
+    recheck = await _recheck(rechecker, pacing, guard, progress, final, stop.is_set())
     stats = {
         "addresses": len(options.scope),
         "observations": guard.count,
@@ -193,26 +255,82 @@ async def run_scan(
         "out_of_scope_dropped": guard.dropped,
         "live_hosts": len(ctx.live),
         "elapsed_s": round(time.monotonic() - started, 3),
-        "deadline_hit": time.monotonic() >= ctx.deadline,
+        "deadline_hit": deadline_hit,
         "stopped_by_operator": stop.is_set(),
         "probe_errors": guard.probe_errors,
+        "limits": options.limits.as_dict(),
+        "plan": plan.as_dict(),
+        "sent": _sent_totals(pacing),
+        "backed_off": backed_off,
+        "recheck": recheck,
     }
     if not interrupted and not work.cancelled():
         stats.update(work.result())
     # A scan cut short by the deadline did not look at everything: it must not pass for a
     # complete audit (exit 0), nor be the baseline of the next diff (unprobed devices would
     # show as "gone").
-    status = "interrupted" if (interrupted or stop.is_set() or stats["deadline_hit"]) else "complete"
+    status = "interrupted" if (interrupted or stop.is_set() or deadline_hit) else "complete"
     return ScanOutcome(status=status, stats=stats)
 
 
+def _sent_totals(pacing: Pacing) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for host in pacing.hosts.values():
+        for counts in host.record.sent.values():
+            total.update(counts)
+    return {k: total[k] for k in ("connections", "requests", "datagrams")}
+
+
+async def _recheck(rechecker: Rechecker, pacing: Pacing, guard: _Guard, progress: Progress, final: float,
+                   stopped: bool) -> dict[str, Any]:
+    """The end-of-scan re-check of every device that answered (see ``probes.safety``)."""
+    hosts = [h for h in pacing.hosts.values() if h.record.answered]
+    summary: dict[str, Any] = {"devices": len(hosts), "checked": 0, "answered": 0, "silent": [],
+                               "not_possible": 0, "skipped": None}
+    if not hosts:
+        return summary
+    if stopped:
+        summary["skipped"] = "the scan was stopped by the operator"
+        return summary
+    progress.phase("re-checking")
+    results: list[Result] = []
+    left = final - time.monotonic()
+    if left <= 0:
+        summary["skipped"] = "no time left before the deadline"
+        return summary
+    try:
+        results = await asyncio.wait_for(rechecker.all(hosts), timeout=left)
+    except TimeoutError:
+        summary["skipped"] = "the deadline came first"
+        return summary
+    by_ip = {h.ip: h for h in hosts}
+    for res in results:
+        if res.alive is None:
+            summary["not_possible"] += 1
+            continue
+        summary["checked"] += 1
+        check = res.check.describe() if res.check is not None else ""
+        if res.alive:
+            summary["answered"] += 1
+            guard(Observation(ip=res.ip, probe=SAFETY, fields={"check": "recheck", "alive": True, "method": check}))
+            continue
+        host = by_ip[res.ip]
+        summary["silent"].append(res.ip)
+        guard(Observation(
+            ip=res.ip, probe=SAFETY,
+            fields={"check": "recheck", "alive": False, "method": check, **_sent_fields(host)},
+            warning=f"stopped answering during the audit: it answered earlier, but not the re-check at the end "
+                    f"({check}, attempt and retry); sent to it: {host.record.sent_summary()}"))
+    return summary
+
+
 async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, progress: Progress,
-                      load: Callable[[str], Any]) -> dict[str, Any]:
+                      probes: dict[str, Any]) -> dict[str, Any]:
     """Discovery and host probing overlap: a host is probed the moment anything answers from it.
 
-    Routed targets are scheduled at once (unicast is the only way to reach them); on-link
-    hosts as soon as a discovery probe reports them. The discovery probes' listening
-    windows therefore cost no extra wall time.
+    On-link hosts are scheduled as soon as a discovery probe reports them, routed ones as soon
+    as the ICMP sweep does (or all at once when ``ping`` is not among the probes: like nmap -Pn).
+    The discovery probes' listening windows therefore cost no extra wall time.
     """
     timings: dict[str, float] = {}
 
@@ -221,10 +339,15 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
         await _bounded(coro, ctx, name, ip, guard)
         timings[name] = round(timings.get(name, 0.0) + time.monotonic() - t0, 3)
 
-    host_probes = [load(n) for n in options.probes if n in HOST_PROBES]
+    def for_probe(name: str, base: ProbeContext = ctx) -> ProbeContext:
+        return dataclasses.replace(base, probe=name)
+
+    contexts = {n: for_probe(n) for n in probes}
+    host_probes = [p for n, p in probes.items() if n in HOST_PROBES]
     port_probe = next((p for p in host_probes if p.name == "ports"), None)
     others = [p for p in host_probes if p.name != "ports"]
-    sem = asyncio.Semaphore(options.host_concurrency)
+    unicast = [p for n, p in probes.items() if n in _UNICAST_DISCOVERY and hasattr(p, "probe_host")]
+    sem = asyncio.Semaphore(host_concurrency(options))
     own = str(ctx.iface_addr.ip)
     scheduled: set[str] = set()
     tasks: list[asyncio.Future[None]] = []
@@ -234,13 +357,17 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
         nonlocal done
         async with sem:
             state = HostState(ip=ip)
+            first = []
             if port_probe is not None:
-                await timed("ports", port_probe.probe_host(ctx, state), ip)
-                if state.open_ports:
-                    ctx.live.add(ip)
+                first.append(timed("ports", port_probe.probe_host(contexts["ports"], state), ip))
+            if not ctx.on_link(ip):  # beyond multicast: ask the discovery protocols one to one
+                first += [timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in unicast]
+            await asyncio.gather(*first)
+            if state.open_ports:
+                ctx.live.add(ip)
             if ip in ctx.live:
                 state.xaddrs = list(dict.fromkeys(guard.xaddrs.get(ip, [])))
-                await asyncio.gather(*(timed(p.name, p.probe_host(ctx, state), ip) for p in others))
+                await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in others))
             done += 1
             progress.hosts(done, len(scheduled), len(ctx.live))
 
@@ -252,14 +379,17 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
 
     guard.on_address = schedule
     progress.phase("discovery")
-    for address in ctx.routed_targets():
-        schedule(str(address))
-    discovery = [load(n) for n in options.probes if n in DISCOVERY_PROBES]
-    if not discovery:
-        for address in options.scope.addresses():
+    discovery = [p for n, p in probes.items() if n in DISCOVERY_PROBES]
+    if "ping" not in probes:
+        for address in ctx.routed_targets():
             schedule(str(address))
-    discovery_ctx = dataclasses.replace(ctx, rate=ctx.rate.lane(0)) if isinstance(ctx.rate, RateLimiter) else ctx
-    await asyncio.gather(*(timed(p.name, p.run(discovery_ctx), None) for p in discovery))
+    if not any(n in probes for n in ("arp", "wsdiscovery", "sadp", "dhip")):
+        for address in options.scope.addresses():
+            if ctx.on_link(address):
+                schedule(str(address))
+    lane = ctx.rate.lane(0) if isinstance(ctx.rate, RateLimiter) else ctx.rate
+    await asyncio.gather(*(timed(p.name, p.run(for_probe(p.name, dataclasses.replace(ctx, rate=lane))), None)
+                           for p in discovery))
     for ip in sorted(ctx.live):
         schedule(ip)
     progress.phase("hosts")

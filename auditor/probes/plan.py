@@ -100,9 +100,10 @@ def recheck_reserve(addresses: int, limits: Limits, timeout: float) -> float:
 
 
 def plan_scan(spans: tuple[tuple[int, int], ...], iface: ipaddress.IPv4Interface, limits: Limits, timeout: float,
-              deadline: float | None, probes: tuple[str, ...]) -> ScanPlan:
+              deadline: float | None, probes: tuple[str, ...], probe_share: float | None = 1.0) -> ScanPlan:
     """The plan for a scope given as integer spans (``ScanScope.spans``); raises ``OperatorError``
-    when an explicit ``deadline`` cannot even cover finding the live hosts."""
+    when an explicit ``deadline``, of which the probes get ``probe_share``, cannot even cover
+    finding the live hosts (``probe_share`` None: no check)."""
     addresses = sum(b - a + 1 for a, b in spans)
     own = int(iface.ip)
     on_link = _overlap(spans, iface.network) - sum(1 for a, b in spans if a <= own <= b)
@@ -116,10 +117,11 @@ def plan_scan(spans: tuple[tuple[int, int], ...], iface: ipaddress.IPv4Interface
         return ScanPlan(addresses, on_link, routed, limits, timeout, sweep_s, host_s, per_100,
                         default_deadline(swept, limits.rate), True, reserve)
     needed = sweep_s + timeout + reserve
-    if deadline < needed:
+    if probe_share is not None and deadline * probe_share < needed:
         suggest = default_deadline(swept, limits.rate)
         raise OperatorError(
             f"a deadline of {deadline:g} s is too short for {addresses:,} addresses: finding the live ones alone "
-            f"takes about {needed:.0f} s at {limits.rate:g} probes/s; raise --deadline (audit config: deadline; "
+            f"takes about {needed / probe_share:.0f} s at {limits.rate:g} probes/s; raise --deadline (audit config: "
+            "deadline; "
             f"the default for this scope is {suggest:.0f}) or the rate")
     return ScanPlan(addresses, on_link, routed, limits, timeout, sweep_s, host_s, per_100, deadline, False, reserve)

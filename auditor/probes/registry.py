@@ -10,11 +10,13 @@ from typing import Any
 
 DISCOVERY_PROBES: dict[str, str] = {
     "arp": "auditor.probes.arp:ArpProbe",
+    "ping": "auditor.probes.ping:PingProbe",
     "wsdiscovery": "auditor.probes.wsdiscovery:WsDiscoveryProbe",
     "sadp": "auditor.probes.sadp:SadpProbe",
     "dhip": "auditor.probes.dhip:DhipProbe",
 }
-"""Run once per scan, concurrently, before any host probe."""
+"""Run once per scan, concurrently, while host probes start on whatever they hear from (``ping``
+sweeps the routed targets; wsdiscovery/sadp/dhip also ask each live routed device one to one)."""
 
 HOST_PROBES: dict[str, str] = {
     "ports": "auditor.probes.ports:PortProbe",

@@ -153,8 +153,8 @@ class Fragile:
     service (ARP included) until the lab is rebuilt, as old cameras and DVRs do.
     """
 
-    max_connections: int = 4
-    max_per_second: int = 50
+    max_connections: int = 2
+    max_per_second: int = 30
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,14 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Protocol
 
 from ..mac import normalise_mac
 from ..models import Observation
 from .base import ProbeContext
 from .contract import Field, ProbeFields
-from .udp import RCVBUF_BYTES, SO_RCVBUFFORCE, paced
+from .udp import RCVBUF_BYTES, SO_RCVBUFFORCE, Sweep
 
 FIELDS = ProbeFields("arp", (
     Field("mac", "str", "source MAC of the ARP reply (or of the kernel's neighbour entry)", "c0:56:e3:12:34:56"),
@@ -147,6 +148,12 @@ def interface_mac(interface: str) -> str:
     return ":".join(f"{b:02x}" for b in info[18:24])
 
 
+def _send_frames(sender: L2Sender, frames: list[bytes]) -> None:
+    for frame in frames:
+        with contextlib.suppress(OSError):
+            sender.send(frame)
+
+
 def _scapy_l2socket(interface: str) -> L2Sender:
     # Lazy: scapy is slow to import. scapy.arch installs conf.L2socket for this OS;
     # scapy.layers.l2 registers Ethernet as the link type (else scapy logs a warning).
@@ -263,15 +270,28 @@ class ArpProbe:
         state: dict[str, float],
         sent: dict[str, int],
     ) -> bool:
-        for ip in pending:
-            if ip in found:
-                continue
-            if not await paced(ctx):
-                return False
-            sent[ip] = sent.get(ip, 0) + 1
-            with contextlib.suppress(OSError):
-                sender.send(build_arp_request(own_mac, own_ip, ip))
-            state["last_send"] = time.monotonic()
+        tokens = Sweep(ctx, sum(1 for ip in pending if ip not in found))
+        batch: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(1, thread_name_prefix="camaudit-arp") as pool:
+
+            async def flush() -> None:
+                # A broadcast is copied to every port of the segment; on a software bridge the
+                # kernel does that inside send(). On a worker thread it does not hold the scan's loop.
+                if batch:
+                    await loop.run_in_executor(pool, _send_frames, sender, list(batch))
+                    batch.clear()
+                    state["last_send"] = time.monotonic()
+
+            for ip in [ip for ip in pending if ip not in found]:
+                if not await tokens.next():
+                    await flush()
+                    return False
+                sent[ip] = sent.get(ip, 0) + 1
+                batch.append(build_arp_request(own_mac, own_ip, ip))
+                if len(batch) >= tokens.batch:
+                    await flush()
+            await flush()
         return True
 
     async def _read(self, ctx: ProbeContext, recv: socket.socket, wanted: set[str], found: set[str],

@@ -33,21 +33,24 @@ if TYPE_CHECKING:
 class RateLimiter:
     """Token bucket shared by every probe: ``await acquire()`` before each packet or connection.
 
-    ``rate`` is packets per second; ``burst`` lets a short run go out at once (kept
-    small by default because old cameras crash under floods). Waiters are served in
-    priority order, then first come first served: discovery probes use a
-    higher-priority ``lane`` so a long queue of port probes cannot starve the
-    multicast/unicast discovery packets whose answers decide which hosts exist.
+    ``rate`` is new connections and datagrams per second, the whole scan; ``burst`` (a
+    tenth of a second's worth by default) lets the scan catch up after its event loop was
+    busy for a moment, without ever exceeding the rate over any longer stretch. What
+    protects each device is the per-device pacing (``auditor.probes.pacing``), not this.
+    Waiters are served in priority order, then first come first served: discovery probes
+    use a higher-priority ``lane`` so a long queue of port probes cannot starve the
+    multicast/unicast discovery packets whose answers decide which hosts exist; host
+    operations are ordered by the device they go to (the first met is served first).
     """
 
     def __init__(self, rate: float, burst: int | None = None) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = float(rate)
-        self.burst = float(burst if burst is not None else max(1, int(rate // 20)))
+        self.burst = float(burst if burst is not None else max(1, int(rate // 10)))
         self._tokens = self.burst
         self._last = time.monotonic()
-        self._waiters: list[tuple[int, int, int, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[float, int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self._pump: asyncio.Task[None] | None = None
 
@@ -56,7 +59,7 @@ class RateLimiter:
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
 
-    async def acquire(self, n: int = 1, priority: int = 1) -> None:
+    async def acquire(self, n: int = 1, priority: float = 1) -> None:
         """Wait for ``n`` tokens; lower ``priority`` numbers go first."""
         self._refill()
         if not self._waiters and self._tokens >= n:
@@ -82,7 +85,7 @@ class RateLimiter:
                 continue
             await asyncio.sleep((n - self._tokens) / self.rate)
 
-    def lane(self, priority: int) -> RateLane:
+    def lane(self, priority: float) -> RateLane:
         """A view of this limiter whose ``acquire`` waits at ``priority``."""
         return RateLane(self, priority)
 
@@ -90,12 +93,16 @@ class RateLimiter:
 class RateLane:
     """The same bucket, another place in the queue (see ``RateLimiter.lane``)."""
 
-    def __init__(self, limiter: RateLimiter, priority: int) -> None:
+    def __init__(self, limiter: RateLimiter, priority: float) -> None:
         self.limiter, self.priority = limiter, priority
 
     @property
     def rate(self) -> float:
         return self.limiter.rate
+
+    @property
+    def burst(self) -> float:
+        return self.limiter.burst
 
     async def acquire(self, n: int = 1) -> None:
         await self.limiter.acquire(n, self.priority)

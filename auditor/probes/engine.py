@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_PROFILE = "default"
-MIN_HOST_CONCURRENCY = 128
-MAX_HOST_CONCURRENCY = 512
+MIN_HOST_CONCURRENCY = 512
+MAX_HOST_CONCURRENCY = 2048
 _UNICAST_DISCOVERY = ("wsdiscovery", "sadp", "dhip")
 
 
@@ -284,6 +284,8 @@ def _sent_totals(pacing: Pacing) -> dict[str, int]:
 async def _recheck(rechecker: Rechecker, pacing: Pacing, guard: _Guard, progress: Progress, final: float,
                    stopped: bool) -> dict[str, Any]:
     """The end-of-scan re-check of every device that answered (see ``probes.safety``)."""
+    if not stopped:
+        await pacing.settle(final - time.monotonic())  # a back-off being confirmed: let it decide first
     hosts = [h for h in pacing.hosts.values() if h.record.answered]
     summary: dict[str, Any] = {"devices": len(hosts), "checked": 0, "answered": 0, "silent": [],
                                "not_possible": 0, "skipped": None}

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import math
 import threading
 import time
@@ -48,6 +49,12 @@ from .base import RateLane, RateLimiter
 
 T = TypeVar("T")
 
+ORDER_STEP = 1e-11
+"""Global-queue priority step per address: devices are served in address order (lowest first). Each
+device then runs its probes through at its own rate while the following ones fill the rest of the
+global rate, so the web, RTSP and ONVIF probes (and the timeouts of slow devices) of the first
+overlap the port probes of the last, instead of every device finishing its ports together at the
+very end, first come first served."""
 BACKOFF_AFTER = 3
 """Consecutive unanswered connection attempts (after the device had answered) before it is checked."""
 
@@ -85,11 +92,13 @@ class Limits:
 PROFILES: dict[str, Limits] = {
     "ot": Limits(rate=200.0, host_rate=5.0, host_connections=1, profile="ot"),
     "default": Limits(rate=1000.0, host_rate=20.0, host_connections=2, profile="default"),
-    "fast": Limits(rate=5000.0, host_rate=40.0, host_connections=3, profile="fast"),
+    "fast": Limits(rate=5000.0, host_rate=40.0, host_connections=2, profile="fast"),
 }
-"""``ot``: plants, old recorders, anything that must not notice the scan. ``default``: an ordinary
-camera network. ``fast``: labs and modern networks (the global rate is what grows; per device
-it stays gentle). Documented in ``camaudit scan --help``, README and examples/audit.yaml."""
+"""``ot``: plants, old recorders, anything that must not notice the scan (one connection at a
+time per device). ``default``: an ordinary camera network. ``fast``: labs and modern networks:
+the global rate and the per-device rate grow, connections at once per device do not (holding
+many at once is what hangs old cameras). Documented in ``camaudit scan --help``, README and
+examples/audit.yaml."""
 DEFAULT_PROFILE = "default"
 
 
@@ -145,12 +154,13 @@ class Pacing:
     """The scan's pacing: the global limiter, one :class:`HostPacer` per device, health callbacks."""
 
     def __init__(self, limits: Limits, limiter: RateLimiter | RateLane | None = None, *,
-                 backoff_after: int = BACKOFF_AFTER, priority: int = 1) -> None:
+                 backoff_after: int = BACKOFF_AFTER, priority: float = 1) -> None:
         self.limits = limits
         self.limiter = limiter if limiter is not None else RateLimiter(limits.rate)
         self.backoff_after = backoff_after
         self.priority = priority
-        """Global-queue priority of host operations (discovery packets use 0, ahead of them)."""
+        """Global-queue priority of host operations (discovery packets use 0, ahead of them). Within it,
+        devices are served in the order the scan met them (``HostPacer.priority``)."""
         self.hosts: dict[str, HostPacer] = {}
         self.confirm: Callable[[HostPacer], Awaitable[bool]] | None = None
         """Set by the engine: one gentle check of a device that went quiet (True: it answered)."""
@@ -160,10 +170,16 @@ class Pacing:
     def host(self, ip: str) -> HostPacer:
         pacer = self.hosts.get(ip)
         if pacer is None:
-            pacer = self.hosts[ip] = HostPacer(self, ip)
+            pacer = self.hosts[ip] = HostPacer(self, ip, self.priority + _address(ip) * ORDER_STEP)
         return pacer
 
-    async def global_token(self, priority: int | None = None) -> None:
+    async def settle(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) for the health checks still running, so their verdicts are in."""
+        pending = [h._checking for h in self.hosts.values() if h._checking is not None and not h._checking.done()]
+        if pending and timeout > 0:
+            await asyncio.wait(pending, timeout=timeout)
+
+    async def global_token(self, priority: float | None = None) -> None:
         lane_priority = self.priority if priority is None else priority
         if isinstance(self.limiter, RateLimiter):
             await self.limiter.acquire(1, lane_priority)
@@ -174,9 +190,10 @@ class Pacing:
 class HostPacer:
     """Pacing and health of one device; every probe's operations on it go through here."""
 
-    def __init__(self, pacing: Pacing, ip: str) -> None:
+    def __init__(self, pacing: Pacing, ip: str, priority: float | None = None) -> None:
         self.pacing = pacing
         self.ip = ip
+        self.priority = pacing.priority if priority is None else priority
         self.record = HostRecord()
         self._interval = 1.0 / pacing.limits.host_rate
         self._next = 0.0
@@ -230,7 +247,7 @@ class HostPacer:
 
     @contextlib.asynccontextmanager
     async def connection(self, probe: str, *, bypass: bool = False,
-                         priority: int | None = None) -> AsyncIterator[PacedConnection]:
+                         priority: float | None = None) -> AsyncIterator[PacedConnection]:
         """Hold a connection slot; pay for opening one connection (host + global token).
 
         Raises :class:`HostGivenUp` when the device was given up. ``bypass`` is for the
@@ -239,7 +256,7 @@ class HostPacer:
         async with self.slot(bypass=bypass):
             await self._usable(bypass)
             await self._host_token()
-            await self.pacing.global_token(priority)
+            await self.pacing.global_token(self.priority if priority is None else priority)
             await self._settle()
             self.record.count(probe, "connections")
             yield PacedConnection(self, probe)
@@ -251,11 +268,11 @@ class HostPacer:
         await self._settle()
         self.record.count(probe, "requests")
 
-    async def datagram(self, probe: str, *, bypass: bool = False, priority: int | None = None) -> None:
+    async def datagram(self, probe: str, *, bypass: bool = False, priority: float | None = None) -> None:
         """One unicast datagram to the device: one host and one global token."""
         await self._usable(bypass)
         await self._host_token()
-        await self.pacing.global_token(priority)
+        await self.pacing.global_token(self.priority if priority is None else priority)
         await self._settle()
         self.record.count(probe, "datagrams")
 
@@ -264,7 +281,7 @@ class HostPacer:
         self.record.count(probe, kind, n)
 
     async def call_in_thread(self, probe: str, executor: Executor | None, fn: Callable[[], T],
-                             timeout: float, gate: asyncio.Semaphore | None = None) -> T:
+                             timeout: float, gate: asyncio.Semaphore | None = None, hold_slot: bool = True) -> T:
         """Run blocking ``fn`` (one request of a synchronous HTTP library) on ``executor``, paced.
 
         Holds a connection slot for the call and pays one host token (counted as a request).
@@ -272,10 +289,11 @@ class HostPacer:
         the worker thread until a global token is granted (counted as a connection), so a
         library that reconnects is paced like everything else. ``timeout`` bounds the call
         once it runs; ``gate`` (the caller's worker-thread semaphore) is taken only then, so
-        waiting for this device's turn holds no worker.
+        waiting for this device's turn holds no worker. ``hold_slot`` False: the caller already
+        holds a slot for the library's session (a keep-alive connection stays open between calls).
         """
         loop = asyncio.get_running_loop()
-        async with self.slot():
+        async with self.slot() if hold_slot else contextlib.nullcontext():
             await self.request(probe)
             async with gate if gate is not None else contextlib.nullcontext():
                 end = time.monotonic() + timeout
@@ -291,7 +309,7 @@ class HostPacer:
 
     def _connect_from_thread(self, loop: asyncio.AbstractEventLoop, probe: str, end: float) -> None:
         async def token() -> None:
-            await self.pacing.global_token()
+            await self.pacing.global_token(self.priority)
             self.record.count(probe, "connections")
 
         future = asyncio.run_coroutine_threadsafe(token(), loop)
@@ -375,6 +393,13 @@ class PacedConnection:
 
     def silent(self) -> None:
         self.host.silent()
+
+
+def _address(ip: str) -> int:
+    try:
+        return int(ipaddress.IPv4Address(ip))
+    except ValueError:
+        return 0
 
 
 _THREAD = threading.local()

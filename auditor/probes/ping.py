@@ -36,7 +36,7 @@ from typing import ClassVar
 
 from ..models import Observation
 from .base import ProbeContext
-from .udp import paced
+from .udp import Sweep, paced
 
 ECHO_REQUEST, ECHO_REPLY, DEST_UNREACHABLE = 8, 0, 3
 MARKER = b"camaudit-ping"
@@ -191,10 +191,10 @@ class PingProbe:
                           state: dict[str, float]) -> bool:
         loop = asyncio.get_running_loop()
         packet = build_echo(ident or 0, attempt)
-        for ip in pending:
-            if ip in done:
-                continue
-            if not await paced(ctx):
+        todo = [ip for ip in pending if ip not in done]
+        tokens = Sweep(ctx, len(todo))
+        for ip in todo:
+            if not await tokens.next():
                 return False
             n, first = sent.get(ip, (0, 0.0))
             sent[ip] = (n + 1, first or time.monotonic())

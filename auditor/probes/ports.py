@@ -17,7 +17,7 @@ from ..models import Observation
 from ..text import clean_text
 from .base import HostState, ProbeContext
 from .contract import Field, ProbeFields
-from .streams import ConnectFailed, budget, open_stream, read_reply
+from .streams import ConnectFailed, budget, knock, open_stream, read_reply
 
 FIELDS = ProbeFields("ports", (
     Field("open", "list[int]", "TCP ports that accepted a connection; empty when the host only refused (a refusal "
@@ -150,10 +150,11 @@ class PortProbe:
         """(True, banner) open; (False, "") refused (the host answered); None silent."""
         if ctx.remaining() <= 0:
             return None
+        if port not in self.banner_ports:
+            state = await knock(ctx, ip, port)
+            return None if state is None else (state, "")
         try:
             async with open_stream(ctx, ip, port) as stream:
-                if port not in self.banner_ports:
-                    return True, ""
                 res = await read_reply(stream.reader, budget(ctx, self.banner_wait), cap=BANNER_MAX,
                                        complete=lambda d: b"\n" in d)
                 return True, clean_banner(res.data)

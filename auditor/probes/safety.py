@@ -26,7 +26,7 @@ from typing import Any
 
 from .base import ProbeContext
 from .pacing import HostPacer, HostRecord
-from .streams import ConnectFailed, open_stream
+from .streams import knock
 
 SAFETY = "safety"
 """Probe name of the engine's own observations (back-offs, re-checks) and of what re-checks send."""
@@ -129,12 +129,8 @@ class Rechecker:
 
     async def _tcp(self, ip: str, port: int) -> bool:
         for _ in range(2):  # one attempt, one retry: never more
-            try:
-                async with open_stream(self.ctx, ip, port, bypass=True):
-                    return True
-            except ConnectFailed as exc:
-                if exc.answered:
-                    return True
+            if await knock(self.ctx, ip, port, bypass=True) is not None:
+                return True  # accepted, or refused: either way the device answered
             if self.ctx.remaining() <= 0:
                 break
         return False

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
+import struct
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -124,6 +126,43 @@ async def _connect(ctx: ProbeContext, ip: str, port: int, tls: ssl.SSLContext | 
         raise ConnectFailed(exc.strerror or type(exc).__name__) from None
     paced.answered(port)
     return pair
+
+
+async def knock(ctx: ProbeContext, ip: str, port: int, *, probe: str | None = None,
+                bypass: bool = False) -> bool | None:
+    """A bare paced connect, closed at once with a reset: True open, False refused, None no answer.
+
+    For the port probe and the re-check: no streams, transport or protocol objects (a thousand
+    devices are twenty thousand connects), nothing sent. Same pacing and health reporting as
+    ``open_stream``; a given-up device is None without a packet.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        async with ctx.host(ip).connection(probe or ctx.probe, bypass=bypass) as paced:
+            t = budget(ctx)
+            if t <= 0:
+                return None
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.setblocking(False)
+                await asyncio.wait_for(loop.sock_connect(sock, (ip, port)), t)
+            except TimeoutError:
+                paced.silent()
+                return None
+            except ConnectionRefusedError:
+                paced.answered(port, refused=True)
+                return False
+            except OSError:
+                paced.silent()
+                return None
+            finally:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+            paced.answered(port)
+            return True
+    except HostGivenUp:
+        return None
 
 
 def close(writer: asyncio.StreamWriter) -> None:

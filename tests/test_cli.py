@@ -81,3 +81,49 @@ def test_audit_config_with_a_public_target_names_file_and_line(tmp_path):
         f"Error: {cfg}:3: target 8.8.8.0/24 includes globally routable addresses; pass --allow-public "
         "if you really are authorised to scan them"]
     assert not (tmp_path / "x.db").exists()
+
+
+def test_scan_help_documents_both_limits_and_the_profiles():
+    out = CliRunner().invoke(cli, ["scan", "--help"], terminal_width=200).output
+    for needle in ("--profile [ot|default|fast]", "--rate", "--host-rate", "--host-connections",
+                   "global rate", "per-device limit", "re-checked once"):
+        assert needle in out, needle
+
+
+def test_a_deadline_too_short_for_the_scope_is_refused_in_one_line_before_any_packet(tmp_path):
+    db = tmp_path / "x.db"
+    result = CliRunner().invoke(cli, ["scan", "198.18.0.0/16", "-i", "lo", "--deadline", "20", "--db", str(db)])
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: a deadline of 20 s is too short for 65,534 addresses")
+    assert "raise --deadline" in line and not db.exists()
+
+
+def test_explicit_limits_override_the_profile(tmp_path, monkeypatch):
+    seen = {}
+
+    def capture(request, progress=None):
+        seen["options"] = request.options
+        raise SystemExit(0)
+
+    monkeypatch.setattr("auditor.commands.scan.run_audit", capture)
+    CliRunner().invoke(cli, ["scan", "198.18.0.0/24", "-i", "lo", "--profile", "ot", "--host-connections", "2",
+                             "--db", str(tmp_path / "x.db")])
+    limits = seen["options"].limits
+    assert (limits.profile, limits.rate, limits.host_rate, limits.host_connections) == ("ot", 200, 5, 2)
+    assert seen["options"].deadline is None  # the scope's default
+
+
+def test_the_estimate_is_shown_on_a_terminal_before_anything_is_sent(tmp_path, monkeypatch):
+    import io
+
+    from auditor.commands.progress import TerminalProgress
+
+    stream = io.StringIO()
+    monkeypatch.setattr("auditor.commands.scan.TerminalProgress",
+                        lambda enabled=None: TerminalProgress(stream=stream, enabled=True))
+    result = CliRunner().invoke(cli, ["scan", "198.18.0.0/22", "-i", "lo", "--db", str(tmp_path / "x.db")])
+    assert isinstance(result.exception, AssertionError)  # no_scan: it stopped at the first packet
+    text = stream.getvalue()
+    assert "scope: 1,022 addresses (1,022 routed); profile default: 1000/s overall" in text
+    assert "estimate: about" in text and "deadline 5 min 04 s (default for this scope)" in text

@@ -36,6 +36,9 @@ BASE = "site: S\ntargets: [198.18.0.0/24]\ninterface: lan0\n"
     ("retention: {scans: 0}\n", 4, "retention.scans"),
     ("report_name: '{sight}'\n", 4, "report_name unknown field {sight}"),
     ("exclude: [198.18.0.1, 198.18.0.x]\n", 4, "invalid target '198.18.0.x'"),
+    ("profile: turbo\n", 4, "profile must be one of ot, default, fast"),
+    ("host_connections: 0\n", 4, "host_connections must be positive"),
+    ("host_rate: 1.5.0\n", 4, "'host_rate' has the wrong type"),
 ])
 def test_bad_config_one_line_with_file_and_line(tmp_path, extra, line, needle):
     p = write(tmp_path, BASE + extra)
@@ -43,6 +46,17 @@ def test_bad_config_one_line_with_file_and_line(tmp_path, extra, line, needle):
         load_config(p)
     msg = str(err.value)
     assert msg.startswith(f"{p}:{line}: ") and needle in msg and "\n" not in msg
+
+
+def test_pacing_keys_profile_and_explicit_values(tmp_path):
+    cfg = load_config(EXAMPLE)
+    assert cfg.limits.profile == "default" and (cfg.limits.rate, cfg.limits.host_rate,
+                                                cfg.limits.host_connections) == (1000, 20, 2)
+    assert cfg.deadline is None  # the default for the scope (it grows with it)
+    cfg = load_config(write(tmp_path, BASE + "profile: ot\nhost_rate: 2\ndeadline: 600\n"))
+    assert (cfg.limits.profile, cfg.limits.rate, cfg.limits.host_rate, cfg.limits.host_connections) == (
+        "ot", 200, 2, 1)
+    assert cfg.limits.overrides == ("host_rate",) and cfg.deadline == 600
 
 
 def test_yaml_syntax_error_has_line(tmp_path):

@@ -14,8 +14,9 @@ from auditor.lab.devices.loopback import LoopbackLab
 from auditor.lab.spec import DeviceSpec, Fragile
 
 
-def fragile(name: str, max_connections: int = 2, max_per_second: int = 5) -> DeviceSpec:
-    return replace(hik_camera(name), fragile=Fragile(max_connections=max_connections, max_per_second=max_per_second))
+def fragile(name: str, max_connections: int = 2, max_per_second: int = 5, max_burst: int = 6) -> DeviceSpec:
+    return replace(hik_camera(name), fragile=Fragile(max_connections=max_connections, max_per_second=max_per_second,
+                                                     max_burst=max_burst))
 
 
 def connect(lab: LoopbackLab, name: str) -> socket.socket:
@@ -76,8 +77,16 @@ def test_opening_too_many_per_second_kills_it_even_one_at_a_time() -> None:
         assert "opened 6 connections within one second (limit 5)" in (lab.devices["old"].dead or "")
 
 
+def test_a_burst_kills_it_even_under_the_per_second_limit() -> None:
+    with LoopbackLab([fragile("old", max_per_second=50, max_burst=6)]) as lab:
+        for _ in range(7):
+            reset(connect(lab, "old"))
+        settle(lab, "old", dead=True)
+        assert "opened 7 connections within a tenth of a second (limit 6)" in (lab.devices["old"].dead or "")
+
+
 def test_connections_the_client_reset_are_not_held_even_if_the_device_sees_them_late() -> None:
-    with LoopbackLab([fragile("old", max_connections=2, max_per_second=50)]) as lab:
+    with LoopbackLab([fragile("old", max_connections=2, max_per_second=50, max_burst=50)]) as lab:
         for _ in range(10):  # a port probe: connect, reset, next
             reset(connect(lab, "old"))
         keep = [connect(lab, "old"), connect(lab, "old")]

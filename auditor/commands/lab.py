@@ -39,7 +39,8 @@ def lab() -> None:
               help=f"Add N generic cameras spread over the routed {topology.SPARSE} (a sparse range for benchmarks).")
 @click.option("--fragile-every", type=click.IntRange(min=0), default=0, show_default=True,
               help="Make every K-th added camera fragile: it stops answering for good when one source holds "
-                   "more than 2 connections at once or opens more than 30 in a second (0: none).")
+                   "more than 2 connections at once, or opens more than 50 in a second or 8 in a tenth of one "
+                   "(0: none).")
 @click.option("--fleet", "fleet_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Fleet YAML file (default: the shipped demo fleet).")
 def up(tag: str, scale: int, sparse: int, fragile_every: int, fleet_file: Path | None) -> None:

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from ..netns import enter_fd, netns_fd
+from .devices.fragile import open_syn_sniffer
 from .devices.runtime import DeviceRuntime
 from .devices.server import Bound, close_all, open_device, serve, shutdown
 from .devices.specdict import spec_from_dict, spec_to_dict
@@ -124,7 +125,14 @@ def _open_in_netns(ns: str, own: tuple[int, int], device: LabDevice,
         if _ns_id(os.fstat(fd)) == own:
             raise StateError(f"namespace {ns!r} is the emulator's own network namespace, not a lab's")
         with enter_fd(fd):
-            return open_device(device.spec, iface=device.iface, certs=certs)
+            dev, bound = open_device(device.spec, iface=device.iface, certs=certs)
+            if dev.guard is not None:
+                try:
+                    dev.sniffer = open_syn_sniffer(device.iface)
+                except BaseException:
+                    close_all(bound)
+                    raise
+            return dev, bound
     finally:
         os.close(fd)
 
@@ -193,6 +201,8 @@ async def run(devices: list[LabDevice], loopback: bool) -> int:
         handles.extend(mine)
         if dev.guard is not None:
             dev.on_crash = _silencer(mine, device, loopback)
+            if dev.sniffer is not None:
+                dev.guard.watch(dev.sniffer)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

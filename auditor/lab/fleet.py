@@ -105,7 +105,8 @@ def _validate(fleet: Fleet, raw: Any, source: str) -> None:
         if dev.mac in macs:
             raise OperatorError(f"{where}: duplicate MAC {dev.mac}", source, line("mac"))
         macs.add(dev.mac)
-        if dev.fragile is not None and (dev.fragile.max_connections < 1 or dev.fragile.max_per_second < 1):
+        if dev.fragile is not None and min(dev.fragile.max_connections, dev.fragile.max_per_second,
+                                           dev.fragile.max_burst) < 1:
             raise OperatorError(f"{where}: fragile limits must be positive", source, line("fragile"))
         raw_services = raw_dev.get("services") if isinstance(raw_dev, Mapping) else None
         for h in dev.services.hostile:
@@ -261,9 +262,12 @@ def scale_limit(fleet: Fleet) -> int:
 
 def sparse_address(i: int, n: int) -> ipaddress.IPv4Address:
     """The ``i``-th of ``n`` sparse cameras: spread evenly over ``topology.SPARSE``, never its first
-    two addresses (network, router) nor its last (broadcast)."""
+    two addresses (network, router) nor its last (broadcast), nor a .0 or .255 (so a scan of the
+    /24 around each still holds it)."""
     usable = topology.SPARSE.num_addresses - 3
-    return topology.SPARSE.network_address + 2 + (i * usable) // max(1, n)
+    ip = topology.SPARSE.network_address + 2 + (i * usable) // max(1, n)
+    last = int(ip) & 0xFF
+    return ip + 1 if last == 0 else ip - 1 if last == 255 else ip
 
 
 def _is_fragile(i: int, every: int) -> bool:

@@ -147,14 +147,16 @@ class Services:
 class Fragile:
     """An old device that locks up for good when one source hits it too hard.
 
-    Counted per source address over TCP connections to the device's open ports (what
-    reaches its application): more than ``max_connections`` held at once, or more than
-    ``max_per_second`` opened within one second, and the device goes dark on every
-    service (ARP included) until the lab is rebuilt, as old cameras and DVRs do.
+    Counted per source address: more than ``max_connections`` TCP connections held at once
+    (to its open ports), or more than ``max_per_second`` connection attempts (SYNs, to any
+    port, open or closed: its TCP stack sees them all) within one second, or more than
+    ``max_burst`` within a tenth of a second. Past any of them the device goes dark on
+    every service (ARP included) until the lab is rebuilt, as old cameras and DVRs do.
     """
 
     max_connections: int = 2
-    max_per_second: int = 30
+    max_per_second: int = 50
+    max_burst: int = 8
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ _SCAN_DEFAULTS: dict[str, Any] = {
 }
 _STATS_DEFAULTS: dict[str, Any] = {
     "addresses": None, "hosts_probed": None, "devices": None, "deadline_hit": False, "warnings": None,
-    "probe_seconds": {}, "probe_errors": [],
+    "probe_seconds": {}, "probe_errors": [], "limits": {}, "plan": {}, "sent": {}, "recheck": {},
+    "backed_off": [],
 }
 _DEVICE_DEFAULTS: dict[str, Any] = {
     "id": "", "ip": "", "ips": [], "mac": None, "maker": None, "brand": None, "relation": None,
@@ -360,6 +361,48 @@ def limits(doc: dict[str, Any]) -> Limits:
     )
 
 
+@dataclass(frozen=True)
+class Safety:
+    """How hard the scan hit the network and each device, and the proof it harmed none."""
+
+    pacing: str | None
+    """The limits in force, for people; None for scans recorded before pacing was reported."""
+    sent: str | None
+    rechecked: int | None
+    """Devices re-checked at the end (None: no re-check recorded)."""
+    answered: int
+    dark: list[str]
+    """Addresses that did not answer the re-check."""
+    skipped: str | None
+    not_possible: int
+    backed_off: list[dict[str, Any]]
+
+
+def _count(n: Any, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
+def safety(doc: dict[str, Any]) -> Safety:
+    st = doc["scan"]["stats"]
+    lim = st.get("limits") or {}
+    pacing = None
+    if lim:
+        conns = lim.get("host_connections")
+        over = lim.get("overrides") or []
+        explicit = f" ({', '.join(o.replace('_', '-') for o in over)} set)" if over else ""
+        pacing = (f"profile {lim.get('profile', '?')}{explicit}: {lim.get('rate', 0):g}/s overall; "
+                  f"per device at most {_count(conns, 'connection')} at once and "
+                  f"{lim.get('host_rate', 0):g} new connections or requests per second")
+    sent_d = st.get("sent") or {}
+    sent = ", ".join(_count(sent_d[k], k[:-1]) for k in ("connections", "requests", "datagrams")
+                     if sent_d.get(k)) or None
+    rc = st.get("recheck") or {}
+    return Safety(pacing=pacing, sent=sent, rechecked=rc.get("checked") if rc else None,
+                  answered=int(rc.get("answered") or 0), dark=list(rc.get("silent") or []),
+                  skipped=rc.get("skipped"), not_possible=int(rc.get("not_possible") or 0),
+                  backed_off=[b for b in st.get("backed_off") or [] if isinstance(b, dict)])
+
+
 def build_view(doc: dict[str, Any], *, site: str | None = None) -> dict[str, Any]:
     """Everything report.html needs, from a raw scan document."""
     d = normalize(doc)
@@ -390,6 +433,7 @@ def build_view(doc: dict[str, Any], *, site: str | None = None) -> dict[str, Any
         "covered_waived": sum(1 for x in covered if x["id"] in waived_ids),
         "waivers": waivers_by_state(d),
         "limits": limits(d),
+        "safety": safety(d),
         "changes": d["changes"],
         "unknown_maker": UNKNOWN_MAKER,
         "long_list": LONG_LIST,

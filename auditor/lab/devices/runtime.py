@@ -29,6 +29,8 @@ class DeviceRuntime:
     tarpits: int = 0
     guard: Any = None
     """The ``FragileGuard`` of a fragile device (None for robust ones)."""
+    sniffer: Any = None
+    """A fragile device's packet socket counting the SYNs it receives (lab namespaces only)."""
     dead: str | None = None
     """Why a fragile device stopped answering; None while it works."""
     on_crash: Callable[[DeviceRuntime, str], None] | None = None

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from auditor.cli import COMMANDS, cli  # noqa: E402
-from auditor.probes.contract import Field, probe_fields  # noqa: E402
+from auditor.probes.contract import Field, observation_fields  # noqa: E402
 
 WIDTH = 80
 """A terminal of this many columns or more: click caps help at 80 and leaves two columns free."""
@@ -44,7 +44,7 @@ def _row(probe: str, name: str, field: Field) -> str:
 def observations_table() -> str:
     lines = ["| probe | field | type | meaning |", "|---|---|---|---|"]
     notes = []
-    for probe, spec in probe_fields().items():
+    for probe, spec in observation_fields().items():
         for field in spec.fields:
             lines.append(_row(probe, field.name, field))
             lines += [_row(probe, f"{field.name}.{sub.name}", sub) for sub in field.record]

@@ -38,7 +38,7 @@ BASE = "site: S\ntargets: [198.18.0.0/24]\ninterface: lan0\n"
     ("exclude: [198.18.0.1, 198.18.0.x]\n", 4, "invalid target '198.18.0.x'"),
     ("profile: turbo\n", 4, "profile must be one of ot, default, fast"),
     ("host_connections: 0\n", 4, "host_connections must be positive"),
-    ("host_rate: 1.5.0\n", 4, "'host_rate' has the wrong type"),
+    ("host_rate: 1.5.0\n", 4, "'host_rate' must be a number"),
 ])
 def test_bad_config_one_line_with_file_and_line(tmp_path, extra, line, needle):
     p = write(tmp_path, BASE + extra)

@@ -138,15 +138,15 @@ def test_password_never_stored(scan_result, demo_lab):
 def test_every_observation_keeps_to_the_probes_declared_fields(scan_result):
     """The probe → identification contract (auditor/probes/contract.py) over a whole lab scan: every
     probe ran against real emulated devices (hostile ones included) and emitted only declared fields."""
-    from auditor.probes.contract import probe_fields, problems
+    from auditor.probes.contract import observation_fields, problems
 
-    specs = probe_fields()
+    specs = observation_fields()
     con = sqlite3.connect(scan_result["db"])
     try:
         rows = con.execute("SELECT probe, fields FROM observations").fetchall()
     finally:
         con.close()
-    assert {probe for probe, _ in rows} == set(specs)  # every probe answered something
+    assert {probe for probe, _ in rows} == set(specs)  # every probe answered something (and the engine re-checked)
     found = sorted({p for probe, fields in rows for p in problems(specs[probe], json.loads(fields))})
     assert found == []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from policy_support import make_device, no_kev
+from policy_support import NO_KEV, make_device
 
 from auditor.errors import OperatorError
 from auditor.pipeline import load_rules
@@ -28,7 +28,7 @@ def test_a_device_that_went_dark_is_a_high_finding_whatever_the_operator_loaded(
                               "message: m}\n")] if operator_files else []
     policy = load_rules(files)
     findings = evaluate(policy, [make_device(observations=DARK, identity={"maker": "Axis", "model": "M3045"})],
-                        kev=no_kev)
+                        kb=NO_KEV)
     [dark] = [f for f in findings if f.rule_id == STOPPED_ANSWERING]
     assert dark.severity == "high"
     assert "answered earlier in this audit but not the gentle re-check" in dark.message
@@ -56,5 +56,5 @@ def test_alive_and_unchecked_devices_raise_nothing():
     policy = load_rules([])
     alive = [{"probe": "safety", "fields": {"check": "recheck", "alive": True, "method": "ARP request"}}]
     findings = evaluate(policy, [make_device(observations=alive), make_device(ip="198.18.0.12", observations=[])],
-                        kev=no_kev)
+                        kb=NO_KEV)
     assert not [f for f in findings if f.rule_id.startswith("scan-safety.")]

@@ -32,8 +32,9 @@ from .udp import RCVBUF_BYTES, SO_RCVBUFFORCE, Sweep
 
 FIELDS = ProbeFields("arp", (
     Field("mac", "str", "source MAC of the ARP reply (or of the kernel's neighbour entry)", "c0:56:e3:12:34:56"),
-    Field("source", "str", "`sweep` (our ARP request was answered) or `neighbour` (the kernel's table)", "sweep",
-          kept="how the MAC was learnt, for a person reading the evidence"),
+    Field("source", "str", "`sweep` (our ARP request was answered) or `neighbour` (the kernel's table): only a "
+          "sweep answer counts as the device answering this scan (the end-of-scan re-check can ask it again)",
+          "sweep"),
     Field("dev", "str", "interface of a neighbour entry read from `/proc/net/arp`", "lan0",
           kept="which interface saw the host, for a person reading the evidence"),
 ))

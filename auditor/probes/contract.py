@@ -90,6 +90,14 @@ def problems(spec: ProbeFields, fields: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def observation_fields() -> dict[str, ProbeFields]:
+    """Every observation's declared fields: the registered probes', then the scan engine's own
+    (``safety``: back-offs and the end-of-scan re-check, ``auditor/probes/safety.py``)."""
+    from .safety import FIELDS as SAFETY_FIELDS
+
+    return {**probe_fields(), SAFETY_FIELDS.probe: SAFETY_FIELDS}
+
+
 def probe_fields() -> dict[str, ProbeFields]:
     """Every registered probe's declared fields, in registry order."""
     from .registry import DISCOVERY_PROBES, HOST_PROBES

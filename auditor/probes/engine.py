@@ -128,8 +128,9 @@ def scan_plan(options: ScanOptions, probe_share: float | None = 1.0) -> ScanPlan
 class _Guard:
     """Wraps ``emit``: drops anything outside the scope, counts warnings, notes who answered."""
 
-    def __init__(self, scope: ScanScope, emit: Callable[[Observation], None], pacing: Pacing) -> None:
-        self.scope, self._emit, self.pacing = scope, emit, pacing
+    def __init__(self, scope: ScanScope, emit: Callable[[Observation], None], pacing: Pacing | None = None) -> None:
+        self.scope, self._emit = scope, emit
+        self.pacing = pacing if pacing is not None else Pacing(PROFILES[DEFAULT_PROFILE])
         self.count = self.warnings = self.dropped = 0
         self.xaddrs: dict[str, list[str]] = {}
         self.on_address: Callable[[str], None] | None = None

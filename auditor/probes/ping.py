@@ -36,7 +36,17 @@ from typing import ClassVar
 
 from ..models import Observation
 from .base import ProbeContext
+from .contract import Field, ProbeFields
 from .udp import Sweep, paced
+
+FIELDS = ProbeFields("ping", (
+    Field("method", "str", "`icmp` (an echo reply) or `tcp` (no ICMP socket: a connect that was accepted or refused)",
+          "icmp", kept="how the device was found, for a person reading the evidence"),
+    Field("rtt_ms", "float", "round-trip time of the first echo (absent when it took the retry)", 0.4,
+          kept="for a person"),
+    Field("ttl", "int", "TTL of the echo reply", 63, kept="for a person (a hint of the hops and the OS)"),
+    Field("port", "int", "the TCP port that answered (method `tcp`)", 80, kept="for a person"),
+), note="One observation per routed address that answered the sweep; the engine then probes it fully.")
 
 ECHO_REQUEST, ECHO_REPLY, DEST_UNREACHABLE = 8, 0, 3
 MARKER = b"camaudit-ping"

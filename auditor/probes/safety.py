@@ -25,11 +25,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import ProbeContext
+from .contract import Field, ProbeFields
 from .pacing import HostPacer, HostRecord
 from .streams import knock
 
 SAFETY = "safety"
 """Probe name of the engine's own observations (back-offs, re-checks) and of what re-checks send."""
+_SENT_BY = ("arp", "ping", "wsdiscovery", "sadp", "dhip", "ports", "http", "rtsp", "onvif", "safety")
+FIELDS = ProbeFields(SAFETY, (
+    Field("check", "str", "`backoff` (the device went quiet in the middle of its probes and got no further ones) or "
+          "`recheck` (the end-of-scan re-check)", "recheck"),
+    Field("alive", "bool", "`recheck`: the device answered the cheapest question it had answered before (attempt "
+          "and one retry)", False),
+    Field("method", "str", "what the re-check asked", "TCP connect to port 80", kept="for a person"),
+    Field("reason", "str", "`backoff`: why the device was given up", "answered earlier, then 3 connection attempts "
+          "in a row went unanswered and a re-check got no answer either", kept="for a person"),
+    Field("sent", "record", "everything the scan had sent to the device, per probe", {"ports": {"connections": 20}},
+          record=tuple(Field(p, "map[int]", f"what {p} sent: connections, requests, datagrams",
+                             {"connections": 1}, kept="for a person; `sent_summary` says it in words")
+                       for p in _SENT_BY),
+          kept="for a person; `sent_summary` says it in words"),
+    Field("sent_summary", "str", "the same in words", "http: 2 connections, 5 requests; ports: 20 connections"),
+), note="The scan engine's own observations, not a probe's: set on a device that went quiet mid-scan, and on "
+        "every device the end-of-scan re-check asked (`warning` set when it did not answer).")
 UNICAST_DISCOVERY = ("sadp", "dhip", "wsdiscovery")
 """Discovery protocols a device can be asked again one to one, in order of preference (smallest reply)."""
 

@@ -29,11 +29,11 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,14 +52,25 @@ SPARSE_TARGET = str(topology.SPARSE)
 
 
 def run_measured(cmd: list[str], timeout: float) -> tuple[float, float, int, subprocess.CompletedProcess[str]]:
-    """Run ``cmd``; return (wall s, CPU s of it and its children, peak RSS KiB of the largest child, result)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    wall = time.monotonic() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, after.ru_maxrss, proc
+    """Run ``cmd``; return (wall s, its CPU s, its peak RSS KiB, result), for that process alone.
+
+    ``ip netns exec`` execs the command in place, so the child's own rusage (``wait4``) is the scan's.
+    """
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        wall = time.monotonic() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, result
 
 
 def hosts_up(nmap_output: str) -> int | None:

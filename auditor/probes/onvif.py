@@ -198,14 +198,14 @@ def _cut(socks: list[Any], fired: threading.Event) -> None:
 
 
 @functools.cache
-def _watched_adapter() -> type:
-    """A requests adapter whose connections report their sockets to ``_WATCH`` on connect and per request.
+def _watched_pools() -> tuple[type, type]:
+    """urllib3 connection pools (HTTP, HTTPS) whose connections report their sockets to ``_WATCH`` on
+    connect and per request, and wait for the scan's global rate before connecting.
 
     requests' timeouts bound each recv, not the reply: a device dripping a byte just
     inside the timeout (in the headers or the body) held a pool thread for as long as it
     liked, and a handful of such devices starved every other device's ONVIF calls.
     """
-    from requests.adapters import HTTPAdapter
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -235,12 +235,100 @@ def _watched_adapter() -> type:
     class HTTPSPool(HTTPSConnectionPool):
         ConnectionCls = WatchedHTTPS
 
+    return HTTPPool, HTTPSPool
+
+
+@functools.cache
+def _watched_adapter() -> type:
+    """A requests adapter on the watched pools (for anything zeep sends through its session itself)."""
+    from requests.adapters import HTTPAdapter
+
+    http_pool, https_pool = _watched_pools()
+
     class WatchedAdapter(HTTPAdapter):  # type: ignore[misc]
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
             super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": HTTPPool, "https": HTTPSPool}
+            self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
 
     return WatchedAdapter
+
+
+def _device_pool(session: Any, address: str) -> Any:
+    """The watched urllib3 pool for ``address``, one per device session (its keep-alive connection).
+
+    SOAP calls go straight to it, not through ``requests.Session.post``: preparing and merging a
+    request cost more of the scan's one interpreter lock than the call itself, at thousands of calls.
+    """
+    parts = urlsplit(address)
+    key = (parts.scheme, parts.hostname, parts.port)
+    pools: dict[Any, Any] = session.__dict__.setdefault("camaudit_pools", {})
+    pool = pools.get(key)
+    if pool is None:
+        http_pool, https_pool = _watched_pools()
+        if parts.scheme == "https":
+            pool = https_pool(parts.hostname, parts.port or 443, maxsize=1, cert_reqs="CERT_NONE",
+                              assert_hostname=False)
+        else:
+            pool = http_pool(parts.hostname, parts.port or 80, maxsize=1)
+        pools[key] = pool
+    return pool
+
+
+def close_pools(session: Any) -> None:
+    for pool in session.__dict__.pop("camaudit_pools", {}).values():
+        with contextlib.suppress(Exception):
+            pool.close()
+
+
+def _post(session: Any, address: str, message: bytes, headers: dict[str, str], t: float, cap: int,
+          end: float, on_answer: Callable[[], None]) -> Any:
+    """POST ``message`` on the device's watched pool; a ``requests.Response`` with the body read (capped).
+
+    urllib3's errors come out as the requests exceptions zeep and ``classify_error`` expect.
+    """
+    import requests
+    import urllib3
+    from urllib3.exceptions import ConnectTimeoutError as U3ConnectTimeout
+    from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, ReadTimeoutError
+
+    parts = urlsplit(address)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    merged = dict(session.headers)
+    merged.update(headers)
+    pool = _device_pool(session, address)
+    try:
+        raw = pool.urlopen("POST", path, body=message, headers=merged, retries=False, redirect=False,
+                           timeout=urllib3.Timeout(connect=t, read=t), preload_content=False,
+                           assert_same_host=False)
+        on_answer()
+        try:
+            buf = bytearray()
+            for chunk in raw.stream(16384, decode_content=False):
+                buf += chunk
+                if len(buf) > cap:
+                    raise HostileReply(f"SOAP reply over {cap} bytes")
+                if time.monotonic() > end:
+                    raise HostileReply(f"SOAP reply still arriving after {t:.1f}s")
+        except BaseException:
+            raw.close()
+            raise
+        raw.release_conn()
+    except NewConnectionError as exc:
+        raise requests.exceptions.ConnectionError(exc) from None
+    except U3ConnectTimeout as exc:
+        raise requests.exceptions.ConnectTimeout(exc) from None
+    except ReadTimeoutError as exc:
+        raise requests.exceptions.ReadTimeout(exc) from None
+    except (ProtocolError, HTTPError, OSError) as exc:
+        raise requests.exceptions.ConnectionError(exc) from None
+    resp = requests.Response()
+    resp.status_code = raw.status
+    resp.headers = requests.structures.CaseInsensitiveDict(raw.headers)
+    resp._content = bytes(buf)
+    resp._content_consumed = True
+    resp.url = address
+    resp.encoding = requests.utils.get_encoding_from_headers(resp.headers)
+    return resp
 
 
 @functools.cache
@@ -283,22 +371,12 @@ def _transport_class() -> type:
             # the whole exchange, not each recv, gets t
             watchdog = _WATCHDOG.start(t, functools.partial(_cut, socks, fired))
             _WATCH.socks = socks
-            answered = False
+            answered = [False]
             try:
-                with self.session.post(address, data=message, headers=headers, timeout=(t, t), stream=True,
-                                       allow_redirects=False) as resp:
-                    answered = True
-                    buf = bytearray()
-                    for chunk in resp.iter_content(16384):
-                        buf += chunk
-                        if len(buf) > self.cap:
-                            raise HostileReply(f"SOAP reply over {self.cap} bytes")
-                        if time.monotonic() > end:
-                            raise HostileReply(f"SOAP reply still arriving after {t:.1f}s")
-                    resp._content = bytes(buf)
-                    resp._content_consumed = True
+                resp = _post(self.session, address, message, headers, t, self.cap, end,
+                             lambda: answered.__setitem__(0, True))
             except requests.RequestException:
-                if fired.is_set() and answered:
+                if fired.is_set() and answered[0]:
                     raise HostileReply(f"SOAP reply still arriving after {t:.1f}s") from None
                 raise  # cut before the headers were whole: no answer, like a silent port
             finally:
@@ -539,6 +617,7 @@ class _Device:
 
     def close(self) -> None:
         if self.session is not None:
+            close_pools(self.session)
             with contextlib.suppress(Exception):
                 self.session.close()
 

@@ -314,3 +314,23 @@ def test_a_deadline_too_short_for_the_scope_is_refused_before_anything_is_sent()
     with pytest.raises(OperatorError, match="too short for 19 addresses"):
         asyncio.run(run_scan(options(deadline=1.0, timeout=2.0), lambda o: None,
                              load=loader(arp=FakeDiscovery([]), ports=FakePorts())))
+
+
+def test_a_stop_during_the_recheck_ends_it_within_a_second():
+    class SlowRecheck(SweepDiscovery):
+        async def sweep(self, ctx: ProbeContext, targets: list[str]) -> set[str]:
+            await asyncio.sleep(3600)  # a re-check that would take forever
+            return set()
+
+    async def main() -> tuple[object, float]:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.3, stop.set)
+        t0 = time.monotonic()
+        outcome = await run_scan(options(probes=("arp",), deadline=60), lambda o: None, stop=stop,
+                                 load=loader(arp=SlowRecheck(["127.0.0.5"], set())))
+        return outcome, time.monotonic() - t0
+
+    outcome, took = asyncio.run(main())
+    assert took < 1.3
+    assert outcome.stats["recheck"]["skipped"] == "the scan was stopped by the operator"  # type: ignore[attr-defined]
+    assert outcome.status == "interrupted"  # type: ignore[attr-defined]

@@ -248,7 +248,7 @@ async def run_scan(
     if work.done() and not work.cancelled() and work.exception() is not None:
         raise work.exception()  # type: ignore[misc]
     deadline_hit = time.monotonic() >= ctx.deadline
-    recheck = await _recheck(rechecker, pacing, guard, progress, final, stop.is_set())
+    recheck = await _recheck(rechecker, pacing, guard, progress, final, stop)
     stats = {
         "addresses": len(options.scope),
         "observations": guard.count,
@@ -283,8 +283,10 @@ def _sent_totals(pacing: Pacing) -> dict[str, int]:
 
 
 async def _recheck(rechecker: Rechecker, pacing: Pacing, guard: _Guard, progress: Progress, final: float,
-                   stopped: bool) -> dict[str, Any]:
-    """The end-of-scan re-check of every device that answered (see ``probes.safety``)."""
+                   stop: asyncio.Event) -> dict[str, Any]:
+    """The end-of-scan re-check of every device that answered (see ``probes.safety``); a stop
+    (Ctrl-C, SIGTERM) ends it at once."""
+    stopped = stop.is_set()
     if not stopped:
         await pacing.settle(final - time.monotonic())  # a back-off being confirmed: let it decide first
     hosts = [h for h in pacing.hosts.values() if h.record.answered]
@@ -301,11 +303,19 @@ async def _recheck(rechecker: Rechecker, pacing: Pacing, guard: _Guard, progress
     if left <= 0:
         summary["skipped"] = "no time left before the deadline"
         return summary
-    try:
-        results = await asyncio.wait_for(rechecker.all(hosts), timeout=left)
-    except TimeoutError:
-        summary["skipped"] = "the deadline came first"
+    checking = asyncio.ensure_future(rechecker.all(hosts))
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({checking, stopper}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+    for task in (checking, stopper):
+        if not task.done():
+            task.cancel()
+    await asyncio.gather(checking, stopper, return_exceptions=True)
+    if stop.is_set() or checking.cancelled() or checking.exception() is not None:
+        summary["skipped"] = ("the scan was stopped by the operator" if stop.is_set()
+                              else "the deadline came first" if checking.cancelled() else
+                              f"the re-check failed: {checking.exception()!r:.200}")
         return summary
+    results = checking.result()
     by_ip = {h.ip: h for h in hosts}
     for res in results:
         if res.alive is None:

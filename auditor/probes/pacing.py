@@ -232,9 +232,11 @@ class HostPacer:
             await asyncio.sleep(start - now)
 
     async def _settle(self) -> None:
+        """Return only when the last start to this device is at least ``1/host_rate`` ago, and mark now
+        as a start. Checked again after every wake (several operations may wait here at once, and a
+        late wake-up must not let two of them through together); the caller sends in the same step."""
         loop = asyncio.get_running_loop()
-        gap = self._last_start + self._interval - loop.time()
-        if gap > 0:
+        while (gap := self._last_start + self._interval - loop.time()) > 0:
             await asyncio.sleep(gap)
         self._last_start = loop.time()
 

@@ -105,10 +105,9 @@ async def _connect(ctx: ProbeContext, ip: str, port: int, tls: ssl.SSLContext | 
     if t <= 0:
         raise ConnectFailed("scan deadline reached")
     try:
-        pair = await asyncio.wait_for(
-            asyncio.open_connection(ip, port, ssl=tls, server_hostname="" if tls else None),
-            t,
-        )
+        # asyncio.timeout, not wait_for: no task hop, the SYN leaves in the step the pacing allowed it
+        async with asyncio.timeout(t):
+            pair = await asyncio.open_connection(ip, port, ssl=tls, server_hostname="" if tls else None)
     except TimeoutError:
         paced.silent()
         raise ConnectFailed(f"no answer within {t:.1f}s") from None
@@ -145,7 +144,8 @@ async def knock(ctx: ProbeContext, ip: str, port: int, *, probe: str | None = No
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
                 sock.setblocking(False)
-                await asyncio.wait_for(loop.sock_connect(sock, (ip, port)), t)
+                async with asyncio.timeout(t):  # no task hop: the SYN leaves in the step the pacing allowed
+                    await loop.sock_connect(sock, (ip, port))
             except TimeoutError:
                 paced.silent()
                 return None

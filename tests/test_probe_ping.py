@@ -13,7 +13,7 @@ import struct
 
 from hostprobe_support import make_ctx
 
-from auditor.probes.ping import MARKER, PingProbe, build_echo, checksum, parse_icmp
+from auditor.probes.ping import MARKER, PingProbe, _Recent, _Targets, build_echo, checksum, parse_icmp
 
 
 def ip_header(src: str, dst: str, proto: int = 1, ttl: int = 63, length: int = 0) -> bytes:
@@ -67,7 +67,8 @@ def test_without_an_icmp_socket_one_connect_per_address_any_answer_counts():
         seen: list = []
         ctx = make_ctx(seen, timeout=0.5)
         try:
-            await PingProbe(tcp_ports=(port,))._tcp_sweep(ctx, ["127.0.0.1", "127.0.0.2"])
+            targets = ["127.0.0.1", "127.0.0.2"]
+            await PingProbe(tcp_ports=(port,))._tcp_sweep(ctx, _Targets(lambda: iter(targets), 2))
         finally:
             server.close()
         return ctx.live, [o.fields["method"] for o in seen]
@@ -75,3 +76,16 @@ def test_without_an_icmp_socket_one_connect_per_address_any_answer_counts():
     live, methods = asyncio.run(main())
     # 127.0.0.1 accepts, 127.0.0.2 refuses: both are hosts (a refusal is an answer)
     assert live == {"127.0.0.1", "127.0.0.2"} and methods == ["tcp", "tcp"]
+
+
+def test_the_sweep_remembers_only_the_last_seconds_of_sends(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("auditor.probes.ping.time.monotonic", lambda: clock[0])
+    recent = _Recent(keep=3.0)
+    for i in range(10_000):  # a long sweep: one echo every millisecond
+        recent.add(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 1)
+        clock[0] += 0.001
+    assert len(recent._data) <= 3_001  # what can still be answered, not every address asked
+    assert recent.get("10.0.39.15") is not None and recent.get("10.0.0.1") is None
+    recent.add("10.0.0.1", 2)  # the retry asks it again
+    assert recent.get("10.0.0.1") == (2, clock[0])

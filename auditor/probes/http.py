@@ -2,9 +2,10 @@
 
 A minimal HTTP/1.1 client on asyncio streams (GET only, no redirects followed, no
 credentials, byte-capped, deadline-bounded). Per web port, ``/`` first, then the
-vendor-typical paths one after the other on the same persistent connection (a new
-connection only when the server closes one, or a reply was cut: one connection instead
-of five, gentle on old cameras); one observation per web port. Parsers are pure
+vendor-typical paths: one after the other on the same persistent connection when the
+server keeps it (one connection instead of five); when it closes after every reply (old
+embedded servers), one connection per path, side by side as far as the device's pacing
+allows. One observation per web port. Parsers are pure
 functions over the raw reply bytes.
 """
 
@@ -363,23 +364,45 @@ class HttpProbe:
                                      warning="; ".join(warnings) or "no HTTP reply"))
                 return
             fields.update(summarize_root(resp))
-            results: list[Any] = []
-            for i, path in enumerate(self.paths):
-                if ctx.remaining() <= 0:
-                    break
-                try:
-                    results.append(await conn.get(path, last=i == len(self.paths) - 1))
-                except ConnectFailed as exc:
-                    results.append(exc)
-                    if not exc.answered:
-                        break  # the port stopped answering: do not knock again for every path
-            results += [ConnectFailed("not tried")] * (len(self.paths) - len(results))
+            if conn.open or not self.paths:
+                results = await self._paths_in_turn(ctx, conn)
+            else:
+                results = await self._paths_side_by_side(ctx, ip, port, tls)
             if self.paths:
                 self._add_paths(fields, warnings, results)
         finally:
             await conn.close()
         ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=raw_excerpt(data),
                              warning="; ".join(dict.fromkeys(warnings)) or None))
+
+    async def _paths_in_turn(self, ctx: ProbeContext, conn: _Persistent) -> list[Any]:
+        """The vendor paths one after the other on the kept connection (one connection for all)."""
+        results: list[Any] = []
+        for i, path in enumerate(self.paths):
+            if ctx.remaining() <= 0:
+                break
+            try:
+                results.append(await conn.get(path, last=i == len(self.paths) - 1))
+            except ConnectFailed as exc:
+                results.append(exc)
+                if not exc.answered:
+                    break  # the port stopped answering: do not knock again for every path
+        return results + [ConnectFailed("not tried")] * (len(self.paths) - len(results))
+
+    async def _paths_side_by_side(self, ctx: ProbeContext, ip: str, port: int, tls: bool) -> list[Any]:
+        """A server that closes after every reply: one connection per path, side by side as far as the
+        device's pacing allows (one at a time under ``--profile ot``, a few at once otherwise)."""
+
+        async def one(path: str) -> Any:
+            if ctx.remaining() <= 0:
+                return ConnectFailed("not tried")
+            alone = _Persistent(self, ctx, ip, port, tls)
+            try:
+                return await alone.get(path, last=True)
+            finally:
+                await alone.close()
+
+        return list(await asyncio.gather(*(one(p) for p in self.paths), return_exceptions=True))
 
     def _add_paths(self, fields: dict[str, Any], warnings: list[str], results: list[Any]) -> None:
         paths: dict[str, int] = {}
@@ -460,6 +483,11 @@ class _Persistent:
         self.probe, self.ctx, self.ip, self.port, self.tls = probe, ctx, ip, port, tls
         self._cm: Any = None
         self._stream: Stream | None = None
+
+    @property
+    def open(self) -> bool:
+        """The connection is kept (the server answered with a reusable reply)."""
+        return self._stream is not None
 
     async def get(self, path: str, *, last: bool, want_cert: bool = False) -> tuple[bytes, str | None, bytes | None]:
         """(reply bytes, warning note or None, DER certificate or None); raises ``ConnectFailed``."""

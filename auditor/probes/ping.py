@@ -30,7 +30,8 @@ import resource
 import socket
 import struct
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -141,9 +142,10 @@ class PingProbe:
         self.tcp_ports = tcp_ports
 
     async def run(self, ctx: ProbeContext) -> None:
-        targets = [str(a) for a in ctx.routed_targets()]
-        if not targets:
+        total = sum(1 for _ in ctx.routed_targets())
+        if not total:
             return
+        targets = _Targets(lambda: (str(a) for a in ctx.routed_targets()), total)
         try:
             sock, raw = open_icmp_socket()
         except OSError:
@@ -160,73 +162,79 @@ class PingProbe:
         For the end-of-scan re-check of devices only ICMP had found.
         """
         quiet = dataclasses.replace(ctx, emit=lambda obs: None, live=set())
+        listed = list(targets)
+        some = _Targets(lambda: iter(listed), len(listed))
         try:
             sock, raw = open_icmp_socket()
         except OSError:
-            await self._tcp_sweep(quiet, list(targets))
+            await self._tcp_sweep(quiet, some)
             return set(quiet.live)
         try:
-            await self._icmp_sweep(quiet, list(targets), sock, raw)
+            await self._icmp_sweep(quiet, some, sock, raw)
         finally:
             sock.close()
         return set(quiet.live)
 
     # ---------------------------------------------------------------- ICMP
 
-    async def _icmp_sweep(self, ctx: ProbeContext, targets: list[str], sock: socket.socket, raw: bool) -> None:
+    async def _icmp_sweep(self, ctx: ProbeContext, targets: _Targets, sock: socket.socket, raw: bool) -> None:
+        """Memory stays bounded whatever the range: the targets are walked again for the retry rather
+        than kept, and send times are kept only while an answer can still come."""
         ident = random.randrange(1, 0x10000) if raw else None
-        sent: dict[str, tuple[int, float]] = {}
-        """address → (echoes sent, monotonic time of the first)."""
+        sent = _Recent(ctx.timeout + 2.0)
         done: set[str] = set()
+        """Addresses that answered, or that a router said are unreachable (no retry)."""
         state = {"last": time.monotonic()}
         reader = asyncio.ensure_future(self._read(ctx, sock, raw, ident, sent, done))
         try:
-            pending = targets
             for attempt in range(1 + max(0, self.retries)):
                 if attempt:
                     await asyncio.sleep(min(max(ctx.timeout / 2, 0.2), 1.0, ctx.remaining()))
-                    pending = [ip for ip in pending if ip not in done]
-                if not pending or not await self._send_round(ctx, sock, ident, pending, attempt, sent, done, state):
+                todo = targets.total - len(done)
+                if todo <= 0 or not await self._send_round(ctx, sock, ident, targets, todo, attempt, sent, done,
+                                                           state):
                     break
             end = min(state["last"] + ctx.timeout, ctx.deadline)
-            while time.monotonic() < end and len(done) < len(targets):
+            while time.monotonic() < end and len(done) < targets.total:
                 await asyncio.sleep(min(0.05, max(0.0, end - time.monotonic())))
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
 
-    async def _send_round(self, ctx: ProbeContext, sock: socket.socket, ident: int | None, pending: list[str],
-                          attempt: int, sent: dict[str, tuple[int, float]], done: set[str],
-                          state: dict[str, float]) -> bool:
+    async def _send_round(self, ctx: ProbeContext, sock: socket.socket, ident: int | None, targets: _Targets,
+                          todo: int, attempt: int, sent: _Recent, done: set[str], state: dict[str, float]) -> bool:
         loop = asyncio.get_running_loop()
         packet = build_echo(ident or 0, attempt)
-        todo = [ip for ip in pending if ip not in done]
-        tokens = Sweep(ctx, len(todo))
-        for ip in todo:
+        tokens = Sweep(ctx, todo)
+        for ip in targets.walk():
+            if ip in done:
+                continue
             if not await tokens.next():
                 return False
-            n, first = sent.get(ip, (0, 0.0))
-            sent[ip] = (n + 1, first or time.monotonic())
+            sent.add(ip, attempt + 1)
             with contextlib.suppress(OSError):
                 await asyncio.wait_for(loop.sock_sendto(sock, packet, (ip, 0)), max(0.01, ctx.remaining()))
             state["last"] = time.monotonic()
         return True
 
     async def _read(self, ctx: ProbeContext, sock: socket.socket, raw: bool, ident: int | None,
-                    sent: dict[str, tuple[int, float]], done: set[str]) -> None:
+                    sent: _Recent, done: set[str]) -> None:
         loop = asyncio.get_running_loop()
         while True:
             data, addr = await loop.sock_recvfrom(sock, 2048)
             reply = parse_icmp(data, str(addr[0]), ident, raw)
-            if reply is None or reply.address not in sent or reply.address in done:
+            if reply is None or reply.address in done:
                 continue
+            asked = sent.get(reply.address)
+            if asked is None:
+                continue  # not one of ours (or so late its address could not be asked any more)
             if reply.kind == "unreachable":
                 done.add(reply.address)  # a router says nothing is there: no retry
                 continue
             ip = reply.address
             done.add(ip)
-            n, first = sent[ip]
+            n, first = asked
             rtt_ms = round((time.monotonic() - first) * 1000, 1) if n == 1 else None
             fields: dict[str, object] = {"method": "icmp"}
             if rtt_ms is not None:
@@ -248,27 +256,25 @@ class PingProbe:
 
     # ---------------------------------------------------------------- TCP fallback
 
-    async def _tcp_sweep(self, ctx: ProbeContext, targets: list[str]) -> None:
+    async def _tcp_sweep(self, ctx: ProbeContext, targets: _Targets) -> None:
+        """One connect per address (the retry on the second port), at most ``TCP_IN_FLIGHT`` at once,
+        the targets walked rather than kept."""
         _raise_nofile(TCP_IN_FLIGHT * 4)
-        gate = asyncio.Semaphore(TCP_IN_FLIGHT)
-        pending = list(targets)
-        attempts: dict[str, int] = {}
-        for port in self.tcp_ports[: 1 + max(0, self.retries)]:
-            found: set[str] = set()
+        found: set[str] = set()
+        for attempt, port in enumerate(self.tcp_ports[: 1 + max(0, self.retries)]):
+            walk = (ip for ip in targets.walk() if ip not in found)
 
-            async def one(ip: str, port: int = port, found: set[str] = found) -> None:
-                async with gate:
+            async def worker(port: int = port, attempt: int = attempt, walk: Iterator[str] = walk) -> None:
+                for ip in walk:
                     if not await paced(ctx):
                         return
-                    attempts[ip] = attempts.get(ip, 0) + 1
                     if await _tcp_answers(ip, port, min(ctx.timeout, ctx.remaining())):
                         found.add(ip)
-                        self._found(ctx, ip, attempts[ip], {"method": "tcp", "port": port},
+                        self._found(ctx, ip, attempt + 1, {"method": "tcp", "port": port},
                                     f"TCP port {port} of {ip} answered")
 
-            await asyncio.gather(*(one(ip) for ip in pending))
-            pending = [ip for ip in pending if ip not in found]
-            if not pending or ctx.remaining() <= 0:
+            await asyncio.gather(*(worker() for _ in range(min(TCP_IN_FLIGHT, targets.total))))
+            if len(found) >= targets.total or ctx.remaining() <= 0:
                 break
 
 
@@ -284,6 +290,44 @@ async def _tcp_answers(ip: str, port: int, timeout: float) -> bool:
         return False
     writer.transport.abort()
     return True
+
+
+class _Targets:
+    """The addresses to sweep, walked as often as needed (a /8 is never held in memory)."""
+
+    def __init__(self, walk: Callable[[], Iterator[str]], total: int) -> None:
+        self.walk = walk
+        self.total = total
+
+
+class _Recent:
+    """address → (echoes sent, time of the first), for addresses asked within the last ``keep`` seconds.
+
+    A reply later than that is not counted (the sweep has long given up on it); what a /8 sweep
+    keeps is one entry per packet of the last few seconds, not one per address.
+    """
+
+    def __init__(self, keep: float) -> None:
+        self.keep = keep
+        self._data: dict[str, tuple[int, float, float]] = {}
+        """address → (echoes sent, first send, last send)"""
+        self._order: deque[tuple[float, str]] = deque()
+
+    def add(self, ip: str, n: int) -> None:
+        now = time.monotonic()
+        previous = self._data.get(ip)
+        first = previous[1] if previous is not None else now
+        self._data[ip] = (n, first, now)
+        self._order.append((now, ip))
+        while self._order and self._order[0][0] < now - self.keep:
+            at, old = self._order.popleft()
+            entry = self._data.get(old)
+            if entry is not None and entry[2] == at:  # not asked again since
+                del self._data[old]
+
+    def get(self, ip: str) -> tuple[int, float] | None:
+        entry = self._data.get(ip)
+        return None if entry is None else (entry[0], entry[1])
 
 
 def _raise_nofile(wanted: int) -> None:

@@ -334,3 +334,26 @@ def test_a_stop_during_the_recheck_ends_it_within_a_second():
     assert took < 1.3
     assert outcome.stats["recheck"]["skipped"] == "the scan was stopped by the operator"  # type: ignore[attr-defined]
     assert outcome.status == "interrupted"  # type: ignore[attr-defined]
+
+
+def test_a_device_that_answers_arp_but_not_its_question_is_not_called_dark():
+    """A scanning host whose neighbour table overflows drops its own packets to on-link devices: before
+    one is called dark, a raw ARP request (which does not need that table) gets the last word."""
+
+    class Sadp:
+        name = "sadp"
+
+        async def run(self, ctx: ProbeContext) -> None:
+            ctx.emit(Observation(ip="127.0.0.5", probe="sadp", fields={"serial": "X"}))
+
+        async def ask(self, ctx: ProbeContext, ip: str) -> bool:
+            return False  # the SADP question goes unanswered at the end
+
+    arp = SweepDiscovery([], still_alive={"127.0.0.5"})
+    seen: list[Observation] = []
+    outcome = asyncio.run(run_scan(options(probes=("arp", "sadp")), seen.append, load=loader(arp=arp, sadp=Sadp())))
+    [check] = [o for o in seen if o.probe == "safety"]
+    assert check.fields["alive"] is True and check.fields["method"] == "sadp question, then ARP request"
+    assert check.warning is not None and "answered an ARP request but not" in check.warning
+    assert arp.rechecked == ["127.0.0.5"]
+    assert outcome.stats["recheck"]["silent"] == [] and outcome.stats["recheck"]["service_silent"] == ["127.0.0.5"]

@@ -323,6 +323,15 @@ async def _recheck(rechecker: Rechecker, pacing: Pacing, guard: _Guard, progress
             continue
         summary["checked"] += 1
         check = res.check.describe() if res.check is not None else ""
+        if res.alive and res.partly:
+            summary["answered"] += 1
+            summary.setdefault("service_silent", []).append(res.ip)
+            guard(Observation(ip=res.ip, probe=SAFETY,
+                              fields={"check": "recheck", "alive": True, "method": f"{check}, then ARP request"},
+                              warning=f"at the end of the audit it answered an ARP request but not the re-check's "
+                                      f"{check} (attempt and retry): a service may have hung, or this host could not "
+                                      "reach it"))
+            continue
         if res.alive:
             summary["answered"] += 1
             guard(Observation(ip=res.ip, probe=SAFETY, fields={"check": "recheck", "alive": True, "method": check}))

@@ -76,6 +76,9 @@ class Result:
     alive: bool | None
     """None: nothing it had answered can be asked again (no re-check possible)."""
     check: Check | None
+    partly: bool = False
+    """Alive only at the network level: it answered an ARP request but not the question asked
+    (its service may have hung, or this host could not reach it: see ``Rechecker``)."""
 
 
 def choose(record: HostRecord, on_link: bool, available: Iterable[str]) -> Check | None:
@@ -113,10 +116,25 @@ class Rechecker:
         return (await self._run({host.ip: check})).get(host.ip, False)
 
     async def all(self, hosts: Iterable[HostPacer]) -> list[Result]:
-        """Every device in ``hosts`` checked concurrently (each paced like any other operation)."""
-        checks: dict[str, Check | None] = {h.ip: self.plan(h) for h in hosts}
+        """Every device in ``hosts`` checked concurrently (each paced like any other operation).
+
+        An on-link device that does not answer the question it answered before gets one more,
+        over ARP (raw frames: no use of this host's neighbour table), before it is called dark:
+        a scanning host whose neighbour table overflows (``gc_thresh3``, 1024 by default, shared
+        by every namespace) drops its own connections to on-link devices, which would otherwise
+        look like hundreds of devices going dark at once. A device that answers ARP but not its
+        service is reported as such (``partly``), not as dark.
+        """
+        host_list = list(hosts)
+        checks: dict[str, Check | None] = {h.ip: self.plan(h) for h in host_list}
         alive = await self._run({ip: c for ip, c in checks.items() if c is not None})
-        return [Result(ip, alive.get(ip, False) if c is not None else None, c) for ip, c in checks.items()]
+        silent = [ip for ip, c in checks.items() if c is not None and c.method != "arp" and not alive.get(ip)
+                  and self.ctx.on_link(ip)]
+        partly: set[str] = set()
+        if silent and "arp" in self.probes and self.ctx.remaining() > 0:
+            partly = set(await self.probes["arp"].sweep(self.ctx, silent))
+        return [Result(ip, (alive.get(ip, False) or ip in partly) if c is not None else None, c, ip in partly)
+                for ip, c in checks.items()]
 
     async def _run(self, checks: dict[str, Check]) -> dict[str, bool]:
         out: dict[str, bool] = {}

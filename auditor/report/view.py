@@ -373,6 +373,8 @@ class Safety:
     answered: int
     dark: list[str]
     """Addresses that did not answer the re-check."""
+    service_silent: list[str]
+    """Addresses that answered only an ARP request at the re-check, not the question they had answered."""
     skipped: str | None
     not_possible: int
     backed_off: list[dict[str, Any]]
@@ -399,6 +401,7 @@ def safety(doc: dict[str, Any]) -> Safety:
     rc = st.get("recheck") or {}
     return Safety(pacing=pacing, sent=sent, rechecked=rc.get("checked") if rc else None,
                   answered=int(rc.get("answered") or 0), dark=list(rc.get("silent") or []),
+                  service_silent=list(rc.get("service_silent") or []),
                   skipped=rc.get("skipped"), not_possible=int(rc.get("not_possible") or 0),
                   backed_off=[b for b in st.get("backed_off") or [] if isinstance(b, dict)])
 

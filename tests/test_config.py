@@ -37,7 +37,7 @@ BASE = "site: S\ntargets: [198.18.0.0/24]\ninterface: lan0\n"
     ("report_name: '{sight}'\n", 4, "report_name unknown field {sight}"),
     ("exclude: [198.18.0.1, 198.18.0.x]\n", 4, "invalid target '198.18.0.x'"),
     ("profile: turbo\n", 4, "profile must be one of ot, default, fast"),
-    ("host_connections: 0\n", 4, "host_connections must be positive"),
+    ("host_connections: 0\n", 4, "host_connections must be between 1 and 256"),
     ("host_rate: 1.5.0\n", 4, "'host_rate' must be a number"),
 ])
 def test_bad_config_one_line_with_file_and_line(tmp_path, extra, line, needle):

@@ -183,7 +183,7 @@ def test_the_deadline_covers_identification_too(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(pipeline, "run_scan", fake_scan())
     monkeypatch.setattr(pipeline, "identify", slow)
     t0 = time.monotonic()
-    result = scan(tmp_path, "--deadline", "1")
+    result = scan(tmp_path, "--deadline", "1", "--timeout", "0.2")  # a deadline the scope's sweep fits in
     assert time.monotonic() - t0 < 2.0
     assert result.exit_code == 2 and "the deadline ran out while identifying" in one_line(result)
     assert rows(tmp_path / "a.db", "SELECT status FROM scans") == [("interrupted",)]
@@ -241,7 +241,7 @@ def test_reports_still_being_written_at_the_deadline_are_stopped_and_the_scan_st
     monkeypatch.setattr(pipeline, "run_scan", fake_scan())
     monkeypatch.setattr(pipeline, "write_report", slow)
     t0 = time.monotonic()
-    result = scan(tmp_path, "--deadline", "1", "--report", str(tmp_path / "r.html"))
+    result = scan(tmp_path, "--deadline", "1", "--timeout", "0.2", "--report", str(tmp_path / "r.html"))
     assert time.monotonic() - t0 < pipeline.MIN_REPORT_S + 1.5
     line = one_line(result)
     assert result.exit_code == 2 and "the deadline ran out while writing the reports" in line

@@ -14,7 +14,7 @@ import pytest
 from auditor.errors import OperatorError
 from auditor.models import Observation
 from auditor.probes.base import HostState, ProbeContext, RateLimiter
-from auditor.probes.engine import ScanOptions, parse_probe_list, run_scan
+from auditor.probes.engine import ScanOptions, parse_probe_list, run_scan, scan_plan
 from auditor.probes.pacing import HostGivenUp, Limits
 from auditor.scope import build_scope
 
@@ -312,8 +312,8 @@ def test_the_recheck_is_skipped_when_the_operator_stopped_the_scan():
 
 def test_a_deadline_too_short_for_the_scope_is_refused_before_anything_is_sent():
     with pytest.raises(OperatorError, match="too short for 19 addresses"):
-        asyncio.run(run_scan(options(deadline=1.0, timeout=2.0), lambda o: None,
-                             load=loader(arp=FakeDiscovery([]), ports=FakePorts())))
+        scan_plan(options(deadline=1.0, timeout=2.0), probe_share=0.9)  # what the pipeline checks first
+    assert scan_plan(options(deadline=None)).deadline == 300 + 2 * (2 * 19 / 10_000)  # the scope's default
 
 
 def test_a_stop_during_the_recheck_ends_it_within_a_second():

@@ -216,9 +216,10 @@ async def run_scan(
     guard = _Guard(options.scope, emit, pacing)
     started = time.monotonic()
     final = started + plan.deadline
+    reserve = min(plan.recheck_reserve, plan.deadline / 3)  # a tiny deadline still leaves the probes most of it
     ctx = ProbeContext(
         scope=options.scope, interface=options.interface, iface_addr=iface,
-        rate=limiter, timeout=options.timeout, deadline=final - plan.recheck_reserve, emit=guard,
+        rate=limiter, timeout=options.timeout, deadline=final - reserve, emit=guard,
         credentials=options.credentials, pacing=pacing, unicast_routed=False,
     )
     probes = {n: load(n) for n in options.probes}

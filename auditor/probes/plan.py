@@ -116,7 +116,7 @@ def plan_scan(spans: tuple[tuple[int, int], ...], iface: ipaddress.IPv4Interface
     if deadline is None:
         return ScanPlan(addresses, on_link, routed, limits, timeout, sweep_s, host_s, per_100,
                         default_deadline(swept, limits.rate), True, reserve)
-    needed = sweep_s + timeout + reserve
+    needed = sweep_s + timeout  # the sweep and one wait for its last answers; the rest is the engine's to share
     if probe_share is not None and deadline * probe_share < needed:
         suggest = default_deadline(swept, limits.rate)
         raise OperatorError(

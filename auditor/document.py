@@ -3,7 +3,7 @@
 One shape is shared by ``scan --json``, ``export --format json`` and
 ``report --format json``, and the HTML report renders from it. Fields are only ever
 added within a ``schema_version``. ``validate_document`` checks a document against
-the documented shape (used by the tests here and by the report's).
+the published JSON Schema (``schemas/``, see ``auditor.docschema``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .models import CONFIDENCES, DEVICE_CLASSES, SEVERITIES
 from .ordering import ip_sort_key, sort_devices, sort_findings
 
 SCHEMA_VERSION = 1
@@ -153,125 +152,8 @@ def build_document(scan_row: Row, device_rows: Iterable[Row], finding_rows: Iter
 
 # ---- validation -------------------------------------------------------------------------------
 
-_STR = (str,)
-_OPT_STR = (str, type(None))
-_INT = (int,)
-_NUM = (int, float)
-_OPT_NUM = (int, float, type(None))
-_BOOL = (bool,)
-_LIST = (list,)
-_DICT = (dict,)
-
-# key → (allowed types, allowed values or None)
-_SCAN: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
-    "id": (_INT, None), "status": (_STR, SCAN_STATUSES), "started_at": (_STR, None),
-    "finished_at": (_OPT_STR, None), "duration_s": (_OPT_NUM, None), "site": (_OPT_STR, None),
-    "targets": (_LIST, None), "excludes": (_LIST, None), "interface": (_OPT_STR, None),
-    "operator": (_OPT_STR, None), "host": (_OPT_STR, None), "probes": (_LIST, None),
-    "rules": (_LIST, None), "tool_version": (_OPT_STR, None), "kb_version": (_OPT_STR, None),
-    "stats": (_DICT, None),
-}
-_DEVICE: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
-    "id": (_STR, None), "ip": (_STR, None), "ips": (_LIST, None), "mac": (_OPT_STR, None),
-    "maker": (_OPT_STR, None), "brand": (_OPT_STR, None), "relation": (_OPT_STR, None),
-    "relation_text": (_OPT_STR, None), "device_class": (_STR, DEVICE_CLASSES), "model": (_OPT_STR, None),
-    "firmware": (_OPT_STR, None), "serial": (_OPT_STR, None), "covered": (_BOOL, None),
-    "covered_basis": (_OPT_STR, None), "confidence": (_STR, CONFIDENCES), "evidence": (_LIST, None),
-    "conflicts": (_LIST, None), "open_ports": (_LIST, None), "facts": (_DICT, None),
-    "warnings": (_LIST, None), "finding_count": (_INT, None),
-}
-_EVIDENCE: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
-    "probe": (_STR, None), "field": (_STR, None), "value": (_STR, None), "supports": (_OPT_STR, None),
-    "strength": (_STR, ("strong", "medium", "weak")), "note": (_STR, None),
-}
-_FINDING: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
-    "rule": (_STR, None), "title": (_STR, None), "severity": (_STR, SEVERITIES), "device_id": (_STR, None),
-    "ip": (_STR, None), "mac": (_OPT_STR, None), "message": (_STR, None), "remediation": (_STR, None),
-    "references": (_LIST, None), "evidence": (_LIST, None), "waived": (_BOOL, None),
-    "waiver": ((dict, type(None)), None),
-}
-_WAIVER_REF: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
-    "reason": (_STR, None), "owner": (_STR, None), "ticket": (_STR, None), "expires": (_STR, None),
-    "state": (_OPT_STR, WAIVER_STATES + (None,)),
-}
-_WAIVER: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
-    "device": (_STR, None), "rule": (_STR, None), "reason": (_STR, None), "owner": (_STR, None),
-    "ticket": (_STR, None), "expires": (_STR, None), "state": (_OPT_STR, WAIVER_STATES + (None,)),
-    "matched": (_BOOL, None), "source": (_OPT_STR, None),
-}
-_WARNING: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
-    "ip": (_STR, None), "probe": (_STR, None), "message": (_STR, None)}
-_CHANGES: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
-    "previous_scan_id": (_INT, None), "new_devices": (_LIST, None), "gone_devices": (_LIST, None),
-    "changed_devices": (_LIST, None), "new_findings": (_LIST, None), "resolved_findings": (_LIST, None),
-}
-_MAC_CHARS = set("0123456789abcdef:")
-_ISO_LEN = len("2026-11-28T10:41:07Z")
-
-
-def _check(obj: Any, spec: Mapping[str, tuple[tuple[type, ...], tuple[Any, ...] | None]], where: str,
-           errors: list[str]) -> bool:
-    if not isinstance(obj, dict):
-        errors.append(f"{where}: expected an object, got {type(obj).__name__}")
-        return False
-    for key, (types, allowed) in spec.items():
-        if key not in obj:
-            errors.append(f"{where}.{key}: missing")
-            continue
-        value = obj[key]
-        # bool is an int subclass: an int field must not accept True/False
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            errors.append(f"{where}.{key}: {type(value).__name__} not allowed")
-        elif allowed is not None and value not in allowed:
-            errors.append(f"{where}.{key}: {value!r} not one of {', '.join(map(str, allowed))}")
-    return True
-
-
-def _check_mac(value: Any, where: str, errors: list[str]) -> None:
-    if value is not None and (len(value) != 17 or set(value) - _MAC_CHARS or value.count(":") != 5):
-        errors.append(f"{where}: {value!r} is not a lower-case colon-separated MAC")
-
-
-def _check_time(value: Any, where: str, errors: list[str]) -> None:
-    if isinstance(value, str) and (len(value) != _ISO_LEN or not value.endswith("Z") or value[10] != "T"):
-        errors.append(f"{where}: {value!r} is not UTC ISO 8601 (YYYY-MM-DDTHH:MM:SSZ)")
-
-
 def validate_document(doc: Any) -> list[str]:
-    """Every way ``doc`` departs from the documented schema; empty when it conforms."""
-    errors: list[str] = []
-    if not isinstance(doc, dict):
-        return ["document: expected an object"]
-    if doc.get("schema_version") != SCHEMA_VERSION:
-        errors.append(f"schema_version: expected {SCHEMA_VERSION}, got {doc.get('schema_version')!r}")
-    _check_time(doc.get("generated_at"), "generated_at", errors)
-    if _check(doc.get("scan"), _SCAN, "scan", errors):
-        for key in ("started_at", "finished_at"):
-            _check_time(doc["scan"].get(key), f"scan.{key}", errors)
-        for i, rule in enumerate(doc["scan"].get("rules") or []):
-            _check(rule, {"path": (_STR, None), "sha256": (_STR, None)}, f"scan.rules[{i}]", errors)
-    for name, spec in (("devices", _DEVICE), ("findings", _FINDING), ("waivers", _WAIVER),
-                       ("warnings", _WARNING)):
-        items = doc.get(name)
-        if not isinstance(items, list):
-            errors.append(f"{name}: expected a list")
-            continue
-        for i, item in enumerate(items):
-            where = f"{name}[{i}]"
-            if not _check(item, spec, where, errors):
-                continue
-            if "mac" in item:
-                _check_mac(item.get("mac"), f"{where}.mac", errors)
-            if name == "devices":
-                for j, ev in enumerate(item.get("evidence") or []):
-                    _check(ev, _EVIDENCE, f"{where}.evidence[{j}]", errors)
-                if not all(isinstance(p, int) for p in item.get("open_ports") or []):
-                    errors.append(f"{where}.open_ports: not all integers")
-            if name == "findings" and isinstance(item.get("waiver"), dict):
-                _check(item["waiver"], _WAIVER_REF, f"{where}.waiver", errors)
-    changes = doc.get("changes", "missing")
-    if changes == "missing":
-        errors.append("changes: missing")
-    elif changes is not None:
-        _check(changes, _CHANGES, "changes", errors)
-    return errors
+    """Every way ``doc`` departs from the published JSON Schema; empty when it conforms."""
+    from .docschema import validate_document as check
+
+    return check(doc)

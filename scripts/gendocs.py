@@ -2,7 +2,9 @@
 
 * ``docs/observations.md``: the table of every probe's ``Observation.fields``, from
   each probe module's ``FIELDS`` (auditor/probes/contract.py);
-* ``docs/cli.md``: the command-line reference, from the click commands' own ``--help``.
+* ``docs/cli.md``: the command-line reference, from the click commands' own ``--help``;
+* ``docs/json-schema.md``: the field reference, from the document's JSON Schema
+  (``schemas/camaudit-document-v1.schema.json``).
 
     python scripts/gendocs.py          # rewrite the generated parts
     python scripts/gendocs.py --check  # exit 1 if they are stale (tests/test_docs.py does this)
@@ -24,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from auditor.cli import COMMANDS, cli  # noqa: E402
+from auditor.docschema import SCHEMA_FILE, schema  # noqa: E402
 from auditor.probes.contract import Field, observation_fields  # noqa: E402
 
 WIDTH = 80
@@ -73,9 +76,59 @@ def cli_reference() -> str:
     return "\n".join(sections)
 
 
+def _schema_type(spec: dict[str, object], defs: dict[str, dict[str, object]]) -> str:
+    """A property's type in words: string, integer or null, one of a | b, list of device…"""
+    if "$ref" in spec:
+        name = str(spec["$ref"]).rsplit("/", 1)[-1]
+        target = defs[name]
+        if target.get("type") == "object":
+            return f"[{name}](#{name})"
+        if "pattern" in target:
+            return f"string ({name})"
+        return _schema_type(target, defs)
+    if "const" in spec:
+        return f"`{spec['const']}`"
+    if "enum" in spec:
+        return "one of " + " \\| ".join("null" if v is None else f"`{v}`" for v in spec["enum"])  # type: ignore[union-attr]
+    if "anyOf" in spec:
+        return " or ".join(_schema_type(alt, defs) for alt in spec["anyOf"])  # type: ignore[union-attr]
+    kind = spec.get("type")
+    if kind == "array":
+        items = spec.get("items")
+        return "list of " + (_schema_type(items, defs) if isinstance(items, dict) else "values")
+    if isinstance(kind, list):
+        return " or ".join(str(k) for k in kind)
+    if kind == "string" and "pattern" in spec:
+        return "string (pattern)"
+    return str(kind or "any")
+
+
+def schema_reference() -> str:
+    """One table per object of the schema: field, type, required, meaning."""
+    root = schema()
+    defs: dict[str, dict[str, object]] = root["$defs"]
+    objects = [("document", root)] + [(name, spec) for name, spec in defs.items() if spec.get("type") == "object"]
+    out = [f"Generated from [`schemas/{SCHEMA_FILE}`](../schemas/{SCHEMA_FILE}). "
+           "Every object may carry keys not listed here (fields are only ever added within a version)."]
+    for name, spec in objects:
+        out += ["", f"### {name}", ""]
+        if spec.get("description"):
+            out += [_cell(str(spec["description"])), ""]
+        required = set(spec.get("required", []))  # type: ignore[arg-type]
+        out += ["| field | type | required | meaning |", "|---|---|---|---|"]
+        for prop, pspec in spec.get("properties", {}).items():  # type: ignore[union-attr]
+            meaning = pspec.get("description")
+            if meaning is None and "$ref" in pspec:
+                meaning = defs[pspec["$ref"].rsplit("/", 1)[-1]].get("description", "")
+            out.append(f"| `{prop}` | {_schema_type(pspec, defs)} | {'yes' if prop in required else 'no'} "
+                       f"| {_cell(str(meaning or ''))} |")
+    return "\n".join(out)
+
+
 GENERATED = {
     "docs/observations.md": {"observations": observations_table},
     "docs/cli.md": {"cli": cli_reference},
+    "docs/json-schema.md": {"schema": schema_reference},
 }
 
 

@@ -1,7 +1,8 @@
 """The docs that the code already says are generated from it (scripts/gendocs.py) and never stale.
 
 * docs/observations.md: the probes' ``FIELDS`` declarations;
-* docs/cli.md: every command's ``--help``.
+* docs/cli.md: every command's ``--help``;
+* docs/json-schema.md: the field reference, from the document's JSON Schema.
 
 A failure here means: run ``python scripts/gendocs.py`` and commit the result.
 """
@@ -47,7 +48,8 @@ def test_check_mode_reports_a_stale_page(tmp_path: Path, monkeypatch: pytest.Mon
     page = tmp_path / "docs" / "cli.md"
     page.parent.mkdir()
     page.write_text("x\n<!-- generated: cli (python scripts/gendocs.py) -->\nold\n<!-- end generated: cli -->\n")
-    (tmp_path / "docs" / "observations.md").write_text((ROOT / "docs" / "observations.md").read_text())
+    for name in ("observations.md", "json-schema.md"):
+        (tmp_path / "docs" / name).write_text((ROOT / "docs" / name).read_text())
     monkeypatch.setattr(gendocs, "ROOT", tmp_path)
     assert gendocs.main(["--check"]) == 1 and "old" in page.read_text()
     assert gendocs.main([]) == 0 and "Usage: camaudit scan" in page.read_text()

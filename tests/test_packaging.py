@@ -1,4 +1,4 @@
-"""A non-editable install (the wheel) finds rules/, seeds/ and the templates at run time."""
+"""A non-editable install (the wheel) finds rules/, seeds/, the templates and the schemas at run time."""
 
 import os
 import subprocess
@@ -24,7 +24,8 @@ def test_wheel_install_finds_shipped_data(tmp_path):
     deps = next(p for p in sys.path if p.endswith("site-packages"))
     code = ("import auditor.resources as r, sys; "
             "print(r.__file__); "
-            "[print(n, sorted(x.name for x in r.data_dir(n).iterdir())) for n in ('rules','seeds','templates')]")
+            "[print(n, sorted(x.name for x in r.data_dir(n).iterdir())) "
+            "for n in ('rules','seeds','templates','schemas')]")
     out = subprocess.run([str(py), "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": deps}, check=True).stdout
     lines = out.splitlines()
@@ -33,3 +34,4 @@ def test_wheel_install_finds_shipped_data(tmp_path):
     assert "ndaa-889.yaml" in rules and "hardening.yaml" in rules
     assert "demo-fleet.yaml" in next(line for line in lines if line.startswith("seeds "))
     assert "report.html" in next(line for line in lines if line.startswith("templates "))
+    assert "camaudit-document-v1.schema.json" in next(line for line in lines if line.startswith("schemas "))

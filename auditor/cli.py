@@ -35,6 +35,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("diff", "auditor.commands.history:diff"),
     ("export", "auditor.commands.history:export"),
     ("report", "auditor.commands.report:report"),
+    ("import", "auditor.commands.importing:import_"),
     ("lab", "auditor.commands.lab:lab"),
 )
 

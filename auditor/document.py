@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .models import SEVERITIES
 from .ordering import ip_sort_key, sort_devices, sort_findings
 
 SCHEMA_VERSION = 1
@@ -43,7 +44,7 @@ def scan_entry(row: Row) -> dict[str, Any]:
         "started_at": iso(row["started_at"]),
         "finished_at": iso(finished),
         "duration_s": duration,
-        "site": row["site"],
+        "site": row["site"] or None,  # the store keeps '' for a scan that named no site
         "targets": loads(row["targets"], []),
         "excludes": loads(row["excludes"], []),
         "interface": row["interface"],
@@ -133,12 +134,26 @@ def entries(device_rows: Iterable[Row], finding_rows: Iterable[Row]) -> tuple[li
     return devices, findings
 
 
+def history_entry(row: Row) -> dict[str, Any]:
+    """One scan of the site's recent history (the report's trend): its counts from the scans row."""
+    return {
+        "scan_id": row["id"],
+        "status": row["status"],
+        "started_at": iso(row["started_at"]),
+        "devices": row["device_count"],
+        "covered": row["covered_count"],
+        "open": {s: row[f"open_{s}"] for s in SEVERITIES},
+    }
+
+
 def build_document(scan_row: Row, device_rows: Iterable[Row], finding_rows: Iterable[Row],
                    waiver_rows: Iterable[Row], observation_rows: Iterable[Row],
-                   changes: dict[str, Any] | None, generated_at: float | None = None) -> dict[str, Any]:
-    """Assemble the whole document. ``observation_rows`` need only ip/probe/warning."""
+                   changes: dict[str, Any] | None, generated_at: float | None = None,
+                   history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Assemble the whole document. ``observation_rows`` need only ip/probe/warning;
+    ``history`` (the site's recent scans, oldest first) is added when given."""
     devices, findings = entries(device_rows, finding_rows)
-    return {
+    out = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(time.time() if generated_at is None else generated_at),
         "scan": scan_entry(scan_row),
@@ -148,6 +163,9 @@ def build_document(scan_row: Row, device_rows: Iterable[Row], finding_rows: Iter
         "warnings": warning_entries(observation_rows),
         "changes": changes,
     }
+    if history is not None:
+        out["history"] = history
+    return out
 
 
 # ---- validation -------------------------------------------------------------------------------

@@ -182,8 +182,7 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
                 devices = [Device(host=h, identity=identify(h, kb)) for h in assemble(sink.all)]
                 facts = {d.key: device_facts(d, kb, policy) for d in devices}
                 findings: list[Finding] = evaluate(policy, devices, today=request.today, kb=kb, known_facts=facts)
-                store.add_devices(scan_id, devices, facts)
-                store.add_findings(scan_id, findings)
+                store.record_results(scan_id, devices, facts, findings)
                 store.add_waivers(scan_id, policy.waiver_status(request.today, devices))
                 with interrupt.shielded():
                     store.finish_scan(scan_id, outcome.status, dict(stats, devices=len(devices)))

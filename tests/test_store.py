@@ -12,6 +12,10 @@ from auditor.models import Observation, Waiver
 from auditor.store import OBSERVATION_BATCH, Store
 
 
+def _device(store, key, site="Test site"):
+    return next(store.db.query("SELECT * FROM devices WHERE site = ? AND key = ?", [site, key]))
+
+
 @pytest.fixture
 def store(tmp_path):
     with Store(tmp_path / "camaudit.db", lock_timeout=1.0) as s:
@@ -29,7 +33,7 @@ def test_camera_that_changed_ip_is_the_same_device(store):
     [changed] = result["changed_devices"]
     assert changed["changes"] == {"ip": ["198.18.0.11", "198.18.0.42"]}
     assert store.db["devices"].count == 1
-    row = store.db["devices"].get("mac:c0:56:e3:12:34:56")
+    row = _device(store, "mac:c0:56:e3:12:34:56")
     assert (row["first_scan"], row["last_scan"]) == (first, second)
 
 
@@ -181,7 +185,7 @@ def test_prune_keeps_the_newest_scans_and_their_devices(store):
            record_scan(store, [device("198.18.0.14", "c0:56:e3:12:34:56")])]
     assert store.prune(keep_last=2) == 1
     assert [s["id"] for s in store.list_scans()] == ids[1:]
-    assert store.db["devices"].count == 1 and store.db["devices"].get("mac:c0:56:e3:12:34:56")["first_scan"] == ids[1]
+    assert store.db["devices"].count == 1 and _device(store, "mac:c0:56:e3:12:34:56")["first_scan"] == ids[1]
     assert store.db.execute("SELECT COUNT(*) FROM observations WHERE scan_id = ?", [ids[0]]).fetchone()[0] == 0
     assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
     assert store.prune(keep_last=2) == 0
@@ -215,7 +219,7 @@ def test_prune_never_deletes_the_complete_baseline_behind_failed_runs(store):
     assert store.prune(keep_last=1) == 3  # the older complete scan and the failed/interrupted ones between
     assert [s["id"] for s in store.list_scans()] == [ids[1], ids[4]]
     assert store.previous_complete_scan(ids[4]) == ids[1]
-    assert store.db["devices"].get("mac:c0:56:e3:12:34:56")["first_scan"] == ids[1]
+    assert _device(store, "mac:c0:56:e3:12:34:56")["first_scan"] == ids[1]
 
 
 def test_a_cloned_onvif_endpoint_never_takes_the_identity_of_a_camera_in_the_same_scan(store):

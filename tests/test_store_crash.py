@@ -129,23 +129,25 @@ def test_lock_is_released_when_begin_scan_fails(tmp_path):
         assert [s["id"] for s in other.list_scans()] == [scan_id]
 
 
-# Re-identification rewrites a finished scan's devices, then its findings. A process that dies
-# between the two writes must leave the scan as it was: never new devices with no findings.
+# Re-identification replaces a finished scan's sightings (new states with their findings), then
+# drops the states nothing uses any more. A process that dies in between must leave the scan as it
+# was: never new devices with no findings, never a scan without its devices.
 REWRITER = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, {tests!r})
+    import auditor.store.history as history
     from auditor.store import Store
     from store_factory import device, finding
 
     store = Store({db!r})
     better = device("198.18.0.11", "c0:56:e3:12:34:56", maker="Hikvision", model="DS-2CD2143G2-I")
-    real = store._write_findings
-    def die_between(scan_id, findings):
-        # the devices are rewritten by now (same transaction); the process dies before the findings
-        assert [d["maker"] for d in store.db.query("SELECT maker FROM scan_devices")] == ["Hikvision"]
+    def die_between(db, state_ids):
+        # the sightings are rewritten by now (same transaction); the process dies before the cleanup
+        assert [d["maker"] for d in store.db.query(
+            "SELECT st.maker FROM scan_devices sd JOIN device_states st ON st.id = sd.state_id")] == ["Hikvision"]
         print("devices written", flush=True)
         os._exit(9)
-    store._write_findings = die_between
+    history.drop_orphan_states = die_between
     store.rewrite_identification({scan_id}, [better], findings=[finding(better)])
 """)
 
@@ -176,7 +178,7 @@ def test_reidentification_failing_between_devices_and_findings_rolls_back(tmp_pa
         def fail(*args, **kwargs):
             raise RuntimeError("injected failure after the devices were written")
 
-        monkeypatch.setattr(store, "_write_findings", fail)
+        monkeypatch.setattr("auditor.store.history.drop_orphan_states", fail)
         with pytest.raises(RuntimeError, match="injected"):
             store.rewrite_identification(scan_id, [better], findings=[finding(better)])
         assert store.devices(scan_id) == devices and store.findings(scan_id) == findings

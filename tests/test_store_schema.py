@@ -53,7 +53,7 @@ def test_every_earlier_version_migrates_with_its_data(tmp_path, old_version):
     with Store(path) as store:
         assert store.schema_migrated_from == old_version
         assert user_version(store.db) == SCHEMA_VERSION
-        assert "idx_findings_scan" in _indexes(store.db)
+        assert "idx_state_findings_state" in _indexes(store.db)
         [scan] = store.list_scans()
         assert scan["id"] == 1 and scan["status"] == "complete" and scan["devices"] == 1
         assert scan["findings"]["critical"] == 1

@@ -12,8 +12,7 @@ from ..diff import is_empty
 from ..document import SCHEMA_VERSION
 from ..errors import OperatorError
 from ..models import SEVERITIES
-from ..store import Store
-from .options import SCAN_ID, TEXT, db_option, open_store
+from .options import SCAN_ID, TEXT, db_option, open_store, require_one_site, resolve_scan, site_option
 from .tables import cell, render_csv, render_table
 
 DEVICE_COLUMNS: tuple[str, ...] = ("id", "ip", "mac", "maker", "brand", "relation", "device_class", "model",
@@ -37,35 +36,28 @@ def _when(iso: str | None) -> str:
     return "-" if iso is None else iso.replace("T", " ")[:16] + "Z"
 
 
-def _resolve_scan(store: Store, scan_id: int | None) -> int:
-    if scan_id is not None:
-        store.scan(scan_id)  # raises OperatorError when unknown
-        return scan_id
-    found = store.latest_scan(complete_only=True) or store.latest_scan()
-    if found is None:
-        raise OperatorError("no scans recorded yet (run 'camaudit scan' first)", path=store.label)
-    return found
-
-
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@site_option
 @db_option
-def scans(as_json: bool, db: Path) -> None:
-    """List recorded scans: id, start (UTC), status, devices, unwaived findings by severity."""
+def scans(as_json: bool, site: str | None, db: Path) -> None:
+    """List recorded scans: id, start (UTC), status, devices, unwaived findings by severity
+    (with a SITE column when the database holds several sites)."""
     with open_store(db) as store:
         store.recover_interrupted()
-        items = store.list_scans()
+        items = store.list_scans(site=site)
     if as_json:
         click.echo(_dump_json({"schema_version": SCHEMA_VERSION, "scans": items}), nl=False)
         return
     if not items:
-        click.echo(f"no scans recorded in {db}")
+        click.echo(f"no scans recorded in {db}" + (f" for site {site!r}" if site is not None else ""))
         return
-    headers = ["ID", "STARTED", "STATUS", "SECS", "DEVICES", *_SEVERITY_HEADERS, "WAIVED",
-               "TARGETS"]
+    several = len({s["site"] for s in items}) > 1
+    headers = ["ID", *(["SITE"] if several else []), "STARTED", "STATUS", "SECS", "DEVICES", *_SEVERITY_HEADERS,
+               "WAIVED", "TARGETS"]
     click.echo(render_table(headers, [
-        [s["id"], _when(s["started_at"]), s["status"], s["duration_s"], s["devices"],
-         *(s["findings"][sev] for sev in SEVERITIES), s["waived"], " ".join(s["targets"])]
+        [s["id"], *([s["site"] or "-"] if several else []), _when(s["started_at"]), s["status"], s["duration_s"],
+         s["devices"], *(s["findings"][sev] for sev in SEVERITIES), s["waived"], " ".join(s["targets"])]
         for s in items]))
     notes = [f"  scan {s['id']} {s['status']}: {why}" for s in items if (why := _why(s))]
     if notes:
@@ -94,13 +86,15 @@ def _why(scan: dict[str, Any]) -> str | None:
 @click.option("--maker", metavar="NAME", type=TEXT, help="Only devices whose maker or brand contains NAME.")
 @click.option("--json", "as_json", is_flag=True, help="JSON (the document's device entries).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@site_option
 @db_option
-def devices(scan_id: int | None, covered: bool, maker: str | None, as_json: bool, as_csv: bool, db: Path) -> None:
-    """The inventory of one scan as a table, JSON or CSV."""
+def devices(scan_id: int | None, covered: bool, maker: str | None, as_json: bool, as_csv: bool, site: str | None,
+            db: Path) -> None:
+    """The inventory of one scan (default: the latest complete scan of the site) as a table, JSON or CSV."""
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     with open_store(db) as store:
-        scan_id = _resolve_scan(store, scan_id)
+        scan_id = resolve_scan(store, scan_id, site)
         found = store.devices(scan_id, covered=True if covered else None, maker=maker)
     if as_json:
         click.echo(_dump_json({"schema_version": SCHEMA_VERSION, "scan_id": scan_id, "devices": found}), nl=False)
@@ -148,23 +142,30 @@ def _diff_text(result: dict[str, Any]) -> str:
 @click.argument("a", type=SCAN_ID, required=False)
 @click.argument("b", type=SCAN_ID, required=False)
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+@site_option
 @db_option
-def diff(a: int | None, b: int | None, as_json: bool, db: Path) -> None:
-    """What changed from scan A to scan B (default: the last two complete scans; with only A,
-    from A to the latest complete scan): devices new, gone or changed (IP, firmware, maker,
-    brand, ...), findings new or resolved."""
+def diff(a: int | None, b: int | None, as_json: bool, site: str | None, db: Path) -> None:
+    """What changed from scan A to scan B (default: the last two complete scans of the site;
+    with only A, from A to the latest complete scan of its site): devices new, gone or changed
+    (IP, firmware, maker, brand, ...), findings new or resolved. Both scans must be of one site:
+    device identity is per site."""
     with open_store(db) as store:
         if a is None:
-            last = store.last_complete_scans(2)
+            if site is None:
+                require_one_site(store)
+            last = store.last_complete_scans(2, site=site)
             if len(last) < 2:
                 raise OperatorError(f"need two complete scans to compare, found {len(last)}; name them: "
                                     "camaudit diff A B", path=store.label)
             a, b = last
-        elif b is None:
-            b = store.latest_scan(complete_only=True)
+        else:
+            a = resolve_scan(store, a, site)
             if b is None:
-                raise OperatorError("no complete scan to compare with; name it: camaudit diff A B",
-                                    path=store.label)
+                b = store.latest_scan(complete_only=True, site=store.site_of(a))
+                if b is None:
+                    raise OperatorError("no complete scan to compare with; name it: camaudit diff A B",
+                                        path=store.label)
+            b = resolve_scan(store, b, store.site_of(a))
         result = store.diff(a, b)
     if as_json:
         click.echo(_dump_json({"schema_version": SCHEMA_VERSION, **result}), nl=False)
@@ -179,11 +180,13 @@ def diff(a: int | None, b: int | None, as_json: bool, db: Path) -> None:
               help="For CSV: which table to write.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here instead of standard output.")
+@site_option
 @db_option
-def export(scan_id: int | None, fmt: str, table: str, output: Path | None, db: Path) -> None:
-    """Export one scan: the full JSON document (schema v1) or a CSV table."""
+def export(scan_id: int | None, fmt: str, table: str, output: Path | None, site: str | None, db: Path) -> None:
+    """Export one scan (default: the latest complete scan of the site): the full JSON document
+    (schema v1) or a CSV table."""
     with open_store(db) as store:
-        scan_id = _resolve_scan(store, scan_id)
+        scan_id = resolve_scan(store, scan_id, site)
         if fmt == "json":
             text = _dump_json(store.scan_document(scan_id))
         elif table == "devices":

@@ -68,3 +68,51 @@ def open_store(db: Path, must_exist: bool = True, lock_timeout: float = 10.0) ->
         raise OperatorError("no camaudit database here (run 'camaudit scan' first, or pass --db / set CAMAUDIT_DB)",
                             path=str(db))
     return Store(db, lock_timeout=lock_timeout)
+
+
+def site_option(func: F) -> F:
+    """``--site NAME``: the command works on that site's scans (``site: str | None``)."""
+    return click.option(
+        "--site", "site", metavar="NAME",
+        help="This site's scans only (needed when the database holds several sites; see 'camaudit scans').",
+    )(func)
+
+
+def _site_label(site: str) -> str:
+    return repr(site) if site else "(no site named)"
+
+
+def resolve_scan(store: Store, scan_id: int | None, site: str | None) -> int:
+    """The scan a reading command works on: ``scan_id`` (which must be of ``site`` when both are
+    given), else the site's latest complete scan (else its latest). With neither, a database of
+    one site behaves as before; one of several sites asks for ``--site``."""
+    if scan_id is not None:
+        store.scan(scan_id)  # raises OperatorError when unknown
+        if site is not None and store.site_of(scan_id) != site:
+            raise OperatorError(f"scan {scan_id} is of site {_site_label(store.site_of(scan_id))}, not {site!r}",
+                                path=store.label)
+        return scan_id
+    if site is None:
+        require_one_site(store)
+    elif site not in store.sites():
+        raise OperatorError(f"no scans of site {site!r} here ({sites_text(store)})", path=store.label)
+    found = store.latest_scan(complete_only=True, site=site) or store.latest_scan(site=site)
+    if found is None:
+        raise OperatorError("no scans recorded yet (run 'camaudit scan' first)", path=store.label)
+    return found
+
+
+def sites_text(store: Store) -> str:
+    names = store.sites()
+    if not names:
+        return "no scans at all"
+    shown = ", ".join(_site_label(n) for n in names[:8]) + (", …" if len(names) > 8 else "")
+    return f"sites: {shown}"
+
+
+def require_one_site(store: Store) -> None:
+    """Refuse to pick a scan for the operator in a database of several sites."""
+    names = store.sites()
+    if len(names) > 1:
+        raise OperatorError(f"this database holds {len(names)} sites ({sites_text(store)}); "
+                            "name one with --site NAME, or a scan with --scan N", path=store.label)

@@ -13,6 +13,7 @@ is being written.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import socket
 import sqlite3
@@ -20,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -28,10 +30,9 @@ from sqlite_utils import Database
 from .. import document as doc
 from ..diff import diff_entries
 from ..errors import OperatorError
-from ..mac import normalise_mac
 from ..models import SEVERITIES, Device, Finding, Host, Observation
 from ..ordering import sort_findings
-from . import rows
+from . import history, rows, states
 from .lock import WriterLock
 from .schema import migrate
 from .tx import immediate
@@ -40,6 +41,10 @@ OBSERVATION_BATCH = 200
 """Observations committed per transaction: small enough that a kill loses little."""
 
 FINAL_STATUSES = ("complete", "interrupted", "failed")
+HISTORY_SCANS = 30
+"""How many of a site's scans the document's ``history`` (the report's trend) covers."""
+DEFAULT_KEEP_OBSERVATIONS = 3
+"""Raw observations are kept for each site's newest this many scans (docs/architecture.md)."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -67,8 +72,11 @@ def _serialised(method: Callable[P, R]) -> Callable[P, R]:
 class Store:
     """The camaudit database at ``path``; created and migrated on open."""
 
-    def __init__(self, path: str | Path, lock_timeout: float = 10.0) -> None:
+    def __init__(self, path: str | Path, lock_timeout: float = 10.0,
+                 keep_observations: int | None = DEFAULT_KEEP_OBSERVATIONS) -> None:
         self.path = Path(path)
+        self.keep_observations = keep_observations
+        """Raw-observation retention applied when a scan finishes (None: keep all)."""
         self.label = str(path)
         self.lock_timeout = lock_timeout
         self._mu = threading.RLock()
@@ -209,88 +217,80 @@ class Store:
                     facts: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, str]:
         """Record the scan's devices with their identities (``facts`` keyed by Host.key).
 
-        Each device is matched to a stable identity across scans: its key (MAC, else
-        serial, else ONVIF endpoint, else IP); failing that, a known device with the same
-        MAC, serial or endpoint (so a camera seen by MAC once and only by serial later
-        stays one device). Returns Host.key → stable device key.
+        Each device is matched to a stable identity of the scan's site: its key (MAC, else
+        serial, else ONVIF endpoint, else IP); failing that, a known device of the site with
+        the same MAC, serial or endpoint (so a camera seen by MAC once and only by serial
+        later stays one device). Returns Host.key → stable device key.
         """
         with self._writing():
             self._require_running(scan_id)
             with immediate(self.db):
-                return self._write_devices(scan_id, devices, facts or {})
+                return self._write_devices(scan_id, self._records(scan_id, devices, facts or {}))
 
-    def _write_devices(self, scan_id: int, devices: list[Device],
-                       facts: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    @_serialised
+    def record_results(self, scan_id: int, devices: list[Device], facts: Mapping[str, Mapping[str, Any]],
+                       findings: list[Finding]) -> dict[str, str]:
+        """``add_devices`` and ``add_findings`` in one transaction: each device's state is stored
+        (or found unchanged) once, with its findings. What the audit pipeline writes."""
+        with self._writing():
+            self._require_running(scan_id)
+            with immediate(self.db):
+                return self._write_devices(scan_id, self._records(scan_id, devices, facts, findings))
+
+    def _records(self, scan_id: int, devices: list[Device], facts: Mapping[str, Mapping[str, Any]],
+                 findings: list[Finding] | None = None) -> list[states.DeviceRecord]:
         started = self._scan_row(scan_id)["started_at"]
-        claimed = {r["device_key"] for r in self.db.query(
-            "SELECT device_key FROM scan_devices WHERE scan_id = ?", [scan_id])}
-        # Known identities that devices of this batch own outright: a fallback match (same
-        # serial or ONVIF endpoint, e.g. a cloned urn:uuid) must not take one of them away.
-        owned = {d.key for d in devices
-                 if self.db.execute("SELECT 1 FROM devices WHERE key = ?", [d.key]).fetchone()}
-        mapping: dict[str, str] = {}
-        for device in devices:
-            replaced = list(self.db.query(
-                "SELECT device_key FROM scan_devices WHERE scan_id = ? AND host_key = ?", [scan_id, device.key]))
-            for r in replaced:
-                claimed.discard(r["device_key"])
-                self.db.execute("DELETE FROM scan_devices WHERE scan_id = ? AND device_key = ?",
-                                [scan_id, r["device_key"]])
-            key = self._resolve_key(device, claimed | (owned - {device.key}))
-            if key in claimed:
-                raise ValueError(f"two devices in scan {scan_id} resolve to the same identity {key}")
-            claimed.add(key)
-            mapping[device.key] = key
-            self._upsert_identity(key, device, scan_id, rows.seen_at(device, started))
-            self.db.table("scan_devices").insert(rows.scan_device_row(scan_id, key, device, facts.get(device.key)))
+        by_device: dict[str, list[dict[str, Any]]] = {}
+        for f in findings or []:
+            by_device.setdefault(f.device_key, []).append(states.from_finding(f))
+        known = {d.key for d in devices}
+        if stray := sorted(set(by_device) - known):
+            raise ValueError(f"findings for devices not in scan {scan_id}: {', '.join(stray[:3])}")
+        return [states.from_device(d, facts.get(d.key), started).with_findings(by_device.get(d.key, []))
+                for d in devices]
+
+    def _write_devices(self, scan_id: int, records: list[states.DeviceRecord]) -> dict[str, str]:
+        row = self._scan_row(scan_id)
+        incoming = {rec.host_key for rec in records}
+        for r in self.db.query("SELECT st.host_key FROM scan_devices sd JOIN device_states st ON st.id = sd.state_id "
+                               "WHERE sd.scan_id = ?", [scan_id]):
+            if r["host_key"] in incoming:
+                raise ValueError(f"device {r['host_key']} is already recorded in scan {scan_id}")
+        mapping = history.write_records(self.db, scan_id, row["site"] or "", row["started_at"], records)
+        history.refresh_summary(self.db, scan_id)
         return mapping
-
-    def _resolve_key(self, device: Device, claimed: set[str]) -> str:
-        if self.db.execute("SELECT 1 FROM devices WHERE key = ?", [device.key]).fetchone():
-            return device.key
-        mac = normalise_mac(device.mac)
-        for column, value in (("mac", mac), ("serial", device.identity.serial),
-                              ("endpoint", rows.endpoint_of(device))):
-            if not value:
-                continue
-            for r in self.db.query(
-                    f"SELECT key, mac FROM devices WHERE {column} = ? ORDER BY last_seen DESC", [value]):
-                if r["key"] in claimed or (mac and r["mac"] and r["mac"] != mac):
-                    continue
-                return str(r["key"])
-        return device.key
-
-    def _upsert_identity(self, key: str, device: Device, scan_id: int, seen: float) -> None:
-        mac, serial, endpoint = normalise_mac(device.mac), device.identity.serial, rows.endpoint_of(device)
-        if self.db.execute("SELECT 1 FROM devices WHERE key = ?", [key]).fetchone():
-            self.db.execute(
-                """UPDATE devices SET mac = COALESCE(mac, ?), serial = COALESCE(serial, ?),
-                       endpoint = COALESCE(endpoint, ?),
-                       first_scan = MIN(first_scan, ?), last_scan = MAX(last_scan, ?),
-                       first_seen = MIN(first_seen, ?), last_seen = MAX(last_seen, ?)
-                   WHERE key = ?""", [mac, serial, endpoint, scan_id, scan_id, seen, seen, key])
-        else:
-            self.db.table("devices").insert({"key": key, "mac": mac, "serial": serial, "endpoint": endpoint,
-                                       "first_scan": scan_id, "last_scan": scan_id,
-                                       "first_seen": seen, "last_seen": seen})
-
-    def _device_keys(self, scan_id: int) -> dict[str, str]:
-        return {r["host_key"]: r["device_key"] for r in self.db.query(
-            "SELECT host_key, device_key FROM scan_devices WHERE scan_id = ?", [scan_id])}
 
     @_serialised
     def add_findings(self, scan_id: int, findings: list[Finding]) -> None:
-        """Record policy findings; their Host.key is mapped to the stable device key."""
+        """Record policy findings of devices already recorded in the scan (matched by Host.key):
+        each such device's state is replaced by the same state with the findings added."""
         with self._writing(), immediate(self.db):
             self._require_running(scan_id)
-            self._write_findings(scan_id, findings)
-
-    def _write_findings(self, scan_id: int, findings: list[Finding]) -> None:
-        """Insert findings (inside the caller's transaction); Host.key → stable device key."""
-        keys = self._device_keys(scan_id)
-        batch = [rows.finding_row(scan_id, f, keys.get(f.device_key, f.device_key)) for f in findings]
-        if batch:
-            self.db.table("findings").insert_all(batch)
+            by_host: dict[str, list[dict[str, Any]]] = {}
+            for f in findings:
+                by_host.setdefault(f.device_key, []).append(states.from_finding(f))
+            if not by_host:
+                return
+            replaced = []
+            sightings = {r["host_key"]: r for r in self.db.query(
+                """SELECT sd.device_id, sd.state_id, st.host_key FROM scan_devices sd
+                   JOIN device_states st ON st.id = sd.state_id WHERE sd.scan_id = ?""", [scan_id])}
+            if stray := sorted(set(by_host) - set(sightings)):
+                raise ValueError(f"findings for devices not in scan {scan_id}: {', '.join(stray[:3])}")
+            for host_key, added in by_host.items():
+                sighting = sightings[host_key]
+                state = self.db.execute("SELECT * FROM device_states WHERE id = ?", [sighting["state_id"]])
+                state_row = dict(zip([c[0] for c in state.description], state.fetchone(), strict=True))
+                old = [states.row_finding(r) for r in self.db.query(
+                    "SELECT * FROM state_findings WHERE state_id = ? ORDER BY id", [sighting["state_id"]])]
+                record = states.DeviceRecord(host_key, None, None, None, 0.0, states.row_values(state_row),
+                                             [*old, *added])
+                new_state = history.state_id_for(self.db, sighting["device_id"], record)
+                self.db.execute("UPDATE scan_devices SET state_id = ? WHERE scan_id = ? AND device_id = ?",
+                                [new_state, scan_id, sighting["device_id"]])
+                replaced.append(sighting["state_id"])
+            history.drop_orphan_states(self.db, replaced)
+            history.refresh_summary(self.db, scan_id)
 
     @_serialised
     def add_waivers(self, scan_id: int, waivers_with_state: Iterable[Any]) -> None:
@@ -305,7 +305,8 @@ class Store:
 
     @_serialised
     def finish_scan(self, scan_id: int, status: str, stats: Mapping[str, Any] | None = None) -> None:
-        """Close the scan as complete, interrupted or failed, and release the writer lock."""
+        """Close the scan as complete, interrupted or failed, apply the raw-observation retention
+        (``keep_observations`` newest scans of the site), and release the writer lock."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"finish status must be one of {', '.join(FINAL_STATUSES)}, not {status!r}")
         try:
@@ -313,6 +314,9 @@ class Store:
                 self._require_running(scan_id)
                 self.db.execute("UPDATE scans SET status = ?, finished_at = ?, stats = ? WHERE id = ?",
                                 [status, time.time(), rows.dumps(dict(stats or {})), scan_id])
+                history.refresh_summary(self.db, scan_id)
+                if self.keep_observations is not None:
+                    self._prune_observations(self.keep_observations, self._scan_row(scan_id)["site"])
         finally:
             if scan_id == self._active_scan:
                 self._active_scan = None
@@ -333,39 +337,137 @@ class Store:
         """
         self._scan_row(scan_id)
         with self._writing(), immediate(self.db):
+            kept: dict[str, list[dict[str, Any]]] = {}
+            if findings is None:  # keep each device's findings as they were
+                for r in self.db.query(
+                        """SELECT st.host_key, f.* FROM scan_devices sd JOIN device_states st ON st.id = sd.state_id
+                           JOIN state_findings f ON f.state_id = st.id WHERE sd.scan_id = ? ORDER BY f.id""",
+                        [scan_id]):
+                    kept.setdefault(r["host_key"], []).append(states.row_finding(r))
+            old_states = [r[0] for r in self.db.execute("SELECT state_id FROM scan_devices WHERE scan_id = ?",
+                                                        [scan_id])]
             self.db.execute("DELETE FROM scan_devices WHERE scan_id = ?", [scan_id])
-            mapping = self._write_devices(scan_id, devices, facts or {})
-            if findings is not None:
-                self.db.execute("DELETE FROM findings WHERE scan_id = ?", [scan_id])
-                self._write_findings(scan_id, findings)
+            records = self._records(scan_id, devices, facts or {}, findings)
+            if findings is None:
+                records = [r.with_findings(kept.get(r.host_key, [])) for r in records]
+            mapping = self._write_devices(scan_id, records)
+            history.drop_orphan_states(self.db, old_states)
+            self._forget_unseen_devices()
         return mapping
 
+    # ---- importing a document ---------------------------------------------------------------
+
     @_serialised
-    def prune(self, keep_last: int) -> int:
-        """Retention: delete every scan older than the newest ``keep_last`` with all its data;
-        devices seen only in deleted scans go too. Never deleted: a running scan, and the
+    def import_document(self, document: Mapping[str, Any], site: str | None = None) -> tuple[int, bool]:
+        """Load a schema-valid scan document (``auditor.importer`` validates) as a scan of
+        ``site`` (default: the document's). Returns (scan id, True) — or the id of the scan
+        already imported from the same document and False: importing twice changes nothing.
+
+        The scan keeps its site, scope, times, status, rules and stats; its devices become
+        devices of that site (identity per site), with their states and findings; its waivers
+        and warnings are kept. One transaction: a failure stores nothing.
+        """
+        scan = document["scan"]
+        site_name = site if site is not None else (scan.get("site") or "")
+        started = _unix(scan["started_at"])
+        finished = _unix(scan["finished_at"]) if scan.get("finished_at") else None
+        key = import_key(document, site_name)
+        with self._writing(), immediate(self.db):
+            found = self.db.execute("SELECT id FROM scans WHERE import_key = ?", [key]).fetchone()
+            if found:
+                return int(found[0]), False
+            row = rows.scan_meta_row({**scan, "site": site_name})
+            row.update(status=scan["status"], started_at=started, finished_at=finished,
+                       stats=rows.dumps(scan.get("stats") or {}), import_key=key, source_scan_id=scan["id"],
+                       imported_at=time.time(), raw_kept=0)
+            names = ", ".join(row)
+            scan_id = history.inserted_id(self.db.execute(
+                f"INSERT INTO scans ({names}) VALUES ({', '.join('?' * len(row))})", list(row.values())))
+            seen = finished if finished is not None else started
+            by_device: dict[str, list[dict[str, Any]]] = {}
+            for f in document["findings"]:
+                by_device.setdefault(str(f["device_id"]), []).append(states.from_finding_entry(f))
+            records = [states.from_entry(d, seen).with_findings(by_device.get(str(d["id"]), []))
+                       for d in document["devices"]]
+            history.write_records(self.db, scan_id, site_name, started, records)
+            history.refresh_summary(self.db, scan_id)
+            waivers = [rows.waiver_row(scan_id, w) for w in document.get("waivers") or []]
+            if waivers:
+                self.db.table("waivers").insert_all(waivers)
+            notes = [rows.observation_row(scan_id, Observation(ip=w["ip"], probe=w["probe"], fields={},
+                                                               seen_at=seen, warning=w["message"]))
+                     for w in document.get("warnings") or []]
+            if notes:
+                self.db.table("observations").insert_all(notes)
+        return scan_id, True
+
+    # ---- retention --------------------------------------------------------------------------
+
+    @_serialised
+    def prune(self, keep_last: int, site: str | None = None) -> int:
+        """Retention: delete every scan of ``site`` (default: of every site, each on its own)
+        older than its newest ``keep_last``, with all its data; devices seen only in deleted
+        scans go too, and states no scan uses. Never deleted: a running scan, and a site's
         newest ``keep_last`` complete scans (the baseline the next diff and report compare
-        with, which a run of failed or interrupted scans must not push out). Returns how
-        many scans were deleted."""
+        with, which a run of failed or interrupted scans must not push out). Returns how many
+        scans were deleted."""
         if keep_last < 1:
             raise ValueError("keep_last must be at least 1")
         with self._writing(), immediate(self.db):
-            doomed = [r["id"] for r in self.db.query(
-                """SELECT id FROM scans WHERE status != 'running'
-                   AND id NOT IN (SELECT id FROM scans ORDER BY id DESC LIMIT ?)
-                   AND id NOT IN (SELECT id FROM scans WHERE status = 'complete' ORDER BY id DESC LIMIT ?)""",
-                [keep_last, keep_last])]
+            doomed: list[int] = []
+            for name in self._site_names(site):
+                doomed += [r["id"] for r in self.db.query(
+                    """SELECT id FROM scans WHERE site = ? AND status != 'running'
+                       AND id NOT IN (SELECT id FROM scans WHERE site = ? ORDER BY started_at DESC, id DESC LIMIT ?)
+                       AND id NOT IN (SELECT id FROM scans WHERE site = ? AND status = 'complete'
+                                      ORDER BY started_at DESC, id DESC LIMIT ?)""",
+                    [name, name, keep_last, name, keep_last])]
             if not doomed:
                 return 0
-            marks = ",".join("?" * len(doomed))
-            for table in ("observations", "scan_devices", "findings", "waivers"):
-                self.db.execute(f"DELETE FROM {table} WHERE scan_id IN ({marks})", doomed)
-            self.db.execute("DELETE FROM devices WHERE key NOT IN (SELECT device_key FROM scan_devices)")
-            self.db.execute(
-                """UPDATE devices SET
-                       first_scan = (SELECT MIN(scan_id) FROM scan_devices WHERE device_key = devices.key),
-                       last_scan = (SELECT MAX(scan_id) FROM scan_devices WHERE device_key = devices.key)""")
-            self.db.execute(f"DELETE FROM scans WHERE id IN ({marks})", doomed)
+            for chunk in _chunks(doomed):
+                marks = ",".join("?" * len(chunk))
+                states_used = [r[0] for r in self.db.execute(
+                    f"SELECT DISTINCT state_id FROM scan_devices WHERE scan_id IN ({marks})", chunk)]
+                for table in ("observations", "scan_devices", "waivers"):
+                    self.db.execute(f"DELETE FROM {table} WHERE scan_id IN ({marks})", chunk)
+                history.drop_orphan_states(self.db, states_used)
+            self._forget_unseen_devices()
+            for chunk in _chunks(doomed):
+                self.db.execute(f"DELETE FROM scans WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        return len(doomed)
+
+    def _forget_unseen_devices(self) -> None:
+        """Drop devices no scan saw any more, and re-point the others' first/last sighting."""
+        self.db.execute("DELETE FROM devices WHERE id NOT IN (SELECT device_id FROM scan_devices)")
+        self.db.execute(
+            """UPDATE devices SET
+                   first_scan = (SELECT sd.scan_id FROM scan_devices sd JOIN scans s ON s.id = sd.scan_id
+                                 WHERE sd.device_id = devices.id ORDER BY s.started_at, s.id LIMIT 1),
+                   last_scan = (SELECT sd.scan_id FROM scan_devices sd JOIN scans s ON s.id = sd.scan_id
+                                WHERE sd.device_id = devices.id ORDER BY s.started_at DESC, s.id DESC LIMIT 1)
+               WHERE first_scan NOT IN (SELECT scan_id FROM scan_devices WHERE device_id = devices.id)
+                  OR last_scan NOT IN (SELECT scan_id FROM scan_devices WHERE device_id = devices.id)""")
+
+    @_serialised
+    def prune_observations(self, keep: int, site: str | None = None) -> int:
+        """Raw-observation retention: keep the raw observations of each site's newest ``keep``
+        scans (and of running ones); of older scans keep only the warnings (ip, probe, message:
+        the report's list of bad answers). Returns how many scans lost their raw observations."""
+        if keep < 1:
+            raise ValueError("keep must be at least 1")
+        with self._writing(), immediate(self.db):
+            return sum(self._prune_observations(keep, name) for name in self._site_names(site))
+
+    def _prune_observations(self, keep: int, site: str) -> int:
+        doomed = [r[0] for r in self.db.execute(
+            """SELECT id FROM scans WHERE site = ? AND raw_kept = 1 AND status != 'running'
+               AND id NOT IN (SELECT id FROM scans WHERE site = ? ORDER BY started_at DESC, id DESC LIMIT ?)""",
+            [site, site, keep])]
+        for chunk in _chunks(doomed):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"DELETE FROM observations WHERE scan_id IN ({marks}) AND warning IS NULL", chunk)
+            self.db.execute(f"UPDATE observations SET fields = '{{}}', raw = '' WHERE scan_id IN ({marks})", chunk)
+            self.db.execute(f"UPDATE scans SET raw_kept = 0 WHERE id IN ({marks})", chunk)
         return len(doomed)
 
     # ---- report files (retention) -----------------------------------------------------------
@@ -406,66 +508,82 @@ class Store:
             raise OperatorError(f"no scan {scan_id} in this database (see 'camaudit scans')", path=self.label)
         return found[0]
 
+    def _site_names(self, site: str | None) -> list[str]:
+        if site is not None:
+            return [site]
+        return [r[0] for r in self.db.execute("SELECT DISTINCT site FROM scans ORDER BY site")]
+
+    @_serialised
+    def sites(self) -> list[str]:
+        """Every site with a scan in this database, by name ('' for scans that named none)."""
+        return self._site_names(None)
+
+    @_serialised
+    def site_of(self, scan_id: int) -> str:
+        return str(self._scan_row(scan_id)["site"] or "")
+
     @_serialised
     def scan(self, scan_id: int) -> dict[str, Any]:
         """The document's ``scan`` section for one scan."""
         return doc.scan_entry(self._scan_row(scan_id))
 
     @_serialised
-    def list_scans(self) -> list[dict[str, Any]]:
-        """Every scan, oldest first: the ``scan`` section plus ``devices`` (count),
-        ``findings`` ({severity: count of unwaived}) and ``waived`` (count)."""
-        device_counts = {r["scan_id"]: r["n"] for r in self.db.query(
-            "SELECT scan_id, COUNT(*) AS n FROM scan_devices GROUP BY scan_id")}
-        sev: dict[int, dict[str, int]] = {}
-        waived: dict[int, int] = {}
-        for r in self.db.query(
-                """SELECT scan_id, severity, COALESCE(waiver_state IN ('active', 'expiring'), 0) AS waived,
-                          COUNT(*) AS n FROM findings GROUP BY scan_id, severity, 3"""):
-            if r["waived"]:
-                waived[r["scan_id"]] = waived.get(r["scan_id"], 0) + r["n"]
-            else:
-                sev.setdefault(r["scan_id"], {})[r["severity"]] = r["n"]
+    def list_scans(self, site: str | None = None) -> list[dict[str, Any]]:
+        """Every scan (of ``site``, if named), oldest first: the ``scan`` section plus ``devices``
+        (count), ``findings`` ({severity: count of unwaived}) and ``waived`` (count)."""
+        where, params = ("WHERE site = ?", [site]) if site is not None else ("", [])
         out = []
-        for row in self.db.query("SELECT * FROM scans ORDER BY id"):
+        for row in self.db.query(f"SELECT * FROM scans {where} ORDER BY started_at, id", params):
             entry = doc.scan_entry(row)
-            counts = sev.get(row["id"], {})
-            entry.update(devices=device_counts.get(row["id"], 0),
-                         findings={s: counts.get(s, 0) for s in SEVERITIES},
-                         waived=waived.get(row["id"], 0))
+            entry.update(devices=row["device_count"], findings={s: row[f"open_{s}"] for s in SEVERITIES},
+                         waived=row["waived_count"])
             out.append(entry)
         return out
 
     @_serialised
-    def last_complete_scans(self, n: int) -> list[int]:
-        """Ids of the last ``n`` complete scans, oldest first."""
+    def last_complete_scans(self, n: int, site: str | None = None) -> list[int]:
+        """Ids of the last ``n`` complete scans (of ``site``, if named), oldest first."""
+        where, params = ("AND site = ?", [site]) if site is not None else ("", [])
         found = [r["id"] for r in self.db.query(
-            "SELECT id FROM scans WHERE status = 'complete' ORDER BY id DESC LIMIT ?", [n])]
-        return sorted(found)
+            f"SELECT id FROM scans WHERE status = 'complete' {where} ORDER BY started_at DESC, id DESC LIMIT ?",
+            [*params, n])]
+        return found[::-1]
 
     @_serialised
-    def latest_scan(self, complete_only: bool = False) -> int | None:
-        """The newest (complete, if asked) scan's id; None when there is none."""
-        where = "WHERE status = 'complete'" if complete_only else ""
-        r = self.db.execute(f"SELECT MAX(id) FROM scans {where}").fetchone()
-        return None if r[0] is None else int(r[0])
+    def latest_scan(self, complete_only: bool = False, site: str | None = None) -> int | None:
+        """The newest (complete, if asked) scan's id (of ``site``, if named); None when there is none."""
+        clauses = (["status = 'complete'"] if complete_only else []) + (["site = ?"] if site is not None else [])
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        r = self.db.execute(f"SELECT id FROM scans {where} ORDER BY started_at DESC, id DESC LIMIT 1",
+                            [site] if site is not None else []).fetchone()
+        return None if r is None else int(r[0])
 
     @_serialised
     def previous_complete_scan(self, scan_id: int) -> int | None:
-        r = self.db.execute("SELECT MAX(id) FROM scans WHERE status = 'complete' AND id < ?",
-                            [scan_id]).fetchone()
-        return None if r[0] is None else int(r[0])
+        """The complete scan of the same site just before ``scan_id`` (by start time)."""
+        row = self._scan_row(scan_id)
+        r = self.db.execute(
+            """SELECT id FROM scans WHERE status = 'complete' AND site = ?
+               AND (started_at < ? OR (started_at = ? AND id < ?)) ORDER BY started_at DESC, id DESC LIMIT 1""",
+            [row["site"], row["started_at"], row["started_at"], scan_id]).fetchone()
+        return None if r is None else int(r[0])
 
     def _default_scan(self) -> int | None:
         return self.latest_scan(complete_only=True) or self.latest_scan()
 
-    def _device_rows(self, scan_id: int) -> list[dict[str, Any]]:
+    def _device_rows(self, scan_id: int, where: str = "", params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """The scan's sightings in the shape of the document builder's rows (``device_key``,
+        the state's columns, the device's ``first_scan``/``first_seen``)."""
         return list(self.db.query(
-            """SELECT sd.*, d.first_scan, d.first_seen FROM scan_devices sd
-               JOIN devices d ON d.key = sd.device_key WHERE sd.scan_id = ?""", [scan_id]))
+            f"""SELECT sd.scan_id, d.key AS device_key, st.*, d.first_scan, d.first_seen
+                FROM scan_devices sd JOIN devices d ON d.id = sd.device_id
+                JOIN device_states st ON st.id = sd.state_id WHERE sd.scan_id = ? {where}""",
+            [scan_id, *params]))
 
     def _finding_rows(self, scan_id: int) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM findings WHERE scan_id = ? ORDER BY id", [scan_id]))
+        return list(self.db.query(
+            """SELECT f.*, d.key AS device_key FROM scan_devices sd JOIN devices d ON d.id = sd.device_id
+               JOIN state_findings f ON f.state_id = sd.state_id WHERE sd.scan_id = ? ORDER BY f.id""", [scan_id]))
 
     def _entries(self, scan_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         return doc.entries(self._device_rows(scan_id), self._finding_rows(scan_id))
@@ -492,6 +610,13 @@ class Store:
         return found
 
     @_serialised
+    def covered_devices(self, scan_id: int) -> list[dict[str, Any]]:
+        """The scan's covered devices as document entries (with their evidence), by address."""
+        self._scan_row(scan_id)
+        found = self._device_rows(scan_id, "AND st.covered = 1")
+        return doc.sort_devices([doc.device_entry(r, r["finding_count"]) for r in found])
+
+    @_serialised
     def findings(self, scan_id: int) -> list[dict[str, Any]]:
         """One scan's findings as document entries, sorted by severity, rule, IP."""
         self._scan_row(scan_id)
@@ -508,8 +633,20 @@ class Store:
                 **diff_entries(old_devices, old_findings, new_devices, new_findings)}
 
     @_serialised
+    def history(self, scan_id: int, limit: int = HISTORY_SCANS) -> list[dict[str, Any]]:
+        """The site's last ``limit`` scans up to and including ``scan_id``, oldest first, with
+        their counts: the trend the report draws."""
+        row = self._scan_row(scan_id)
+        found = list(self.db.query(
+            """SELECT * FROM scans WHERE site = ? AND (started_at < ? OR (started_at = ? AND id <= ?))
+               ORDER BY started_at DESC, id DESC LIMIT ?""",
+            [row["site"], row["started_at"], row["started_at"], scan_id, limit]))
+        return [doc.history_entry(r) for r in reversed(found)]
+
+    @_serialised
     def scan_document(self, scan_id: int, generated_at: float | None = None) -> dict[str, Any]:
-        """The schema-v1 JSON document for one scan, ``changes`` vs the previous complete scan."""
+        """The schema-v1 JSON document for one scan, ``changes`` vs the previous complete scan
+        of its site, ``history`` the site's last scans."""
         scan_row = self._scan_row(scan_id)
         previous = self.previous_complete_scan(scan_id)
         changes = None
@@ -521,14 +658,26 @@ class Store:
             self.db.query("SELECT * FROM waivers WHERE scan_id = ? ORDER BY id", [scan_id]),
             self.db.query("SELECT ip, probe, warning FROM observations WHERE scan_id = ? AND warning IS NOT NULL",
                           [scan_id]),
-            changes, generated_at)
+            changes, generated_at, history=self.history(scan_id))
 
     @_serialised
     def observations(self, scan_id: int) -> list[Observation]:
-        """Every observation recorded for the scan, in recording order."""
-        self._scan_row(scan_id)
+        """Every observation recorded for the scan, in recording order. ``OperatorError`` when
+        they are not there: dropped by retention, or the scan was imported from a document."""
+        row = self._scan_row(scan_id)
+        if row["import_key"] is not None:
+            raise OperatorError(f"scan {scan_id} was imported from a document: it has no raw observations",
+                                path=self.label)
+        if not row["raw_kept"]:
+            raise OperatorError(f"the raw observations of scan {scan_id} were dropped by retention (they are kept "
+                                "for the newest scans of each site only); use a newer scan", path=self.label)
         return [rows.row_observation(r) for r in self.db.query(
             "SELECT * FROM observations WHERE scan_id = ? ORDER BY id", [scan_id])]
+
+    def _sighting_rows(self, scan_id: int) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            """SELECT st.* FROM scan_devices sd JOIN device_states st ON st.id = sd.state_id
+               WHERE sd.scan_id = ? ORDER BY st.host_key""", [scan_id]))
 
     @_serialised
     def hosts(self, scan_id: int) -> list[Host]:
@@ -539,7 +688,7 @@ class Store:
         for n, obs in enumerate(self.observations(scan_id)):
             by_ip.setdefault(obs.ip, []).append((n, obs))
         out = []
-        for r in self.db.query("SELECT * FROM scan_devices WHERE scan_id = ? ORDER BY rowid", [scan_id]):
+        for r in self._sighting_rows(scan_id):
             ips = tuple(rows.loads(r["ips"], [r["ip"]]))
             mine = sorted(item for ip in dict.fromkeys((*ips, r["ip"])) for item in by_ip.get(ip, []))
             out.append(Host(key=r["host_key"], ip=r["ip"], mac=r["mac"], ips=ips,
@@ -549,12 +698,27 @@ class Store:
     @_serialised
     def load_devices(self, scan_id: int) -> list[Device]:
         """The scan's devices as recorded (hosts with their stored identities)."""
-        identities = {r["host_key"]: rows.row_identity(r) for r in self.db.query(
-            "SELECT * FROM scan_devices WHERE scan_id = ?", [scan_id])}
+        identities = {r["host_key"]: rows.row_identity(r) for r in self._sighting_rows(scan_id)}
         return [Device(host=h, identity=identities[h.key]) for h in self.hosts(scan_id)]
 
     @_serialised
     def facts(self, scan_id: int) -> dict[str, dict[str, Any]]:
         """Stored policy facts per Host.key."""
-        return {r["host_key"]: rows.loads(r["facts"], {}) for r in self.db.query(
-            "SELECT host_key, facts FROM scan_devices WHERE scan_id = ?", [scan_id])}
+        return {r["host_key"]: rows.loads(r["facts"], {}) for r in self._sighting_rows(scan_id)}
+
+
+def import_key(document: Mapping[str, Any], site: str) -> str:
+    """What makes two documents the same scan: the site, the scanner host, the scan's id in the
+    database that wrote it and its start time (a rebuilt site database reuses ids, not times)."""
+    scan = document["scan"]
+    text = rows.dumps([site, scan.get("host"), scan.get("id"), scan.get("started_at")])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _unix(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]

@@ -45,6 +45,7 @@ def scan_meta_row(meta: Mapping[str, Any]) -> dict[str, Any]:
     for name in _SCAN_TEXT_FIELDS:
         value = meta.get(name)
         row[name] = None if value is None else str(value)
+    row["site"] = row["site"] or ""  # '' is "no site named": one value to group by, shown as null
     rules = []
     for rule in meta.get("rules") or []:
         if isinstance(rule, Mapping):

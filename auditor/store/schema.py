@@ -1,7 +1,8 @@
 """The database schema as an ordered list of forward migrations.
 
-``PRAGMA user_version`` holds the number of migrations applied. Opening a database
-applies the missing ones in one ``BEGIN IMMEDIATE`` transaction, so two processes
+``PRAGMA user_version`` holds the number of migrations applied. A migration is a tuple of
+SQL statements, or a function of the database when data must be rewritten (v6). Opening a
+database applies the missing ones in one ``BEGIN IMMEDIATE`` transaction, so two processes
 opening an old file at once cannot both migrate it, and a crash mid-migration
 leaves the previous version intact. Migrations are never edited once released:
 a change is a new entry at the end.
@@ -9,10 +10,16 @@ a change is a new entry at the end.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
 from sqlite_utils import Database
 
 from ..errors import OperatorError
 from .tx import immediate
+
+log = logging.getLogger("camaudit.store")
 
 # v1: the first released schema. Observations are only ever appended (devices and findings of a
 # scan are rewritten by re-identification, in one transaction); JSON columns hold
@@ -148,9 +155,162 @@ _V5 = (
     "CREATE INDEX idx_report_files_config ON report_files(config, format, id)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
+# v6: history as what changed, sites, imports (auditor/store/history.py, states.py).
+# - A device is one per site: devices(id, site, key) with UNIQUE(site, key).
+# - What a scan saw of a device is a reference to a state (identity, facts, warnings and its
+#   findings) stored once per change: device_states + state_findings; scan_devices becomes
+#   three integers per sighting. The per-scan findings table goes (its rows become state findings).
+# - scans: site '' when unnamed (the document still says null); import_key / source_scan_id /
+#   imported_at for documents loaded by `camaudit import` (importing one twice changes nothing);
+#   raw_kept (0 once retention dropped the raw observations); per-scan counts for lists and trends.
+# - Views for people and Datasette: latest_scans, inventory, open_findings, waiver_status.
+_V6_SCHEMA = (
+    "ALTER TABLE scans ADD COLUMN import_key TEXT",
+    "ALTER TABLE scans ADD COLUMN source_scan_id INTEGER",
+    "ALTER TABLE scans ADD COLUMN imported_at REAL",
+    "ALTER TABLE scans ADD COLUMN raw_kept INTEGER NOT NULL DEFAULT 1",
+    *(f"ALTER TABLE scans ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0" for name in (
+        "device_count", "camera_count", "recorder_count", "covered_count", "unknown_maker_count",
+        "open_critical", "open_high", "open_medium", "open_low", "open_info", "waived_count")),
+    "UPDATE scans SET site = '' WHERE site IS NULL",
+    "CREATE UNIQUE INDEX idx_scans_import ON scans(import_key) WHERE import_key IS NOT NULL",
+    "CREATE INDEX idx_scans_site ON scans(site, status, started_at)",
+    "ALTER TABLE findings RENAME TO findings_v4",
+    "ALTER TABLE scan_devices RENAME TO scan_devices_v4",
+    "ALTER TABLE devices RENAME TO devices_v4",
+    """CREATE TABLE devices (
+        id INTEGER PRIMARY KEY,
+        site TEXT NOT NULL DEFAULT '',
+        key TEXT NOT NULL,
+        mac TEXT,
+        serial TEXT,
+        endpoint TEXT,
+        first_scan INTEGER NOT NULL REFERENCES scans(id),
+        last_scan INTEGER NOT NULL REFERENCES scans(id),
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        UNIQUE (site, key)
+    )""",
+    """CREATE TABLE device_states (
+        id INTEGER PRIMARY KEY,
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        digest TEXT NOT NULL,
+        host_key TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        ips TEXT NOT NULL DEFAULT '[]',
+        mac TEXT,
+        maker TEXT,
+        brand TEXT,
+        relation TEXT,
+        relation_text TEXT,
+        device_class TEXT NOT NULL CHECK (device_class IN ('camera', 'recorder', 'other', 'unknown')),
+        model TEXT,
+        firmware TEXT,
+        serial TEXT,
+        confidence TEXT NOT NULL CHECK (confidence IN ('high', 'medium', 'low')),
+        covered INTEGER NOT NULL,
+        covered_basis TEXT,
+        evidence TEXT NOT NULL DEFAULT '[]',
+        conflicts TEXT NOT NULL DEFAULT '[]',
+        open_ports TEXT NOT NULL DEFAULT '[]',
+        facts TEXT NOT NULL DEFAULT '{}',
+        warnings TEXT NOT NULL DEFAULT '[]',
+        finding_count INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (device_id, digest)
+    )""",
+    """CREATE TABLE state_findings (
+        id INTEGER PRIMARY KEY,
+        state_id INTEGER NOT NULL REFERENCES device_states(id),
+        rule_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        severity TEXT NOT NULL CHECK (severity IN ('critical', 'high', 'medium', 'low', 'info')),
+        ip TEXT NOT NULL,
+        mac TEXT,
+        message TEXT NOT NULL,
+        remediation TEXT NOT NULL DEFAULT '',
+        refs TEXT NOT NULL DEFAULT '[]',
+        evidence TEXT NOT NULL DEFAULT '[]',
+        waiver TEXT,
+        waiver_state TEXT
+    )""",
+    """CREATE TABLE scan_devices (
+        scan_id INTEGER NOT NULL REFERENCES scans(id),
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        state_id INTEGER NOT NULL REFERENCES device_states(id),
+        PRIMARY KEY (scan_id, device_id)
+    ) WITHOUT ROWID""",
+)
+_V6_INDEXES = (
+    "CREATE INDEX idx_devices_mac ON devices(site, mac)",
+    "CREATE INDEX idx_devices_serial ON devices(site, serial)",
+    "CREATE INDEX idx_devices_endpoint ON devices(site, endpoint)",
+    "CREATE INDEX idx_scan_devices_device ON scan_devices(device_id, scan_id)",
+    "CREATE INDEX idx_state_findings_state ON state_findings(state_id)",
+    # The newest complete scan of every site, and the one before it (window functions: SQLite 3.25+).
+    """CREATE VIEW latest_scans AS
+       SELECT * FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.site ORDER BY s.started_at DESC, s.id DESC) AS rank
+                      FROM scans s WHERE s.status = 'complete') WHERE rank = 1""",
+    """CREATE VIEW inventory AS
+       SELECT s.site, s.id AS scan_id, datetime(s.started_at, 'unixepoch') AS audited_at, d.key AS device,
+              st.ip, st.mac, st.maker, st.brand, st.relation, st.device_class, st.model, st.firmware, st.serial,
+              st.covered, st.covered_basis, st.confidence, st.finding_count AS findings,
+              datetime(d.first_seen, 'unixepoch') AS first_seen, d.id AS device_id, st.id AS state_id
+       FROM latest_scans s JOIN scan_devices sd ON sd.scan_id = s.id
+       JOIN devices d ON d.id = sd.device_id JOIN device_states st ON st.id = sd.state_id""",
+    """CREATE VIEW open_findings AS
+       SELECT s.site, s.id AS scan_id, d.key AS device, f.ip, st.maker, st.model, f.severity, f.rule_id AS rule,
+              f.title, f.message, COALESCE(f.waiver_state IN ('active', 'expiring'), 0) AS waived,
+              f.waiver_state, json_extract(f.waiver, '$.expires') AS waiver_expires
+       FROM latest_scans s JOIN scan_devices sd ON sd.scan_id = s.id JOIN devices d ON d.id = sd.device_id
+       JOIN device_states st ON st.id = sd.state_id JOIN state_findings f ON f.state_id = sd.state_id""",
+    """CREATE VIEW waiver_status AS
+       SELECT s.site, s.id AS scan_id, w.device, w.rule, w.reason, w.owner, w.ticket, w.expires, w.state,
+              w.matched, w.source
+       FROM latest_scans s JOIN waivers w ON w.scan_id = s.id""",
+)
+
+
+def _v6_history(db: Database) -> None:
+    """Move v5's per-scan device and finding copies into per-site devices and deduplicated states."""
+    from . import history
+    from .states import DeviceRecord, row_finding, row_values
+
+    for statement in _V6_SCHEMA:
+        db.execute(statement)
+    old_devices = {r["key"]: dict(r) for r in db.query("SELECT * FROM devices_v4")}
+    orphans = 0
+    for scan in list(db.query("SELECT id, site, started_at FROM scans ORDER BY started_at, id")):
+        device_rows = list(db.query("SELECT * FROM scan_devices_v4 WHERE scan_id = ? ORDER BY rowid", [scan["id"]]))
+        findings: dict[str, list[dict[str, Any]]] = {}
+        for f in db.query("SELECT * FROM findings_v4 WHERE scan_id = ? ORDER BY id", [scan["id"]]):
+            findings.setdefault(f["device_key"], []).append(row_finding(f))
+        keys: dict[str, str] = {}
+        records = []
+        for r in device_rows:
+            old = old_devices.get(r["device_key"], {})
+            seen = old.get("first_seen") if old.get("first_scan") == scan["id"] else None
+            seen = old.get("last_seen") if seen is None and old.get("last_scan") == scan["id"] else seen
+            records.append(DeviceRecord(host_key=r["host_key"], mac=old.get("mac") or r["mac"],
+                                        serial=old.get("serial") or r["serial"], endpoint=old.get("endpoint"),
+                                        seen=float(seen if seen is not None else scan["started_at"]),
+                                        values=row_values(r), findings=findings.pop(r["device_key"], [])))
+            keys[r["host_key"]] = r["device_key"]
+        orphans += sum(len(v) for v in findings.values())
+        history.write_records(db, scan["id"], scan["site"], scan["started_at"], records, keys=keys)
+        history.refresh_summary(db, scan["id"])
+    if orphans:
+        log.warning("schema v6: %d finding(s) named no device of their scan and were not carried over", orphans)
+    for table in ("findings_v4", "scan_devices_v4", "devices_v4"):
+        db.execute(f"DROP TABLE {table}")
+    for statement in _V6_INDEXES:
+        db.execute(statement)
+
+
+Migration = tuple[str, ...] | Callable[[Database], None]
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _v6_history)
 SCHEMA_VERSION = len(MIGRATIONS)
-_OUR_TABLES = {"scans", "devices", "observations", "scan_devices", "findings", "waivers", "report_files"}
+_OUR_TABLES = {"scans", "devices", "observations", "scan_devices", "findings", "waivers", "report_files",
+               "device_states", "state_findings"}
 
 
 def user_version(db: Database) -> int:
@@ -178,8 +338,12 @@ def migrate(db: Database, label: str, target: int = SCHEMA_VERSION) -> tuple[int
                     f"not a camaudit database (has tables {', '.join(sorted(foreign))}); use another --db",
                     path=label)
         for version in range(before, target):
-            for statement in MIGRATIONS[version]:
-                db.execute(statement)
+            step = MIGRATIONS[version]
+            if callable(step):
+                step(db)
+            else:
+                for statement in step:
+                    db.execute(statement)
         after = max(before, target)
         if after != before:
             db.execute(f"PRAGMA user_version = {int(after)}")

@@ -50,6 +50,8 @@ class AuditConfig:
     formats: tuple[str, ...] = ("html", "json")
     keep_reports: int | None = None
     keep_scans: int | None = None
+    keep_observations: int | None = None
+    """Raw observations kept for this many of the site's newest scans (None: the store's default)."""
     fail_on: str | None = "high"
     limits: Limits = PROFILES["default"]
     """The pacing: ``profile`` with ``rate``, ``host_rate`` and ``host_connections`` on top."""
@@ -209,8 +211,10 @@ def load_config(path: Path) -> AuditConfig:
     retention: dict[str, int] = {}
     for key, value in (top["retention"].mapping("'retention'") if "retention" in top else {}).items():
         keep = value.data
-        if key not in ("reports", "scans") or not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
-            raise fail("retention", f"retention.{key}: expected 'reports' or 'scans' with a positive integer")
+        if key not in ("reports", "scans", "observations") or not isinstance(keep, int) or isinstance(keep, bool) \
+                or keep < 1:
+            raise fail("retention", f"retention.{key}: expected 'reports', 'scans' or 'observations' "
+                                    "with a positive integer")
         retention[key] = keep
     report_name = top["report_name"].string("'report_name'") if "report_name" in top else DEFAULT_REPORT_NAME
     if problem := report_name_problem(report_name):
@@ -239,7 +243,8 @@ def load_config(path: Path) -> AuditConfig:
         credentials=optional_rel("credentials"), database=rel("database", "camaudit.db"),
         report_dir=rel("report_dir", "."),
         report_name=report_name, formats=formats, keep_reports=retention.get("reports"),
-        keep_scans=retention.get("scans"), fail_on=fail_on,
+        keep_scans=retention.get("scans"), keep_observations=retention.get("observations"),
+        fail_on=fail_on,
         limits=limits, timeout=number("timeout", DEFAULT_TIMEOUT),
         deadline=optional_number("deadline"), probes=tuple(probes),
         allow_public=flag("allow_public"), allow_large=flag("allow_large"),

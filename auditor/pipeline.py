@@ -46,6 +46,7 @@ from .policy import (
 from .probes.engine import Progress, ScanOptions, run_scan, scan_plan
 from .report import write_report
 from .store import Store
+from .store.core import DEFAULT_KEEP_OBSERVATIONS
 
 FLUSH_EVERY = 200
 FLUSH_SECONDS = 0.5
@@ -72,6 +73,8 @@ class AuditRequest:
     fail_on: str | None = None
     lock_timeout: float = 10.0
     today: date | None = None
+    keep_observations: int | None = DEFAULT_KEEP_OBSERVATIONS
+    """Raw observations kept for the site's newest this many scans (None: all)."""
 
 
 @dataclass
@@ -151,7 +154,7 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
     if callable(announce):
         announce(plan.describe())
     kb = load_knowledge()
-    store = Store(request.db_path, lock_timeout=request.lock_timeout)
+    store = Store(request.db_path, lock_timeout=request.lock_timeout, keep_observations=request.keep_observations)
     try:
         meta = {
             "targets": list(request.options.scope.targets),

@@ -15,6 +15,7 @@ def test_example_config_loads():
     assert cfg.targets == ("10.20.0.0/24", "10.20.5.10-60") and cfg.excludes == ("10.20.0.1",)
     assert [p.name for p in cfg.rules] == ["ndaa-889.yaml", "hardening.yaml"]
     assert cfg.keep_reports == 30 and cfg.keep_scans == 90 and cfg.fail_on == "high"
+    assert cfg.keep_observations == 3
     assert cfg.report_stem(datetime(2026, 11, 28, 3, 15)) == "camaudit-HQ-building-A-20261128-0315"
 
 

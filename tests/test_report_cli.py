@@ -26,9 +26,19 @@ class FakeStore:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def latest_scan(self, complete_only: bool = False) -> int | None:
-        ids = [i for i, d in self.docs.items() if not complete_only or d["scan"]["status"] == "complete"]
+    def latest_scan(self, complete_only: bool = False, site: str | None = None) -> int | None:
+        ids = [i for i, d in self.docs.items() if (not complete_only or d["scan"]["status"] == "complete")
+               and (site is None or d["scan"]["site"] == site)]
         return max(ids, default=None)
+
+    def sites(self) -> list[str]:
+        return sorted({d["scan"]["site"] or "" for d in self.docs.values()})
+
+    def site_of(self, scan_id: int) -> str:
+        return self.docs[scan_id]["scan"]["site"] or ""
+
+    def scan(self, scan_id: int) -> dict[str, Any]:
+        return self.docs[scan_id]["scan"]
 
     def scan_document(self, scan_id: int) -> dict[str, Any]:
         self.asked.append(scan_id)
@@ -63,8 +73,11 @@ def test_csv_findings_table_and_site(fake: FakeStore, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert out.read_text().startswith("scan_id,severity,rule")
     html_out = tmp_path / "r.html"
-    result = CliRunner().invoke(cli, ["report", "--site", "Plant 7", "-o", str(html_out)])
+    result = CliRunner().invoke(cli, ["report", "--site-label", "Plant 7", "-o", str(html_out)])
     assert "<h1>Plant 7</h1>" in html_out.read_text()
+    # before sites were a dimension, --site relabelled the report: a one-site database still does
+    result = CliRunner().invoke(cli, ["report", "--site", "Plant 8", "-o", str(html_out)])
+    assert result.exit_code == 0 and "<h1>Plant 8</h1>" in html_out.read_text() and "--site-label" in result.output
 
 
 def test_unwritable_output_is_an_operator_error(fake: FakeStore, tmp_path: Path) -> None:

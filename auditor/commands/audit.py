@@ -20,6 +20,7 @@ from ..pipeline import AuditRequest, run_audit
 from ..probes.engine import ScanOptions
 from ..retention import prune_reports
 from ..scope import build_scope
+from ..store.core import DEFAULT_KEEP_OBSERVATIONS
 from .options import FiniteRange
 from .progress import TerminalProgress
 from .summary import exit_code, summary_line
@@ -88,7 +89,8 @@ def audit(config_path: Path, wait_s: float | None, quiet: bool) -> None:
                           timeout=cfg.timeout, deadline=cfg.deadline, credentials=creds)
     request = AuditRequest(options=options, db_path=cfg.database, rules=list(cfg.rules), site=cfg.site,
                            reports=reports, fail_on=cfg.fail_on,
-                           lock_timeout=wait_s if wait_s is not None else 1.0)
+                           lock_timeout=wait_s if wait_s is not None else 1.0,
+                           keep_observations=cfg.keep_observations or DEFAULT_KEEP_OBSERVATIONS)
     log.info("audit of %s started (config %s)", cfg.site, config_path)
     progress = TerminalProgress(enabled=False if quiet else None)
     try:
@@ -103,7 +105,7 @@ def audit(config_path: Path, wait_s: float | None, quiet: bool) -> None:
             for old in prune_reports(store, cfg.key, cfg.keep_reports):
                 log.info("retention: removed %s", old)
         if cfg.keep_scans:
-            pruned = store.prune(keep_last=cfg.keep_scans)
+            pruned = store.prune(keep_last=cfg.keep_scans, site=cfg.site)
             if pruned:
                 log.info("retention: removed %d old scan(s)", pruned)
     line = summary_line(result.document)

@@ -25,7 +25,7 @@ FORMATS: dict[str, type[ReportFormat]] = {
 }
 
 __all__ = ["CSV_ROWS", "FORMATS", "CsvRows", "ReportFormat", "format_for_path", "get_format", "render",
-           "render_csv", "render_html", "render_json", "write_report"]
+           "render_csv", "render_html", "render_json", "write_report", "write_text"]
 
 
 def get_format(name: str, *, rows: CsvRows = "devices") -> ReportFormat:
@@ -56,7 +56,11 @@ def render(doc: dict[str, Any], fmt: str = "html", *, site: str | None = None,
 def write_report(doc: dict[str, Any], path: Path | str, fmt: str = "html", *, site: str | None = None,
                  template_dirs: Sequence[Path] = (), rows: CsvRows = "devices") -> Path:
     """Render and write atomically (temporary file + rename): a reader never sees half a report."""
-    text = render(doc, fmt, site=site, template_dirs=template_dirs, rows=rows)
+    return write_text(path, render(doc, fmt, site=site, template_dirs=template_dirs, rows=rows))
+
+
+def write_text(path: Path | str, text: str) -> Path:
+    """Write ``text`` atomically (temporary file + rename), mode 644."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     # A short temporary name: the target's own may already be as long as the file system allows.

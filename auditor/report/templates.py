@@ -50,7 +50,7 @@ def make_environment(template_dirs: Sequence[Path] = ()) -> Environment:
     env = Environment(loader=ChoiceLoader(loaders), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(dash=dash, when=when, duration=duration, short_hash=short_hash, plural=plural,
-                       ipkey=ip_sort_text, anchor=anchor, days_left=days_until)
+                       ipkey=ip_sort_text, anchor=anchor, days_left=days_until, days=days)
     return env
 
 
@@ -104,6 +104,13 @@ def duration(seconds: Any) -> str:
 
 def short_hash(value: Any, length: int = 12) -> str:
     return str(value or "")[:length] or "—"
+
+
+def days(value: Any) -> str:
+    """A number of days for people: ``3 days``, ``1.5 days``, ``1 day``."""
+    n = float(value)
+    text = f"{n:g}"
+    return f"{text} day" if n == 1 else f"{text} days"
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:

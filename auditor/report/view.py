@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import OperatorError
 from ..models import SEVERITIES
 from ..ordering import ip_sort_key
+from .charts import LineChart, as_points, line_chart
 
 SUPPORTED_SCHEMA = 1
 BLOCKING = ("critical", "high")
@@ -406,6 +407,19 @@ def safety(doc: dict[str, Any]) -> Safety:
                   backed_off=[b for b in st.get("backed_off") or [] if isinstance(b, dict)])
 
 
+def trend_chart(doc: dict[str, Any]) -> LineChart:
+    """The site's recent scans (the document's ``history``): covered devices and open critical +
+    high findings per complete scan (and this scan, whatever its status)."""
+    this = doc["scan"]["id"]
+    entries = [h for h in doc.get("history") or []
+               if isinstance(h, dict) and (h.get("status") == "complete" or h.get("scan_id") == this)]
+    blocking = [{"started_at": h.get("started_at"),
+                 "v": sum(int((h.get("open") or {}).get(s) or 0) for s in BLOCKING)} for h in entries]
+    return line_chart([("Covered devices", "covered", as_points(entries, "covered")),
+                       ("Open critical and high findings", "open", as_points(blocking, "v"))],
+                      width=900, height=220)
+
+
 def build_view(doc: dict[str, Any], *, site: str | None = None) -> dict[str, Any]:
     """Everything report.html needs, from a raw scan document."""
     d = normalize(doc)
@@ -438,6 +452,8 @@ def build_view(doc: dict[str, Any], *, site: str | None = None) -> dict[str, Any
         "limits": limits(d),
         "safety": safety(d),
         "changes": d["changes"],
+        "trend": trend_chart(d),
+        "trend_scans": len([h for h in d.get("history") or [] if isinstance(h, dict)]),
         "unknown_maker": UNKNOWN_MAKER,
         "long_list": LONG_LIST,
     }

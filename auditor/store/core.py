@@ -617,6 +617,20 @@ class Store:
         return doc.sort_devices([doc.device_entry(r, r["finding_count"]) for r in found])
 
     @_serialised
+    def scan_summaries(self) -> list[dict[str, Any]]:
+        """Every scan's scans row (id, site, status, times, per-scan counts), oldest first: the
+        estate's overview and trend, without touching a sighting."""
+        columns = ", ".join(("id", "site", "status", "started_at", "finished_at", *history.SUMMARY_COLUMNS))
+        return [dict(r) for r in self.db.query(f"SELECT {columns} FROM scans ORDER BY started_at, id")]
+
+    @_serialised
+    def waivers(self, scan_id: int) -> list[dict[str, Any]]:
+        """The waivers in force for the scan, as document entries."""
+        self._scan_row(scan_id)
+        return [doc.waiver_entry(r) for r in self.db.query("SELECT * FROM waivers WHERE scan_id = ? ORDER BY id",
+                                                           [scan_id])]
+
+    @_serialised
     def findings(self, scan_id: int) -> list[dict[str, Any]]:
         """One scan's findings as document entries, sorted by severity, rule, IP."""
         self._scan_row(scan_id)

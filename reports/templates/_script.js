@@ -65,8 +65,8 @@
   });
 
   /* ---- Filtering: a .toolbar[data-target] filters the [data-item] elements of its target by
-     free text (q), maker (data-maker) and severity (data-sev, space-separated); a [data-group]
-     with no visible item is hidden too. ---- */
+     free text (q), maker (data-maker), site (data-site) and severity (data-sev, space-separated);
+     a [data-group] with no visible item is hidden too. ---- */
   each(d.querySelectorAll(".toolbar[data-target]"), function (bar) {
     var target = d.getElementById(bar.getAttribute("data-target"));
     if (!target) { return; }
@@ -74,22 +74,25 @@
     var groups = target.querySelectorAll("[data-group]");
     var q = bar.querySelector("[data-f=q]");
     var maker = bar.querySelector("[data-f=maker]");
+    var site = bar.querySelector("[data-f=site]");
     var sev = bar.querySelector("[data-f=sev]");
     var count = bar.querySelector("[data-f=count]");
     var texts = items.map(function (el) { return el.textContent.toLowerCase(); });
     function apply() {
       var words = q ? q.value.toLowerCase().split(/\s+/).filter(Boolean) : [];
       var m = maker ? maker.value : "";
+      var st = site ? site.value : "";
       var s = sev ? sev.value : "";
       var shown = 0;
       items.forEach(function (el, i) {
         var ok = (!m || el.getAttribute("data-maker") === m) &&
+          (!st || el.getAttribute("data-site") === st) &&
           (!s || (" " + el.getAttribute("data-sev") + " ").indexOf(" " + s + " ") >= 0) &&
           words.every(function (w) { return texts[i].indexOf(w) >= 0; });
         el.classList.toggle("is-hidden", !ok);
         if (ok) { shown += 1; }
       });
-      var narrowed = words.length > 0 || m !== "" || s !== "";
+      var narrowed = words.length > 0 || m !== "" || st !== "" || s !== "";
       each(groups, function (g) {
         g.classList.toggle("is-hidden", !g.querySelector("[data-item]:not(.is-hidden)"));
         /* A collapsed list with matches opens, so a search never hides its own results. */
@@ -97,7 +100,7 @@
       });
       if (count) { count.textContent = "Showing " + shown + " of " + items.length; }
     }
-    [q, maker, sev].forEach(function (el) {
+    [q, maker, site, sev].forEach(function (el) {
       if (el) { el.addEventListener("input", apply); el.addEventListener("change", apply); }
     });
     bar.hidden = false;

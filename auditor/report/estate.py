@@ -1,0 +1,96 @@
+"""The estate report: one self-contained HTML file for every site of a database.
+
+Rendered from the estate document (``auditor.estate.build_estate``) with the same
+environment, stylesheet, script and Content-Security-Policy as the site report: autoescaped,
+nothing loaded from anywhere, readable without JavaScript. ``build_estate_view`` computes
+everything the templates show (pure, tested directly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import OperatorError
+from ..models import SEVERITIES
+from ..ordering import ip_sort_key
+from .charts import PALETTE, as_points, line_chart, sparkline
+from .templates import inline_asset, make_environment
+from .view import ip_sort_text
+
+ESTATE_TEMPLATE = "estate.html"
+SUPPORTED_ESTATE = 1
+NO_SITE = "(no site named)"
+
+
+def _label(site: str | None) -> str:
+    return site or NO_SITE
+
+
+def _maker_evidence(device: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """The evidence items that support the device's maker (why it is covered), strongest first,
+    and how many other items the site report shows besides."""
+    order = {"strong": 0, "medium": 1, "weak": 2}
+    evidence = [e for e in device.get("evidence") or [] if isinstance(e, dict)]
+    mine = [e for e in evidence if e.get("supports") and e.get("supports") == device.get("maker")]
+    mine.sort(key=lambda e: order.get(str(e.get("strength")), 3))
+    return mine, len(evidence) - len(mine)
+
+
+def build_estate_view(estate: dict[str, Any]) -> dict[str, Any]:
+    """Everything estate.html needs, from an estate document."""
+    version = estate.get("estate_version") if isinstance(estate, dict) else None
+    if version != SUPPORTED_ESTATE:
+        raise OperatorError(f"estate document version {version!r} is not {SUPPORTED_ESTATE}")
+    sites = estate["sites"]
+    series: list[tuple[str, str, Any]] = [("Whole estate", "total", as_points(
+        [{"started_at": t, "v": v} for t, v in estate["trend"]], "v"))]
+    rows = []
+    for i, s in enumerate(sites):
+        points = as_points([{"started_at": t, "v": v} for t, v in s["trend"]], "v")
+        series.append((_label(s["site"]), "site", points))
+        first = s.get("covered_first")
+        rows.append({
+            "s": s,
+            "name": _label(s["site"]),
+            "color": PALETTE[i % len(PALETTE)] if points else None,
+            "spark": sparkline(points),
+            "removed": (first - s["covered"]) if first is not None else None,
+            "blocking": s["open"]["critical"] + s["open"]["high"],
+        })
+    chart = line_chart(series, width=900, height=280)
+    devices = sorted(estate["covered_devices"], key=lambda d: (_label(d.get("site")).casefold(),
+                                                               ip_sort_key(str(d.get("ip")))))
+    device_rows = []
+    for d in devices:
+        mine, others = _maker_evidence(d)
+        device_rows.append({"d": d, "site": _label(d.get("site")), "evidence": mine, "other_evidence": others,
+                            "ip_key": ip_sort_text(str(d.get("ip")))})
+    totals = estate["totals"]
+    first_total = estate["trend"][0][1] if estate["trend"] else None
+    return {
+        "estate": estate,
+        "sites": rows,
+        "totals": totals,
+        "removed_total": (first_total - totals["covered"]) if first_total is not None else None,
+        "trend_from": estate["trend"][0][0] if estate["trend"] else None,
+        "chart": chart,
+        "covered": device_rows,
+        "site_names": [r["name"] for r in rows],
+        "waivers": estate["waivers"],
+        "severity_names": SEVERITIES,
+        "stale_days": estate["stale_after_days"],
+    }
+
+
+def render_estate_html(estate: dict[str, Any], *, template_dirs: Sequence[Path] = ()) -> str:
+    """The estate report: same CSP, stylesheet and script as the site report."""
+    env = make_environment(template_dirs)
+    css, css_hash = inline_asset(env, "_style.css")
+    js, js_hash = inline_asset(env, "_script.js")
+    csp = (f"default-src 'none'; style-src {css_hash}; script-src {js_hash}; img-src data:; "
+           "base-uri 'none'; form-action 'none'")
+    view = build_estate_view(estate)
+    return env.get_template(ESTATE_TEMPLATE).render(**view, css=css, js=js, csp=csp, tool_version=__version__)

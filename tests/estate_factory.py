@@ -45,7 +45,8 @@ def _fleet(prefix: str, covered: int, clear: int, *, hostile: bool = False) -> l
     return out
 
 
-def build_estate_db(path: Path, *, nights: int = 5, now: float | None = None) -> dict[str, Any]:
+def build_estate_db(path: Path, *, nights: int = 5, now: float | None = None,
+                    waiver_expires: str = "2026-10-01") -> dict[str, Any]:
     """Write the database; returns what the tests should find in the estate."""
     now = T0 + nights * DAY if now is None else now
     with Store(path) as store:
@@ -57,7 +58,7 @@ def build_estate_db(path: Path, *, nights: int = 5, now: float | None = None) ->
             # The annex has overlapping addresses with HQ and an expiring waiver on its covered camera.
             annex = _fleet("10.1.0", 2, 2, hostile=True)
             waiver = Waiver(device=annex[0].mac or "", rule="ndaa-889.covered-maker", reason="replacement ordered",
-                            owner="facilities", ticket="CHG-1", expires="2026-10-01")
+                            owner="facilities", ticket="CHG-1", expires=waiver_expires)
             annex_findings = [finding(annex[0], waiver=waiver, state="expiring"), finding(annex[1])]
             _audit(store, HOSTILE_SITE, start + 60, annex, annex_findings,
                    [{"waiver": waiver, "state": "expiring", "matched": True, "source": "rules/annex.yaml:3"}])

@@ -50,7 +50,9 @@ class Chromium:
     """``with Chromium() as browser: page = browser.page()`` — one headless browser, one tab."""
 
     def __init__(self, executable: str | None = None, *, width: int = 1400, height: int = 1000,
-                 timeout: float = 20.0) -> None:
+                 timeout: float = 20.0, loopback: bool = False) -> None:
+        """``loopback``: also reach servers the test runs on 127.0.0.1 (nothing else)."""
+        self.loopback = loopback
         self.executable = executable or find_chromium()
         if not self.executable:
             raise CDPError("chromium not installed")
@@ -65,8 +67,12 @@ class Chromium:
         import websocket  # websocket-client, from the test extra
 
         self._profile = tempfile.mkdtemp(prefix="camaudit-chromium-")
+        flags = list(CHROMIUM_FLAGS)
+        if self.loopback:
+            flags = [f for f in flags if not f.startswith("--host-resolver-rules=")]
+            flags += ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--proxy-bypass-list=127.0.0.1"]
         self._proc = subprocess.Popen(
-            [self.executable, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile}",
+            [self.executable, *flags, f"--user-data-dir={self._profile}",
              f"--window-size={self.width},{self.height}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         port_file = Path(self._profile) / "DevToolsActivePort"
@@ -133,8 +139,12 @@ class Chromium:
         raise CDPError(f"no {method} event")
 
     def load(self, path: Path) -> None:
+        self.load_url(path.resolve().as_uri())
+
+    def load_url(self, url: str) -> None:
+        """Navigate to ``url`` (a file, or a server the test runs on loopback) and wait for load."""
         self.events.clear()
-        self.send("Page.navigate", url=path.resolve().as_uri())
+        self.send("Page.navigate", url=url)
         self.wait_event("Page.loadEventFired")
 
     def eval(self, expression: str) -> Any:

@@ -1,0 +1,1 @@
+"""Browsing the database with Datasette (the optional ``web`` extra): shipped metadata and launch."""

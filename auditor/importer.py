@@ -10,6 +10,7 @@ run are still imported. Importing the same scan again changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -41,9 +42,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def read_document(path: Path) -> dict[str, Any]:
-    """The document in ``path``, parsed and checked; ``OperatorError`` (naming the file) otherwise."""
-    data = opfile.read_bytes(path, "scan document", MAX_DOCUMENT_BYTES)
+def read_document(path: Path, data: bytes | None = None) -> dict[str, Any]:
+    """The document in ``path`` (or its ``data``), parsed and checked; ``OperatorError``
+    (naming the file) otherwise."""
+    if data is None:
+        data = opfile.read_bytes(path, "scan document", MAX_DOCUMENT_BYTES)
     text = opfile.decode(data, str(path))
     if not text.strip():
         raise OperatorError("empty file, not a camaudit scan document", str(path))
@@ -91,11 +94,18 @@ def import_files(store: Store, paths: list[Path], site: str | None = None) -> tu
     errors: list[OperatorError] = []
     for path in paths:
         try:
-            document = read_document(path)
+            data = opfile.read_bytes(path, "scan document", MAX_DOCUMENT_BYTES)
+            digest = hashlib.sha256(data).hexdigest()
+            if (known := store.imported_digest(digest)) is not None:
+                scan = store.scan(known)  # the very same file: nothing to parse
+                done.append(Imported(path, known, scan["site"] or "", store.device_count(known), scan["status"],
+                                     False))
+                continue
+            document = read_document(path, data)
             site_name = site if site is not None else document["scan"].get("site")
             if not site_name:
                 raise OperatorError("the document names no site; give it one with --site NAME", str(path))
-            scan_id, new = store.import_document(document, site=site_name)
+            scan_id, new = store.import_document(document, site=site_name, digest=digest)
         except OperatorError as exc:
             errors.append(exc)
             continue

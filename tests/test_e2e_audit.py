@@ -198,3 +198,22 @@ def test_schedule_prints_cron_and_systemd(tmp_path: Path) -> None:
     assert "OnCalendar=*-*-* 02:30:00" in result.output and "SuccessExitStatus=1" in result.output
     bad = CliRunner().invoke(cli, ["schedule", "--config", str(cfg), "--at", "25:00"])
     assert bad.exit_code == 2
+
+
+def test_schedule_writes_the_units_where_told(tmp_path: Path) -> None:
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("site: X\ntargets: [198.18.0.0/24]\ninterface: lan0\n")
+    units = tmp_path / "systemd"
+    result = CliRunner().invoke(cli, ["schedule", "--config", str(cfg), "--at", "04:05", "--systemd-dir", str(units)])
+    assert result.exit_code == 0, result.output
+    service, timer = (units / "camaudit.service").read_text(), (units / "camaudit.timer").read_text()
+    assert f"audit --config {cfg.resolve()} --quiet" in service and "SuccessExitStatus=1" in service
+    assert "OnCalendar=*-*-* 04:05:00" in timer and "WantedBy=timers.target" in timer
+    assert oct((units / "camaudit.timer").stat().st_mode & 0o777) == "0o644"
+    (tmp_path / "file").write_text("")
+    blocked = CliRunner().invoke(cli, ["schedule", "--config", str(cfg), "--systemd-dir", str(tmp_path / "file")])
+    assert blocked.exit_code == 2 and "is a file" in blocked.output
+    (units / "camaudit.timer").unlink()
+    (units / "camaudit.timer").mkdir()  # a directory where the unit goes
+    clash = CliRunner().invoke(cli, ["schedule", "--config", str(cfg), "--systemd-dir", str(units)])
+    assert clash.exit_code == 2 and "cannot write the unit" in clash.output

@@ -165,3 +165,18 @@ def test_history_commands_ask_for_a_site_in_a_database_of_several(tmp_path):
     assert unknown.exit_code == 2 and "no scans of site 'Nowhere'" in unknown.output
     wrong = invoke("devices", "--db", str(central), "--site", "HQ", "--scan", "3")
     assert wrong.exit_code == 2 and "scan 3 is of site 'Annex'" in wrong.output
+
+
+def test_the_same_scan_exported_again_is_recognised_by_its_identity(tmp_path):
+    """A re-export (another generated_at, so other bytes) of an imported scan changes nothing either."""
+    [path] = _site_documents(tmp_path, "HQ", nights=1)
+    central = tmp_path / "estate.db"
+    assert invoke("import", "--db", str(central), str(path)).exit_code == 0
+    doc = json.loads(path.read_text())
+    doc["generated_at"] = "2030-01-01T00:00:00Z"
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(doc))
+    before = _sha(central)
+    result = invoke("import", "--db", str(central), str(again))
+    assert result.exit_code == 0 and "already imported (scan 1)" in result.output
+    assert _sha(central) == before

@@ -18,6 +18,7 @@ from ..errors import OperatorError
 from ..outputs import check_directory, check_output_path
 from ..pipeline import AuditRequest, run_audit
 from ..probes.engine import ScanOptions
+from ..report import write_text
 from ..retention import prune_reports
 from ..scope import build_scope
 from ..store.core import DEFAULT_KEEP_OBSERVATIONS
@@ -115,25 +116,10 @@ def audit(config_path: Path, wait_s: float | None, quiet: bool) -> None:
     sys.exit(exit_code(result))
 
 
-@click.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(path_type=Path))
-@click.option("--at", "at", default="03:15", show_default=True, help="Time of day (HH:MM) for the nightly run.")
-def schedule(config_path: Path, at: str) -> None:
-    """Print a crontab line and a systemd service + timer pair for a nightly audit."""
-    cfg = load_config(config_path)  # refuse to schedule a config that would fail
-    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", at)
-    if not m:
-        raise click.BadParameter("expected HH:MM", param_hint="--at")
-    hour, minute = int(m.group(1)), int(m.group(2))
-    exe = shutil.which("camaudit") or f"{sys.executable} -m auditor"
-    cfg_abs = cfg.path.resolve()
-    cmd = f"{exe} audit --config {shlex.quote(str(cfg_abs))} --quiet"
-    click.echo(f"""# --- crontab (crontab -e as root) ---
-{minute} {hour} * * * {cmd}
-
-# --- /etc/systemd/system/camaudit.service ---
-[Unit]
-Description=camaudit nightly camera-fleet audit ({cfg.site})
+def unit_files(site: str, cmd: str, hour: int, minute: int) -> dict[str, str]:
+    """The systemd service and timer of a nightly audit, by file name."""
+    service = f"""[Unit]
+Description=camaudit nightly camera-fleet audit ({site})
 Wants=network-online.target
 After=network-online.target
 
@@ -143,9 +129,8 @@ ExecStart={cmd}
 # exit 1 = findings at or above fail_on: the run worked, the fleet is not compliant
 SuccessExitStatus=1
 Nice=10
-
-# --- /etc/systemd/system/camaudit.timer ---
-[Unit]
+"""
+    timer = f"""[Unit]
 Description=Run camaudit nightly
 
 [Timer]
@@ -155,5 +140,44 @@ Persistent=true
 
 [Install]
 WantedBy=timers.target
+"""
+    return {"camaudit.service": service, "camaudit.timer": timer}
 
+
+@click.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(path_type=Path))
+@click.option("--at", "at", default="03:15", show_default=True, help="Time of day (HH:MM) for the nightly run.")
+@click.option("--systemd-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write camaudit.service and camaudit.timer into this directory (e.g. /etc/systemd/system) "
+                   "instead of printing them.")
+def schedule(config_path: Path, at: str, systemd_dir: Path | None) -> None:
+    """Print a crontab line and a systemd service + timer pair for a nightly audit (or write
+    the pair into --systemd-dir)."""
+    cfg = load_config(config_path)  # refuse to schedule a config that would fail
+    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", at)
+    if not m:
+        raise click.BadParameter("expected HH:MM", param_hint="--at")
+    hour, minute = int(m.group(1)), int(m.group(2))
+    exe = shutil.which("camaudit") or f"{sys.executable} -m auditor"
+    cfg_abs = cfg.path.resolve()
+    cmd = f"{exe} audit --config {shlex.quote(str(cfg_abs))} --quiet"
+    units = unit_files(cfg.site, cmd, hour, minute)
+    if systemd_dir is not None:
+        for name, text in units.items():
+            target = systemd_dir / name
+            try:
+                systemd_dir.mkdir(parents=True, exist_ok=True)
+                write_text(target, text)
+            except OSError as exc:
+                raise OperatorError(f"cannot write the unit: {exc.strerror or exc}", str(target)) from exc
+            click.echo(f"wrote {target}")
+        click.echo("enable with: systemctl daemon-reload && systemctl enable --now camaudit.timer")
+        return
+    click.echo(f"""# --- crontab (crontab -e as root) ---
+{minute} {hour} * * * {cmd}
+
+# --- /etc/systemd/system/camaudit.service ---
+{units["camaudit.service"]}
+# --- /etc/systemd/system/camaudit.timer ---
+{units["camaudit.timer"]}
 # enable with: systemctl daemon-reload && systemctl enable --now camaudit.timer""")

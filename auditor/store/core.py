@@ -358,14 +358,16 @@ class Store:
     # ---- importing a document ---------------------------------------------------------------
 
     @_serialised
-    def import_document(self, document: Mapping[str, Any], site: str | None = None) -> tuple[int, bool]:
+    def import_document(self, document: Mapping[str, Any], site: str | None = None,
+                        digest: str | None = None) -> tuple[int, bool]:
         """Load a schema-valid scan document (``auditor.importer`` validates) as a scan of
         ``site`` (default: the document's). Returns (scan id, True) — or the id of the scan
         already imported from the same document and False: importing twice changes nothing.
 
         The scan keeps its site, scope, times, status, rules and stats; its devices become
         devices of that site (identity per site), with their states and findings; its waivers
-        and warnings are kept. One transaction: a failure stores nothing.
+        and warnings are kept. One transaction: a failure stores nothing. ``digest`` (the
+        file's SHA-256) is recorded so ``imported_digest`` can skip the same file next time.
         """
         scan = document["scan"]
         site_name = site if site is not None else (scan.get("site") or "")
@@ -378,7 +380,8 @@ class Store:
                 return int(found[0]), False
             row = rows.scan_meta_row({**scan, "site": site_name})
             row.update(status=scan["status"], started_at=started, finished_at=finished,
-                       stats=rows.dumps(scan.get("stats") or {}), import_key=key, source_scan_id=scan["id"],
+                       stats=rows.dumps(scan.get("stats") or {}), import_key=key, import_digest=digest,
+                       source_scan_id=scan["id"],
                        imported_at=time.time(), raw_kept=0)
             names = ", ".join(row)
             scan_id = history.inserted_id(self.db.execute(
@@ -400,6 +403,16 @@ class Store:
             if notes:
                 self.db.table("observations").insert_all(notes)
         return scan_id, True
+
+    @_serialised
+    def device_count(self, scan_id: int) -> int:
+        return int(self._scan_row(scan_id)["device_count"])
+
+    @_serialised
+    def imported_digest(self, digest: str) -> int | None:
+        """The scan imported from a file with this SHA-256, if any."""
+        found = self.db.execute("SELECT id FROM scans WHERE import_digest = ?", [digest]).fetchone()
+        return None if found is None else int(found[0])
 
     # ---- retention --------------------------------------------------------------------------
 

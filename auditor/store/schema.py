@@ -160,12 +160,14 @@ _V5 = (
 # - What a scan saw of a device is a reference to a state (identity, facts, warnings and its
 #   findings) stored once per change: device_states + state_findings; scan_devices becomes
 #   three integers per sighting. The per-scan findings table goes (its rows become state findings).
-# - scans: site '' when unnamed (the document still says null); import_key / source_scan_id /
-#   imported_at for documents loaded by `camaudit import` (importing one twice changes nothing);
+# - scans: site '' when unnamed (the document still says null); import_key / import_digest /
+#   source_scan_id / imported_at for documents loaded by `camaudit import` (importing one twice
+#   changes nothing; the file's SHA-256 lets a nightly re-import skip it without parsing it);
 #   raw_kept (0 once retention dropped the raw observations); per-scan counts for lists and trends.
 # - Views for people and Datasette: latest_scans, inventory, open_findings, waiver_status.
 _V6_SCHEMA = (
     "ALTER TABLE scans ADD COLUMN import_key TEXT",
+    "ALTER TABLE scans ADD COLUMN import_digest TEXT",
     "ALTER TABLE scans ADD COLUMN source_scan_id INTEGER",
     "ALTER TABLE scans ADD COLUMN imported_at REAL",
     "ALTER TABLE scans ADD COLUMN raw_kept INTEGER NOT NULL DEFAULT 1",
@@ -174,6 +176,7 @@ _V6_SCHEMA = (
         "open_critical", "open_high", "open_medium", "open_low", "open_info", "waived_count")),
     "UPDATE scans SET site = '' WHERE site IS NULL",
     "CREATE UNIQUE INDEX idx_scans_import ON scans(import_key) WHERE import_key IS NOT NULL",
+    "CREATE INDEX idx_scans_import_digest ON scans(import_digest) WHERE import_digest IS NOT NULL",
     "CREATE INDEX idx_scans_site ON scans(site, status, started_at)",
     "ALTER TABLE findings RENAME TO findings_v4",
     "ALTER TABLE scan_devices RENAME TO scan_devices_v4",

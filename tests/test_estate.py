@@ -47,10 +47,17 @@ def test_sites_totals_and_staleness(estate, estate_db):
     assert [v for _, v in hq["trend"]] == [4, 3, 2, 1, 0]
 
 
-def test_the_total_trend_carries_each_site_forward(estate):
-    # night 1: HQ 4 + annex 2 + depot 1; the depot stops after night 2 but keeps counting its last value
-    assert [v for _, v in estate["trend"]] == [7, 6, 5, 4, 3]
-    assert all(day.endswith("T23:59:59Z") for day, _ in estate["trend"])
+def test_the_total_trend_carries_each_site_forward(estate, tmp_path):
+    # a short history: a point after every complete audit (HQ 4, + annex 2, + depot 1, then HQ's removals)
+    values = [v for _, v in estate["trend"]]
+    assert values[:3] == [4, 6, 7] and values[-1] == 3 and len(values) == 12
+    # a long one: a point per day; the depot stops after night 2 but keeps counting its last value
+    path = tmp_path / "long.db"
+    info = build_estate_db(path, nights=10)
+    with Store(path) as store:
+        long = build_estate(store, now=info["now"])
+    assert [v for _, v in long["trend"]] == [7, 6, 5, 4, 3, 3, 3, 3, 3, 3]
+    assert all(day.endswith("T23:59:59Z") for day, _ in long["trend"])
 
 
 def test_covered_devices_and_waivers_come_from_each_sites_last_complete_audit(estate):
@@ -67,7 +74,7 @@ def test_the_view_counts_removals(estate):
     view = build_estate_view(estate)
     hq = next(r for r in view["sites"] if r["name"] == "HQ")
     assert hq["removed"] == 4 and hq["spark"]
-    assert view["removed_total"] == 4
+    assert view["removed_total"] == 4 and view["first_covered"] == 7
     assert [line.kind for line in view["chart"].lines] == ["total", "site", "site", "site"]
     assert len({line.color for line in view["chart"].lines if line.kind == "site"}) == 3
 

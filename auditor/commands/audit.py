@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -116,6 +117,15 @@ def audit(config_path: Path, wait_s: float | None, quiet: bool) -> None:
     sys.exit(exit_code(result))
 
 
+def installed_command() -> str:
+    """How the scheduler should start this very installation: the ``camaudit`` script beside
+    the running interpreter (a virtual environment's), else one on PATH, else ``python -m``."""
+    beside = Path(sys.executable).parent / "camaudit"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("camaudit") or f"{sys.executable} -m auditor"
+
+
 def unit_files(site: str, cmd: str, hour: int, minute: int) -> dict[str, str]:
     """The systemd service and timer of a nightly audit, by file name."""
     service = f"""[Unit]
@@ -158,7 +168,7 @@ def schedule(config_path: Path, at: str, systemd_dir: Path | None) -> None:
     if not m:
         raise click.BadParameter("expected HH:MM", param_hint="--at")
     hour, minute = int(m.group(1)), int(m.group(2))
-    exe = shutil.which("camaudit") or f"{sys.executable} -m auditor"
+    exe = installed_command()
     cfg_abs = cfg.path.resolve()
     cmd = f"{exe} audit --config {shlex.quote(str(cfg_abs))} --quiet"
     units = unit_files(cfg.site, cmd, hour, minute)

@@ -63,7 +63,7 @@ def _x_ticks(t0: float, t1: float, scale: float, left: int) -> list[tuple[float,
     span_days = (t1 - t0) / 86400
     if span_days <= 0:
         return [(left, _date(t0, "%Y-%m-%d"))]
-    fmt = "%d %b" if span_days <= 120 else "%b %Y"
+    fmt = "%d %b %H:%M" if span_days < 2 else ("%d %b" if span_days <= 120 else "%b %Y")
     count = 6 if span_days >= 6 else max(2, int(span_days) + 1)
     return [(round(left + (i / (count - 1)) * (t1 - t0) * scale, 1), _date(t0 + (i / (count - 1)) * (t1 - t0), fmt))
             for i in range(count)]

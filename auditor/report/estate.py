@@ -69,13 +69,14 @@ def build_estate_view(estate: dict[str, Any]) -> dict[str, Any]:
         device_rows.append({"d": d, "site": _label(d.get("site")), "evidence": mine, "other_evidence": others,
                             "ip_key": ip_sort_text(str(d.get("ip")))})
     totals = estate["totals"]
-    first_total = estate["trend"][0][1] if estate["trend"] else None
+    firsts = [s for s in sites if s.get("covered_first") is not None]
     return {
         "estate": estate,
         "sites": rows,
         "totals": totals,
-        "removed_total": (first_total - totals["covered"]) if first_total is not None else None,
-        "trend_from": estate["trend"][0][0] if estate["trend"] else None,
+        "removed_total": sum(s["covered_first"] - s["covered"] for s in firsts) if firsts else None,
+        "first_covered": sum(s["covered_first"] for s in firsts),
+        "trend_from": min((s["trend"][0][0] for s in firsts if s["trend"]), default=None),
         "chart": chart,
         "covered": device_rows,
         "site_names": [r["name"] for r in rows],

@@ -63,15 +63,21 @@ def test_clock_drift_and_evidence_order_are_not_changes(store):
         cam.identity, evidence=(*cam.identity.evidence, m.Evidence("arp", "mac", "x", "Hikvision", "weak", "oui"))))
     flipped = dataclasses.replace(reordered, identity=dataclasses.replace(
         reordered.identity, evidence=tuple(reversed(reordered.identity.evidence))))
-    for dev, offset in ((reordered, 1.2), (flipped, 3.4), (reordered, 2.6)):
+    for dev, offset in ((reordered, 7201.2), (flipped, 7199.4), (reordered, 7198.6)):
+        skew = dataclasses.replace(finding(dev, "hardening.clock-skew", "medium"),
+                                   message=f"{dev.ip} clock is off by {offset} s: recordings carry wrong times",
+                                   evidence=(f"clock_skew_s: {offset}", "device_class: camera"))
         scan_id = store.begin_scan(meta())
-        store.record_results(scan_id, [dev], {dev.key: {"clock_offset_s": offset, "clock_skew_s": abs(offset)}}, [])
+        store.record_results(scan_id, [dev], {dev.key: {"clock_offset_s": offset, "clock_skew_s": abs(offset)}},
+                             [skew])
         store.finish_scan(scan_id, "complete", {})
     assert _count(store, "device_states") == 1
     scan_id = store.begin_scan(meta())
-    store.record_results(scan_id, [reordered], {reordered.key: {"clock_offset_s": 1.2 + 3 * CLOCK_RESOLUTION_S}}, [])
+    store.record_results(scan_id, [reordered], {reordered.key: {"clock_offset_s": 3 * CLOCK_RESOLUTION_S}}, [])
     store.finish_scan(scan_id, "complete", {})
     assert _count(store, "device_states") == 2
+    # the document shows what was measured when the state was stored
+    assert store.findings(scan_id - 1)[0]["message"].endswith("off by 7201.2 s: recordings carry wrong times")
 
 
 def test_overlapping_addresses_at_two_sites_are_two_devices(store):

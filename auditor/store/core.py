@@ -624,10 +624,23 @@ class Store:
 
     @_serialised
     def covered_devices(self, scan_id: int) -> list[dict[str, Any]]:
-        """The scan's covered devices as document entries (with their evidence), by address."""
+        """The scan's covered devices, by address: the device entries' identity fields and
+        evidence (not facts, ports or warnings: the estate lists thousands of them)."""
         self._scan_row(scan_id)
-        found = self._device_rows(scan_id, "AND st.covered = 1")
-        return doc.sort_devices([doc.device_entry(r, r["finding_count"]) for r in found])
+        found = self.db.execute(
+            """SELECT d.key, st.ip, st.mac, st.maker, st.brand, st.relation, st.relation_text, st.device_class,
+                      st.model, st.firmware, st.serial, st.confidence, st.covered_basis, st.evidence,
+                      st.finding_count, d.first_scan, d.first_seen
+               FROM scan_devices sd JOIN devices d ON d.id = sd.device_id JOIN device_states st ON st.id = sd.state_id
+               WHERE sd.scan_id = ? AND st.covered = 1""", [scan_id])
+        out = [{"id": key, "ip": ip, "mac": mac, "maker": maker, "brand": brand, "relation": relation,
+                "relation_text": relation_text, "device_class": device_class, "model": model, "firmware": firmware,
+                "serial": serial, "covered": True, "covered_basis": basis, "confidence": confidence,
+                "evidence": rows.loads(evidence, []), "finding_count": findings, "first_seen_scan": first_scan,
+                "first_seen": doc.iso(first_seen)}
+               for (key, ip, mac, maker, brand, relation, relation_text, device_class, model, firmware, serial,
+                    confidence, basis, evidence, findings, first_scan, first_seen) in found]
+        return doc.sort_devices(out)
 
     @_serialised
     def scan_summaries(self) -> list[dict[str, Any]]:

@@ -156,6 +156,7 @@ def write_records(db: Database, scan_id: int, site: str, scan_started: float, re
     records = list(records)
     owned = {site_devices.by_key[r.host_key] for r in records if r.host_key in site_devices.by_key}
     mapping: dict[str, str] = {}
+    sightings: list[tuple[int, int, int]] = []
     for record in records:
         if keys is not None:
             key = keys[record.host_key]
@@ -168,9 +169,9 @@ def write_records(db: Database, scan_id: int, site: str, scan_started: float, re
         device_id = site_devices.upsert(device_id, key, record, scan_id, scan_started)
         claimed.add(device_id)
         state_id = state_id_for(db, device_id, record, cache)
-        db.execute("INSERT INTO scan_devices (scan_id, device_id, state_id) VALUES (?, ?, ?)",
-                   [scan_id, device_id, state_id])
+        sightings.append((scan_id, device_id, state_id))
         mapping[record.host_key] = key
+    db.conn.executemany("INSERT INTO scan_devices (scan_id, device_id, state_id) VALUES (?, ?, ?)", sightings)
     return mapping
 
 

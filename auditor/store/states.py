@@ -8,7 +8,8 @@ unchanged fleet stores each device's state once, not 365 times.
 Two states are "the same" when their digests are equal. The digest is taken over a
 canonical form that ignores noise a person would not call a change: the order of lists
 (evidence, conflicts, warnings, addresses, findings) and clock offsets that moved by less
-than ``CLOCK_RESOLUTION_S``. What is stored is the first state with that digest; the report
+than ``CLOCK_RESOLUTION_S`` (in the facts, and the seconds a finding's text quotes, such as
+"clock is off by 7199.6 s"). What is stored is the first state with that digest; the report
 of a later scan then shows the clock offset measured when the state was first stored.
 
 Two ways in, one shape out: ``from_device`` (a scan: assembled hosts, identities and policy
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -92,19 +94,68 @@ def _canonical_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _sorted_json(items: Iterable[Any]) -> list[Any]:
-    return sorted(items, key=lambda x: json.dumps(x, sort_keys=True, default=str))
+_SECONDS = re.compile(r"(-?\d+(?:\.\d+)?)(\s?s\b)")
+
+
+_FACT_ECHO = tuple(f"{name}: " for name in _VOLATILE_FACTS)
+
+
+def _quantise(number: str) -> str:
+    return f"{round(float(number) / CLOCK_RESOLUTION_S) * CLOCK_RESOLUTION_S:g}"
+
+
+def _canonical_message(text: Any) -> Any:
+    """Durations a finding's message quotes in seconds (``clock is off by 7199.6 s``), quantised."""
+    if not isinstance(text, str) or " s" not in text:
+        return text
+    return _SECONDS.sub(lambda m: _quantise(m.group(1)) + m.group(2), text)
+
+
+def _canonical_evidence(text: Any) -> Any:
+    """A finding's echo of a volatile fact (``clock_skew_s: 7199.6``), quantised."""
+    if isinstance(text, str) and text.startswith(_FACT_ECHO):
+        name, _, value = text.partition(": ")
+        try:
+            return f"{name}: {_quantise(value)}"
+        except ValueError:
+            return text
+    return text
+
+
+def _canonical_finding(f: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(f, message=_canonical_message(f.get("message")), refs=list(f.get("refs") or []),
+                evidence=[_canonical_evidence(e) for e in f.get("evidence") or []])
+
+
+def _ordered(items: Iterable[Any], key: Any = None) -> list[Any]:
+    """``items`` in a canonical order, cheaply (this runs for every device of every scan)."""
+    listed = list(items)
+    try:
+        return sorted(listed, key=key)
+    except TypeError:  # mixed types: fall back to their text
+        return sorted(listed, key=repr)
+
+
+def _evidence_key(e: Any) -> Any:
+    if isinstance(e, Mapping):
+        return (str(e.get("probe")), str(e.get("field")), str(e.get("value")), str(e.get("supports")),
+                str(e.get("strength")), str(e.get("note")))
+    return ("", "", repr(e), "", "", "")
+
+
+def _finding_key(f: Mapping[str, Any]) -> Any:
+    return (str(f.get("rule_id")), str(f.get("message")), str(f.get("severity")), repr(f.get("waiver_state")))
 
 
 def state_digest(values: Mapping[str, Any], findings: Iterable[Mapping[str, Any]]) -> str:
     """The digest two states share when a person would call them the same (see the module doc)."""
     canon = dict(values)
     canon["facts"] = _canonical_facts(values.get("facts") or {})
-    for name in ("ips", "evidence", "conflicts", "warnings", "open_ports"):
-        canon[name] = _sorted_json(values.get(name) or [])
+    canon["evidence"] = _ordered(values.get("evidence") or [], _evidence_key)
+    for name in ("ips", "conflicts", "warnings", "open_ports"):
+        canon[name] = _ordered(values.get(name) or [])
     canon["covered"] = bool(values.get("covered"))
-    fcanon = _sorted_json(dict(f, refs=list(f.get("refs") or []), evidence=list(f.get("evidence") or []))
-                          for f in findings)
+    fcanon = _ordered((_canonical_finding(f) for f in findings), _finding_key)
     text = json.dumps([canon, fcanon], sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
@@ -167,7 +218,7 @@ def from_entry(entry: Mapping[str, Any], seen: float) -> DeviceRecord:
         "host_key": key,
         "ip": entry["ip"],
         "ips": list(entry.get("ips") or [entry["ip"]]),
-        "mac": normalise_mac(entry.get("mac")),
+        "mac": entry.get("mac"),  # the schema allows only the normal form
         **{name: entry.get(name) for name in ("maker", "brand", "relation", "relation_text", "device_class",
                                                "model", "firmware", "serial", "confidence", "covered_basis")},
         "covered": bool(entry.get("covered")),
@@ -195,7 +246,7 @@ def from_finding_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
         "title": entry["title"],
         "severity": entry["severity"],
         "ip": entry["ip"],
-        "mac": normalise_mac(entry.get("mac")),
+        "mac": entry.get("mac"),  # the schema allows only the normal form
         "message": entry["message"],
         "remediation": entry.get("remediation", ""),
         "refs": list(entry.get("references") or []),

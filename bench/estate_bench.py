@@ -128,7 +128,7 @@ class Site:
             entry = self.devices[key]
             entry["firmware"] = f"{(entry.get('firmware') or 'V1.0')} r{n}"
             entry["facts"] = dict(entry["facts"], firmware=entry["firmware"])
-        for key in self.hostile:
+        for key in (k for k in self.hostile if k in self.devices):
             self.devices[key]["warnings"] = [f"sadp: malformed XML: line 1, column {rng.randrange(80)}"]
         for key, base in self.clocks.items():
             if key in self.devices:

@@ -12,8 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .. import opfile
 from ..errors import OperatorError
 
 METADATA = Path(__file__).resolve().parent / "datasette.yaml"
@@ -33,7 +32,7 @@ def database_name(db: Path) -> str:
 
 def metadata(db: Path) -> dict[str, Any]:
     """The shipped metadata with its database section named after ``db``."""
-    data = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
+    data = json.loads(json.dumps(opfile.load(METADATA, "Datasette metadata").root.data))  # plain dicts
     data["databases"] = {database_name(db): data["databases"].pop("DATABASE")}
     return data
 

@@ -1,10 +1,12 @@
-"""``Store``: the SQLite inventory of every scan (sqlite-utils, WAL, foreign keys).
+"""``Store``: the SQLite inventory of every scan of every site (sqlite-utils, WAL, foreign keys).
 
 Writing: ``begin_scan`` takes the writer lock (``<db>.lock``) and holds it until
-``finish_scan``; every ``add_*`` call commits on its own (observations in small
-batches), so a run killed at any moment keeps what it recorded. Scans a dead run
+``finish_scan``; every ``add_*``/``record_results`` call commits on its own (observations
+in small batches), so a run killed at any moment keeps what it recorded. Scans a dead run
 left 'running' are marked 'interrupted' by the next writer, or by
-``recover_interrupted`` when no writer is live.
+``recover_interrupted`` when no writer is live. ``import_document`` stores another site's
+scan document in one transaction. Devices are per site and their states are stored once
+per change (``history.py``, ``states.py``; docs/architecture.md, The store).
 
 Reading needs no lock: WAL lets readers see the last committed state while a scan
 is being written.

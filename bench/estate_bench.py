@@ -205,7 +205,12 @@ def _db_size(db: Path) -> dict[str, Any]:
     return out
 
 
-def _full_import(doc: dict[str, Any], workdir: Path) -> dict[str, Any]:
+def _full_import(doc: dict[str, Any]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="camaudit-import-bench-") as tmp:
+        return _time_import(doc, Path(tmp))
+
+
+def _time_import(doc: dict[str, Any], workdir: Path) -> dict[str, Any]:
     path = workdir / "one-site.json"
     path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     db = workdir / "import-timing.db"
@@ -225,7 +230,7 @@ def run(sites: int, devices: int, nights: int, db: Path, seed: int, progress: bo
     templates = _templates()
     fleet = [Site(i + 1, devices, random.Random(rng.random()), templates) for i in range(sites)]
     result: dict[str, Any] = {"sites": sites, "devices_per_site": devices, "nights": nights}
-    result["full_import_one_document"] = _full_import(fleet[0].document(0), db.parent)
+    result["full_import_one_document"] = _full_import(fleet[0].document(0))
     t0 = time.perf_counter()
     store_s = 0.0
     with Store(db, keep_observations=None) as store:

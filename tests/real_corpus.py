@@ -29,6 +29,7 @@ the harness gets from the published bytes to the message (and nothing else is ch
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -46,7 +47,7 @@ from auditor.knowledge import KnowledgeBase
 from auditor.models import Identity, Observation
 from auditor.opfile import Document as Source
 from auditor.opfile import LineDict, line_at
-from auditor.probes import dhip, onvif, ports, rtsp, sadp, wsdiscovery, x509
+from auditor.probes import dhip, onvif, ports, rtsp, sadp, vendorapi, wsdiscovery, x509
 from auditor.probes import http as http_probe
 from auditor.text import clean_text
 
@@ -66,13 +67,22 @@ PARSERS: dict[str, str | None] = {
     "tls_certificate": "x509",
     "tls_name": "x509",
     "banner": "ports",
-    # Kinds no probe reads yet (issue 11/12): kept as data, skipped by the harness.
-    "dahua_magicbox": None,
-    "dahua_remote_device": None,
-    "axis_basicdeviceinfo": None,
-    "axis_param": None,
-    "isapi_channels": None,
+    # Makers' identity APIs (auditor/probes/vendorapi.py): what the http probe (unauthenticated) or a
+    # credentialed reader (issue 12) gets, as the http observation's device_info record.
+    "dahua_magicbox": "vendorapi",
+    "dahua_remote_device": "vendorapi",
+    "axis_basicdeviceinfo": "vendorapi",
+    "axis_param": "vendorapi",
+    "isapi_channels": "vendorapi",
 }
+VENDOR_APIS: dict[str, tuple[str, str]] = {
+    "dahua_magicbox": (vendorapi.DAHUA_MAGICBOX, "/cgi-bin/magicBox.cgi"),
+    "dahua_remote_device": (vendorapi.DAHUA_REMOTE_DEVICE, "/cgi-bin/configManager.cgi"),
+    "axis_basicdeviceinfo": (vendorapi.AXIS_BASICDEVICEINFO, "/axis-cgi/basicdeviceinfo.cgi"),
+    "axis_param": (vendorapi.AXIS_PARAM, "/axis-cgi/param.cgi"),
+    "isapi_channels": (vendorapi.ISAPI_CHANNELS, "/ISAPI/ContentMgmt/InputProxy/channels"),
+}
+"""kind → (the ``device_info.api`` name, the path the reply answers)."""
 PUBLISHED_AS = ("raw", "fragment", "string-literal", "xmltodict-json", "dhip-json-body", "elided-namespaces",
                 "soap-body", "value", "tool-listing")
 DEVICE_CLASSES = ("camera", "recorder", "other")
@@ -430,6 +440,23 @@ def _http(item: Item, data: bytes) -> dict[str, Any]:
     return fields
 
 
+def _vendor(item: Item, data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the http observation's fields, extra checkable fields: each recorder channel as ``channel[N].key``)."""
+    api, path = VENDOR_APIS[item.kind]
+    identity = vendorapi.parse_identity(api, data)
+    extra: dict[str, Any] = {}
+    channels: list[vendorapi.RecorderChannel] = []
+    if api == vendorapi.ISAPI_CHANNELS:
+        channels = vendorapi.parse_isapi_channels(data)
+    elif api == vendorapi.DAHUA_REMOTE_DEVICE:
+        channels = vendorapi.parse_dahua_remote_devices(data)
+    for channel in channels:
+        for key, value in dataclasses.asdict(channel).items():
+            if value is not None and key != "channel":
+                extra[f"channel[{channel.channel}].{key}"] = value
+    return {"port": 80, "scheme": "http", "paths": {path: 200}, "device_info": identity.fields()}, extra
+
+
 def _certificate(data: bytes) -> dict[str, Any]:
     text = data.decode("ascii")
     b64 = re.search(r"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", text, re.S)
@@ -446,12 +473,12 @@ def _certificate(data: bytes) -> dict[str, Any]:
 def parse(item: Item, ip: str = "198.51.100.1") -> Parsed:
     """Run ``item`` through its probe's parser; raises what that parser raises on bad input.
 
-    Items of kinds no probe reads yet give no observation.
+    Items of a kind no parser reads yet (``parser: none-yet``) give no observation.
     """
     if item.parser is None:
         return Parsed((), {})
     data = message(item)
-    probe = "http" if item.parser == "x509" else str(item.parser)  # the http probe reads certificates
+    probe = "http" if item.parser in ("x509", "vendorapi") else str(item.parser)  # the http probe reads both
     many: list[dict[str, Any]]
     extra: dict[str, Any] = {}
     if item.kind == "sadp":
@@ -478,6 +505,9 @@ def parse(item: Item, ip: str = "198.51.100.1") -> Parsed:
     elif item.kind == "tls_name":
         key = "cert_subject" if item.name_field == "subject" else "cert_issuer"
         many = [{"port": 443, "scheme": "https", key: clean_text(data)}]
+    elif item.parser == "vendorapi":
+        fields, extra = _vendor(item, data)
+        many = [fields]
     elif item.kind == "banner":
         port = int(item.port or 0)
         many = [{"open": [port], "banners": {str(port): ports.clean_banner(data)}}]

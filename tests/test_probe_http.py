@@ -76,6 +76,8 @@ def test_isapi_device_info_open() -> None:
     resp = parse_response(asset("hikvision-isapi-deviceinfo-open.http"))
     info = parse_isapi_device_info(resp.body)
     assert info == {
+        "api": "isapi-device-info",
+        "hardware_id": "0x0",
         "device_name": "IP CAMERA",
         "model": "DS-2CD2032-I",
         "serial": "DS-2CD2032-I20150908CCWR541234567",

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import __version__
-from ..mac import normalise_mac
 from ..models import RAW_EXCERPT_MAX, Observation
 from ..text import clean_text
-from ..xmlsafe import UnsafeXML, local, parse_xml
+from ..xmlsafe import UnsafeXML
+from . import vendorapi
 from .base import HostState, ProbeContext
 from .contract import Field, ProbeFields
 from .streams import (
@@ -56,18 +56,33 @@ FIELDS = ProbeFields("http", (
     Field("cert_issuer", "str", "TLS certificate issuer", "CN=DS-2CD2143G2-I"),
     Field("cert_self_signed", "bool", "the certificate signs itself", True, kept="for a person"),
     Field("cert_not_after", "str", "certificate expiry (ISO time)", "2031-01-01T00:00:00Z", kept="for a person"),
-    Field("device_info", "record", "ISAPI `/ISAPI/System/deviceInfo` answered **without auth** (itself a "
-          "weakness); only the keys below", {
-              "device_name": "IP CAMERA", "model": "DS-2CD2032-I", "serial": "DS-2CD2032-I20150908CCWR541234567",
-              "firmware": "V5.3.0", "firmware_date": "build 150513", "mac": "c0:56:e3:12:34:56",
-              "device_type": "IPCamera"}, record=(
-        Field("device_name", "str", "deviceName", "IP CAMERA"),
-        Field("model", "str", "model", "DS-2CD2032-I"),
-        Field("serial", "str", "serialNumber", "DS-2CD2032-I20150908CCWR541234567"),
-        Field("firmware", "str", "firmwareVersion", "V5.3.0"),
-        Field("firmware_date", "str", "firmwareReleasedDate", "build 150513"),
-        Field("mac", "str", "macAddress, normalised", "c0:56:e3:12:34:56"),
-        Field("device_type", "str", "deviceType", "IPCamera"),
+    Field("device_info", "record", "the identity a maker's own API handed out (`auditor/probes/vendorapi.py`): "
+          "ISAPI `/ISAPI/System/deviceInfo` answered **without auth** (itself a weakness), Axis "
+          "`basicdeviceinfo.cgi` getAllUnrestrictedProperties; a credentialed reader fills it from the others. "
+          "Only the keys below", {
+              "api": "isapi-device-info", "device_name": "IP CAMERA", "model": "DS-2CD2032-I",
+              "serial": "DS-2CD2032-I20150908CCWR541234567", "firmware": "V5.3.0", "firmware_date": "build 150513",
+              "mac": "c0:56:e3:12:34:56", "device_type": "IPCamera"}, record=(
+        Field("api", "str", "which API answered: `isapi-device-info`, `axis-basicdeviceinfo`, `axis-param`, "
+              "`dahua-magicbox`, `isapi-channels`, `dahua-remote-device`", "isapi-device-info"),
+        Field("brand", "str", "the brand the firmware declares (Axis `Brand`)", "AXIS"),
+        Field("device_name", "str", "deviceName (ISAPI), ProdFullName (Axis), machine name (Dahua)", "IP CAMERA"),
+        Field("model", "str", "model (ISAPI), ProdNbr (Axis), deviceType or type (Dahua)", "DS-2CD2032-I"),
+        Field("model_code", "str", "the maker's internal model/board code when it differs (Dahua updateSerial)",
+              "IPC-HDW5830R-Z"),
+        Field("device_type", "str", "the kind of device in the firmware's words (ISAPI deviceType, Axis ProdType)",
+              "IPCamera"),
+        Field("serial", "str", "serialNumber / SerialNumber (an Axis serial is its MAC)",
+              "DS-2CD2032-I20150908CCWR541234567"),
+        Field("firmware", "str", "firmwareVersion / Version", "V5.3.0"),
+        Field("firmware_date", "str", "firmwareReleasedDate / BuildDate", "build 150513",
+              kept="for a person; the version is what is compared"),
+        Field("mac", "str", "macAddress, normalised: the MAC the device reports for itself", "c0:56:e3:12:34:56"),
+        Field("hardware_id", "str", "hardwareVersion / HardwareID", "0x0",
+              kept="for a person: hardware revision"),
+        Field("video", "bool", "the firmware declares video sources (false: a full capability list without any)",
+              True),
+        Field("channels", "int", "camera channels a recorder's channel list holds", 4),
     )),
 ), note="One observation per web port.")
 
@@ -226,35 +241,16 @@ def headers_upper(headers: list[tuple[str, str]]) -> bool:
     return len(names) >= 2 and all(k == k.upper() for k in names)
 
 
-_ISAPI_FIELDS = {
-    "deviceName": "device_name",
-    "model": "model",
-    "serialNumber": "serial",
-    "firmwareVersion": "firmware",
-    "firmwareReleasedDate": "firmware_date",
-    "macAddress": "mac",
-    "deviceType": "device_type",
-}
+def parse_isapi_device_info(body: bytes) -> dict[str, Any]:
+    """Fields of an ISAPI ``<DeviceInfo>`` document (served without auth by old firmware), as the
+    ``device_info`` record; {} for another document.
 
-
-def parse_isapi_device_info(body: bytes) -> dict[str, str]:
-    """Fields of an ISAPI ``<DeviceInfo>`` document (served without auth by old firmware).
-
-    Raises ``UnsafeXML`` for hostile or malformed XML.
+    Raises ``UnsafeXML`` for hostile or malformed XML (see :mod:`auditor.probes.vendorapi`).
     """
-    root = parse_xml(body, max_bytes=MAX_REPLY)
-    if local(root.tag) != "DeviceInfo":
+    try:
+        return vendorapi.parse_isapi_device_info(body).fields()
+    except vendorapi.VendorReplyError:
         return {}
-    out: dict[str, str] = {}
-    for child in root:
-        key = _ISAPI_FIELDS.get(local(child.tag))
-        if key and child.text and child.text.strip():
-            out[key] = clean_text(child.text)
-    if "mac" in out:
-        mac = normalise_mac(out.pop("mac"))
-        if mac:
-            out["mac"] = mac
-    return out
 
 
 def summarize_root(resp: HttpResponse) -> dict[str, Any]:
@@ -287,7 +283,7 @@ class PathReply:
     status: int
     auth_scheme: str | None = None
     realm: str | None = None
-    device_info: dict[str, str] | None = None
+    device_info: dict[str, Any] | None = None
     """ISAPI ``DeviceInfo`` fields, when ``/ISAPI/System/deviceInfo`` answered 200."""
     warning: str | None = None
 

@@ -2,20 +2,52 @@
 
 Two addresses are one device when they share a MAC (the ARP-seen MAC is
 authoritative for on-link hosts; for routed hosts the MAC a device reports about
-itself via SADP, DHIP or ONVIF is the only one there is) or a serial number.
-Every observation is kept as evidence on the folded device.
+itself is the only one there is) or a serial number. Every observation is kept as
+evidence on the folded device.
+
+Where a host's MAC comes from, in order: ARP; the MAC the device reports about itself
+(SADP, DHIP, ONVIF GetNetworkInterfaces, WS-Discovery's MAC scope, a vendor identity
+API's ``device_info.mac``); its serial number, for makers whose serials are their
+units' MACs (Axis; ``serial_mac``, from the knowledge base). Serials come from SADP,
+DHIP, ONVIF and the vendor identity APIs.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .mac import normalise_mac
 from .models import Host, Observation
 
-_SELF_REPORTED_MAC = ("sadp", "dhip", "onvif", "wsdiscovery")
+SerialMac = Callable[[str], "tuple[str, str] | None"]
+"""serial → (MAC, maker) for makers whose serials are MACs (``KnowledgeBase.mac_from_serial``)."""
+
+_SELF_REPORTED_MAC = ("sadp", "dhip", "onvif", "wsdiscovery", "http")
+_SERIAL_SOURCES = ("sadp", "dhip", "onvif", "http")
+
+
+def device_info(obs: Observation) -> dict[str, Any]:
+    """The vendor identity record of an http observation (``{}`` for other probes or none)."""
+    info = obs.fields.get("device_info") if obs.probe == "http" else None
+    return info if isinstance(info, dict) else {}
+
+
+def reported_macs(obs: Observation) -> list[Any]:
+    """The MACs an observation says the device has (raw values, not normalised)."""
+    if obs.probe == "onvif":
+        return list(obs.fields.get("macs") or [])[:8]
+    if obs.probe == "http":
+        return [device_info(obs).get("mac")]
+    return [obs.fields.get("mac")]
+
+
+def reported_serial(obs: Observation) -> str | None:
+    """The serial number an observation reports for the device itself, if any."""
+    value = device_info(obs).get("serial") if obs.probe == "http" else obs.fields.get("serial")
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def _arp_mac(observations: list[Observation]) -> str | None:
@@ -25,39 +57,46 @@ def _arp_mac(observations: list[Observation]) -> str | None:
     return None
 
 
-def _mac_of(observations: list[Observation]) -> str | None:
+def _mac_of(observations: list[Observation], serial_mac: SerialMac | None = None) -> str | None:
     if mac := _arp_mac(observations):
         return mac
     for probe in _SELF_REPORTED_MAC:
         for obs in observations:
             if obs.probe != probe:
                 continue
-            candidates = obs.fields.get("macs") if probe == "onvif" else [obs.fields.get("mac")]
-            for cand in candidates or []:
+            for cand in reported_macs(obs):
                 if mac := normalise_mac(cand):
                     return mac
-    return None
-
-
-def _first(observations: list[Observation], probes: tuple[str, ...], name: str) -> str | None:
-    for probe in probes:
+    if serial_mac is not None:
         for obs in observations:
-            value = obs.fields.get(name)
-            if obs.probe == probe and isinstance(value, str) and value.strip():
-                return value.strip()
+            if (serial := reported_serial(obs)) and (found := serial_mac(serial)):
+                return found[0]
     return None
 
 
 def _serial_of(observations: list[Observation]) -> str | None:
-    return _first(observations, ("sadp", "dhip", "onvif"), "serial")
+    for probe in _SERIAL_SOURCES:
+        for obs in observations:
+            if obs.probe == probe and (serial := reported_serial(obs)):
+                return serial
+    return None
 
 
 def _endpoint_of(observations: list[Observation]) -> str | None:
-    return _first(observations, ("wsdiscovery",), "endpoint")
+    for obs in observations:
+        value = obs.fields.get("endpoint")
+        if obs.probe == "wsdiscovery" and isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
-def assemble(observations: Iterable[Observation]) -> list[Host]:
-    """Group ``observations`` into Hosts, sorted by primary IP."""
+def assemble(observations: Iterable[Observation], serial_mac: SerialMac | None = None) -> list[Host]:
+    """Group ``observations`` into Hosts, sorted by primary IP.
+
+    ``serial_mac`` (``KnowledgeBase.mac_from_serial``) reads a MAC out of the serial of makers
+    whose serials are MACs, so a routed Axis camera that reports only its serial folds with the
+    address that reported its MAC, and keeps one key across scans.
+    """
     by_ip: dict[str, list[Observation]] = defaultdict(list)
     for obs in observations:
         by_ip[obs.ip].append(obs)
@@ -75,7 +114,7 @@ def assemble(observations: Iterable[Observation]) -> list[Host]:
     arp_macs: dict[str, set[str]] = {ip: {m} if (m := _arp_mac(obs_list)) else set() for ip, obs_list in by_ip.items()}
     owners: dict[str, str] = {}
     for ip, obs_list in by_ip.items():
-        mac, serial = _mac_of(obs_list), _serial_of(obs_list)
+        mac, serial = _mac_of(obs_list, serial_mac), _serial_of(obs_list)
         for key in (f"mac:{mac}" if mac else None, f"serial:{serial}" if serial else None):
             if key is None:
                 continue
@@ -96,7 +135,7 @@ def assemble(observations: Iterable[Observation]) -> list[Host]:
     for ips in groups.values():
         ips.sort(key=ipaddress.IPv4Address)
         merged = [obs for ip in ips for obs in sorted(by_ip[ip], key=lambda o: (o.probe, o.seen_at))]
-        folded.append((ips, merged, _primary_ip(ips, by_ip), _mac_of(merged)))
+        folded.append((ips, merged, _primary_ip(ips, by_ip), _mac_of(merged, serial_mac)))
     # An endpoint reference announced by several devices (cheap firmware ships one UUID on every
     # unit; a hostile device can copy one) identifies none of them.
     endpoint_count = Counter(_endpoint_of(merged) for _, merged, _, _ in folded)

@@ -46,6 +46,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .assemble import device_info, reported_macs, reported_serial
 from .knowledge import KnowledgeBase, NameMatch, Signature
 from .mac import is_locally_administered, normalise_mac
 from .models import Evidence, Host, Identity, Observation
@@ -157,31 +158,75 @@ def _clue_for_name(match: NameMatch, probe: str, field: str, text: str, strength
                  candidates=match.candidates)
 
 
-def _macs(host: Host) -> list[tuple[str, str, bool]]:
-    """(mac, probe, on_the_wire) for every distinct MAC seen; ARP's first.
+@dataclass(frozen=True)
+class _Mac:
+    mac: str
+    probe: str
+    on_the_wire: bool
+    serial: str | None = None
+    """Set when the MAC was read out of this serial number (a maker whose serials are MACs)."""
+
+
+def _serials(host: Host, kb: KnowledgeBase) -> list[tuple[str, str, str]]:
+    """(serial, probe, field) of every serial the device reports or shows: the serial fields
+    (SADP, DHIP, ONVIF, a vendor identity API), then serials the knowledge base reads out of
+    realms, certificate names and host names (``AXIS_<serial>``)."""
+    out: list[tuple[str, str, str]] = [
+        (_text(serial), obs.probe, "device_info.serial" if obs.probe == "http" else "serial")
+        for obs in host.observations if (serial := reported_serial(obs))]
+    for obs in host.observations:
+        texts: list[tuple[str, Any]] = []
+        if obs.probe in ("http", "rtsp"):
+            texts.append(("realm", obs.fields.get("realm")))
+        if obs.probe == "http":
+            realms = obs.fields.get("path_realms")
+            texts += [("path_realms", v) for v in (realms.values() if isinstance(realms, dict) else [])][:8]
+            texts.append(("cert_subject", obs.fields.get("cert_subject")))
+        if obs.probe == "onvif":
+            texts.append(("hostname", obs.fields.get("hostname")))
+        for field, value in texts:
+            out += [(_text(serial), obs.probe, field) for serial in kb.serials_shown_in(_text(value))]
+    return list(dict.fromkeys(out))
+
+
+def _macs(host: Host, kb: KnowledgeBase) -> list[_Mac]:
+    """Every distinct MAC seen, ARP's first, then what the device reports about itself, then
+    MACs read out of serial numbers (makers whose serials are MACs).
 
     Each MAC is credited to the probe that actually saw it: a routed camera's MAC
-    comes from what it says about itself (ONVIF/SADP/DHIP), never from ARP.
+    comes from what it says about itself (ONVIF/SADP/DHIP/a vendor API), never from ARP.
     """
-    seen: dict[str, tuple[str, str, bool]] = {}
+    seen: dict[str, _Mac] = {}
     ordered = sorted(host.observations, key=lambda o: o.probe != "arp")
     for obs in ordered:
-        values: list[Any] = []
-        if obs.probe in ("arp", "sadp", "dhip", "wsdiscovery"):
-            values = [obs.fields.get("mac")]
-        elif obs.probe == "onvif":
-            values = list(obs.fields.get("macs") or [])[:8]
-        for value in values:
+        if obs.probe not in ("arp", "sadp", "dhip", "wsdiscovery", "onvif", "http"):
+            continue
+        for value in reported_macs(obs):
             mac = normalise_mac(value)
             if mac and mac not in seen:
-                seen[mac] = (mac, obs.probe, obs.probe == "arp")
+                seen[mac] = _Mac(mac, obs.probe, obs.probe == "arp")
     if host.mac and (mac := normalise_mac(host.mac)) and mac not in seen:
-        seen[mac] = (mac, "arp", True)  # a Host built without its ARP observation (re-identification input)
+        seen[mac] = _Mac(mac, "arp", True)  # a Host built without its ARP observation (re-identification input)
+    for serial, probe, _field in _serials(host, kb)[:8]:
+        found = kb.mac_from_serial(serial)
+        if found is not None and found[0] not in seen:
+            seen[found[0]] = _Mac(found[0], probe, False, serial)
     return list(seen.values())
 
 
 def _oui_clues(host: Host, kb: KnowledgeBase) -> Iterator[_Clue]:
-    for mac, probe, wire in _macs(host):
+    for seen in _macs(host, kb):
+        mac, probe, wire = seen.mac, seen.probe, seen.on_the_wire
+        if seen.serial is not None:
+            match = kb.lookup_oui(mac)
+            maker = kb.maker(match.maker if match else None)
+            rule = maker.serial_is_mac if maker else None
+            if match is not None and maker is not None and rule is not None:
+                note = (f"serial {seen.serial} is the unit's MAC ({maker.name} serials are MACs: {rule.source}); "
+                        f"OUI {match.prefix}/{match.prefix_len} registered to {match.org}")
+                yield _Clue(Evidence(probe, "serial", seen.serial, maker.name, "medium", note),
+                            maker=maker.name, brand_source=30)
+            continue
         if is_locally_administered(mac):
             yield _Clue(Evidence(probe, "mac", mac, None, "weak",
                                  "locally administered (random) MAC: the OUI says nothing about the maker"))
@@ -293,8 +338,49 @@ def _wsd_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
     yield from _signature_clues(kb, "wsdiscovery", "name", "model", fields.get("name"), 60)
 
 
+def _class_text_clues(kb: KnowledgeBase, probe: str, field: str, value: Any) -> Iterator[_Clue]:
+    """What kind of device free text says it is ("Network Camera", "NVR", "Door Controller"):
+    class-only ``class_text`` signatures, searched in titles, banners, realms, certificate names
+    and the device types vendor APIs report."""
+    text = _text(value)
+    for sig in kb.match_signatures("class_text", text):
+        yield _from_signature(kb, sig, probe, field, text)
+
+
+def _device_info_clues(kb: KnowledgeBase, info: dict[str, Any]) -> Iterator[_Clue]:
+    """A maker's identity API answered (ISAPI, VAPIX, Dahua CGI): the API itself is the maker's
+    firmware (``vendor_api`` signatures, firmware-level like SADP/DHIP); model, firmware and
+    brand as the firmware states them; what kind of device it declares."""
+    api = _text(info.get("api"))
+    for sig in kb.match_signatures("vendor_api", api):
+        yield replace(_from_signature(kb, sig, "http", "device_info.api", api), firmware_level=True)
+    for key in ("model", "model_code"):
+        yield from _signature_clues(kb, "http", f"device_info.{key}", "model", info.get(key), 60)
+    yield from _signature_clues(kb, "http", "device_info.firmware", "firmware", info.get("firmware"))
+    if brand := _name_clue(kb, "http", "device_info.brand", info.get("brand"), "medium", 2, keep_unknown=True):
+        yield brand
+    for key in ("device_type", "device_name"):
+        yield from _class_text_clues(kb, "http", f"device_info.{key}", info.get(key))
+    video, channels = info.get("video"), info.get("channels")
+    if video is False:
+        yield _Clue(Evidence("http", "device_info.video", "false", None, "medium",
+                             "the firmware lists its capabilities and no video source"),
+                    device_class="other", class_strength="medium")
+    elif video is True:
+        yield _Clue(Evidence("http", "device_info.video", "true", None, "weak", "the firmware lists video sources"),
+                    device_class="camera", class_strength="weak")
+    if isinstance(channels, int) and not isinstance(channels, bool):
+        yield _Clue(Evidence("http", "device_info.channels", str(channels), None, "strong",
+                             "lists the IP cameras it records (a recorder's channel list)"),
+                    device_class="recorder", class_strength="strong")
+
+
 def _http_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
     fields = obs.fields
+    if info := device_info(obs):
+        yield from _device_info_clues(kb, info)
+    for field in ("title", "server", "realm", "cert_subject"):
+        yield from _class_text_clues(kb, "http", field, fields.get(field))
     yield from _signature_clues(kb, "http", "server", "http_server", fields.get("server"))
     yield from _signature_clues(kb, "http", "title", "http_title", fields.get("title"))
     yield from _signature_clues(kb, "http", "title", "model", fields.get("title"), 60)
@@ -331,6 +417,8 @@ def _rtsp_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
     fields = obs.fields
     yield _Clue(Evidence("rtsp", "status", _text(fields.get("status")), None, "weak", "answers RTSP"),
                 device_class="camera", class_strength="weak")
+    for field in ("server", "realm"):
+        yield from _class_text_clues(kb, "rtsp", field, fields.get(field))
     yield from _signature_clues(kb, "rtsp", "server", "rtsp_server", fields.get("server"))
     yield from _signature_clues(kb, "rtsp", "realm", "rtsp_realm", fields.get("realm"))
     for field in ("server", "realm"):
@@ -353,6 +441,7 @@ def _port_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
             continue
         # FTP / telnet greetings often name the maker or the model ("220 AXIS 216FD ... ready")
         yield from _signature_clues(kb, "ports", field, "banner", text)
+        yield from _class_text_clues(kb, "ports", field, text)
         yield from _signature_clues(kb, "ports", field, "model", text, 60)
         clue = _name_clue(kb, "ports", field, text, "medium", 5)
         if clue:
@@ -536,18 +625,33 @@ def _decide_class(kb: KnowledgeBase, maker: str | None, clues: list[_Clue]) -> s
     return "unknown"
 
 
-_PREFERENCE = {
-    "model": (("onvif", "model"), ("sadp", "model"), ("dhip", "model"), ("wsdiscovery", "hardware")),
-    "firmware": (("onvif", "firmware"), ("sadp", "firmware"), ("dhip", "firmware")),
-    "serial": (("onvif", "serial"), ("sadp", "serial"), ("dhip", "serial")),
+_PREFERENCE: dict[str, tuple[tuple[str, str], ...]] = {
+    "model": (("onvif", "model"), ("sadp", "model"), ("dhip", "model"), ("http", "device_info.model"),
+              ("wsdiscovery", "hardware")),
+    "firmware": (("onvif", "firmware"), ("sadp", "firmware"), ("dhip", "firmware"), ("http", "device_info.firmware")),
+    "serial": (("onvif", "serial"), ("sadp", "serial"), ("dhip", "serial"), ("http", "device_info.serial")),
 }
+"""Where Identity.model, .firmware and .serial come from, first found wins: what the device presents
+through ONVIF (the standard interface, the name on its label), then its maker's own firmware protocols
+(SADP, DHIP), then a maker's identity API (ISAPI, VAPIX, Dahua CGI: ``device_info``), then the
+WS-Discovery hardware scope. A serial no field holds may still be read out of a realm or a certificate
+name (``AXIS_<serial>``; :meth:`KnowledgeBase.serials_shown_in`)."""
 
 
-def _pick(host: Host, what: str) -> str | None:
+def _value(obs: Observation, field: str) -> str:
+    if field.startswith("device_info."):
+        return _text(device_info(obs).get(field.split(".", 1)[1]))
+    return _text(obs.fields.get(field))
+
+
+def _pick(host: Host, what: str, kb: KnowledgeBase | None = None) -> str | None:
     for probe, field in _PREFERENCE[what]:
         for obs in host.observations:
-            if obs.probe == probe and _text(obs.fields.get(field)):
-                return _text(obs.fields.get(field))
+            if obs.probe == probe and (value := _value(obs, field)):
+                return value
+    if what == "serial" and kb is not None:
+        shown = _serials(host, kb)
+        return shown[0][0] if shown else None
     return None
 
 
@@ -578,7 +682,7 @@ def identify(host: Host, kb: KnowledgeBase) -> Identity:
     return Identity(
         maker=maker, brand=brand, relation=relation, relation_text=relation_text,
         device_class=_decide_class(kb, maker, clues),  # type: ignore[arg-type]
-        model=_pick(host, "model"), firmware=_pick(host, "firmware"), serial=_pick(host, "serial"),
+        model=_pick(host, "model"), firmware=_pick(host, "firmware"), serial=_pick(host, "serial", kb),
         confidence=confidence,  # type: ignore[arg-type]
         covered=covered, covered_basis=basis, evidence=tuple(evidence), conflicts=tuple(conflicts),
         review=review, possible_makers=possible, possible_covered=possible_covered,

@@ -32,12 +32,26 @@ KINDS: tuple[str, ...] = ("video", "telecom", "radio", "printer", "computer", "n
 SIGNATURE_KINDS: tuple[str, ...] = (
     "protocol", "model", "firmware", "http_server", "http_title", "http_realm", "http_path",
     "http_p3p", "http_headers_upper", "rtsp_server", "rtsp_realm", "port", "wsd_type", "ssh_banner", "banner",
+    "vendor_api", "class_text",
 )
 CLASSES: tuple[str, ...] = ("camera", "recorder", "other")
 _MAX_TEXT = 256
 
 
 # ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class SerialMac:
+    """A maker whose serial numbers are the unit's MAC address (Axis): how to read one."""
+
+    pattern: re.Pattern[str]
+    """What such a serial looks like (the whole serial)."""
+    shown_in: tuple[re.Pattern[str], ...]
+    """Where firmware shows the serial in other text (realms, certificate names, host names):
+    each pattern's ``serial`` group is the serial."""
+    source: str
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,8 @@ class Maker:
     review: str | None = None
     note: str | None = None
     sources: tuple[str, ...] = ()
+    serial_is_mac: SerialMac | None = None
+    """Set when the maker's serial numbers are the unit's MAC (see :meth:`KnowledgeBase.mac_from_serial`)."""
 
 
 @dataclass(frozen=True)
@@ -421,6 +437,41 @@ class KnowledgeBase:
         return OuiMatch(normal, entry.prefix, entry.prefix_len, entry.org, rule.target, None, None,
                         cover.covered, cover.basis, cover.review)
 
+    # -- serial numbers that are MACs
+
+    def serials_shown_in(self, text: str | None) -> list[str]:
+        """Serials a maker's firmware shows inside other text (``AXIS_<serial>`` realms, host names)."""
+        if not text:
+            return []
+        shown = str(text).strip()[:_MAX_TEXT]
+        out: list[str] = []
+        for maker in self.makers.values():
+            rule = maker.serial_is_mac
+            for pattern in rule.shown_in if rule else ():
+                for m in pattern.finditer(shown):
+                    if m.group("serial") and m.group("serial") not in out:
+                        out.append(m.group("serial"))
+        return out
+
+    def mac_from_serial(self, serial: str | None) -> tuple[str, str] | None:
+        """(MAC, maker) when ``serial`` is a serial number of a maker whose serials are its units'
+        MACs, and the registry gives that MAC to that maker; else None.
+
+        The registry check keeps a random 12-hex serial of another maker from passing for a MAC.
+        """
+        text = str(serial or "").strip()
+        if not text or len(text) > 32:
+            return None
+        for maker in self.makers.values():
+            rule = maker.serial_is_mac
+            if rule is None or not rule.pattern.fullmatch(text):
+                continue
+            mac = normalise_mac(re.sub(r"[^0-9A-Fa-f]", "", text))
+            match = self.lookup_oui(mac)
+            if mac and match is not None and self.same_group(match.maker, maker.name):
+                return mac, maker.name
+        return None
+
     # -- signatures
 
     def match_signatures(self, kind: str, value: object) -> list[Signature]:
@@ -498,7 +549,9 @@ def _kev_status(entry: KevEntry, firmware: str | None) -> tuple[str, str, str | 
 # ---------------------------------------------------------------- loading
 
 
-_MAKER_KEYS = ("name", "legal_name", "country", "kind", "group", "covered", "names", "review", "note", "sources")
+_MAKER_KEYS = ("name", "legal_name", "country", "kind", "group", "covered", "names", "review", "note", "sources",
+               "serial_is_mac")
+_SERIAL_MAC_KEYS = ("pattern", "shown_in", "source", "note")
 _COVERED_KEYS = ("ndaa_889", "fcc_covered_list", "basis")
 _BRAND_KEYS = ("name", "names", "maker", "makers", "relation", "status", "confidence", "source", "lines",
                "period", "review", "note")
@@ -547,10 +600,27 @@ def _load_makers(f: _File) -> tuple[str, dict[str, Maker], dict[str, Any], list[
             review=f.text(item, "review", required=False),
             note=f.text(item, "note", required=False),
             sources=sources,
+            serial_is_mac=_serial_mac(f, item, name),
         )
         names.extend(_name_patterns(f, item, name, False))
     law = f.data.get("law") or {}
     return version, makers, law, names
+
+
+def _serial_mac(f: _File, item: dict[str, Any], maker: str) -> SerialMac | None:
+    rule = item.get("serial_is_mac")
+    if rule is None:
+        return None
+    if not isinstance(rule, dict):
+        raise f.fail(f"maker {maker!r}: 'serial_is_mac' must be a mapping", item)
+    f.keys(rule, _SERIAL_MAC_KEYS, f"maker {maker!r} serial_is_mac")
+    shown_in = tuple(f.regex(rule, "shown_in", p) for p in f.texts(rule, "shown_in"))
+    for pattern in shown_in:
+        if "serial" not in pattern.groupindex:
+            raise f.fail(f"maker {maker!r}: each 'shown_in' pattern needs a (?P<serial>...) group", rule)
+    return SerialMac(pattern=f.regex(rule, "pattern", f.text(rule, "pattern") or "", anchor="^"),
+                     shown_in=shown_in, source=f.text(rule, "source") or "",
+                     note=f.text(rule, "note", required=False) or "")
 
 
 def _brand_maker(f: _File, item: dict[str, Any], brand: str, makers: Mapping[str, Maker]) -> BrandMaker:

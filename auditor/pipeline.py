@@ -182,7 +182,7 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
                 budget, why = min(budget, STOP_GRACE), "stopped while the probes ran"
             with interrupt.alarm(budget, f"{why} while identifying, checking and storing what was seen"):
                 sink.flush()
-                devices = [Device(host=h, identity=identify(h, kb)) for h in assemble(sink.all)]
+                devices = [Device(host=h, identity=identify(h, kb)) for h in assemble(sink.all, kb.mac_from_serial)]
                 facts = {d.key: device_facts(d, kb, policy) for d in devices}
                 findings: list[Finding] = evaluate(policy, devices, today=request.today, kb=kb, known_facts=facts)
                 store.record_results(scan_id, devices, facts, findings)

@@ -526,7 +526,7 @@ def parse(item: Item, ip: str = "198.51.100.1") -> Parsed:
 
 def identify_observations(observations: Iterable[Observation], kb: KnowledgeBase) -> Identity | None:
     """The identity the pipeline gives these observations (one address: one host)."""
-    hosts = assemble(observations)
+    hosts = assemble(observations, kb.mac_from_serial)
     if not hosts:
         return None
     return identify(max(hosts, key=lambda h: len(h.observations)), kb)

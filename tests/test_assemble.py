@@ -60,3 +60,32 @@ def test_a_shared_serial_does_not_merge_two_network_cards():
     ])
     assert [(h.key, h.ips) for h in hosts] == [("mac:3c:ef:8c:00:00:30", ("198.18.0.30",)),
                                                ("mac:3c:ef:8c:00:00:31", ("198.18.0.31",))]
+
+
+def test_a_vendor_apis_mac_and_serial_fold_a_routed_device():
+    """The ISAPI deviceInfo a routed Hikvision hands out names its MAC and serial: both fold."""
+    info = {"api": "isapi-device-info", "mac": "c0:56:e3:00:00:40", "serial": "DS-2CD2143G2-I20210315AAWRG40"}
+    hosts = assemble([
+        obs("198.18.32.40", "http", port=80, device_info=info),
+        obs("198.18.32.41", "sadp", serial="DS-2CD2143G2-I20210315AAWRG40"),
+        obs("198.18.32.42", "onvif", macs=["c0:56:e3:00:00:40"]),
+    ])
+    assert [(h.key, h.ips) for h in hosts] == [
+        ("mac:c0:56:e3:00:00:40", ("198.18.32.40", "198.18.32.41", "198.18.32.42"))]
+
+
+def test_a_serial_that_is_a_mac_folds_and_keys_the_device():
+    """Axis serials are MACs: with the knowledge base's reading, a routed Axis that reports only its
+    serial gets a MAC key, and folds with the address that reported the MAC."""
+    from auditor.knowledge import load_knowledge
+
+    kb = load_knowledge()
+    observations = [
+        obs("198.18.32.50", "onvif", serial="ACCC8E1A909D", manufacturer="AXIS"),
+        obs("198.18.32.51", "wsdiscovery", mac="ac:cc:8e:1a:90:9d", endpoint="urn:uuid:axis"),
+    ]
+    assert len(assemble(observations)) == 2, "without the knowledge base a serial is only a serial"
+    (one,) = assemble(observations, kb.mac_from_serial)
+    assert one.key == "mac:ac:cc:8e:1a:90:9d" and one.ips == ("198.18.32.50", "198.18.32.51")
+    (other,) = assemble([obs("198.18.32.52", "onvif", serial="C0FFEE123456")], kb.mac_from_serial)
+    assert other.key == "serial:C0FFEE123456", "a 12-hex serial whose OUI is not Axis's is no MAC"

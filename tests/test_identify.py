@@ -250,3 +250,47 @@ def test_every_maker_claim_has_checkable_evidence() -> None:
     assert {e.probe for e in supporting} >= {"arp", "sadp", "http"}
     assert all(e.note for e in supporting)
     assert any("C0:56:E3/24" in e.note for e in supporting)
+
+
+# ---- firmware identity from makers' identity APIs (device_info), serials that are MACs
+
+
+def test_isapi_device_info_identifies_and_feeds_the_identity() -> None:
+    info = {"api": "isapi-device-info", "device_name": "garden", "model": "DS-2CD2386G2-IU",
+            "serial": "DS-2CD2386G2-IU20220101AAWRK12345678", "firmware": "V5.7.15", "mac": "c0:56:e3:9a:8b:7c",
+            "device_type": "IPCamera"}
+    ident = identify(host(obs("http", port=80, status=401, device_info=info)), KB)
+    assert (ident.maker, ident.covered, ident.device_class) == ("Hikvision", True, "camera")
+    assert (ident.model, ident.firmware, ident.serial) == ("DS-2CD2386G2-IU", "V5.7.15",
+                                                          "DS-2CD2386G2-IU20220101AAWRK12345678")
+    oui = [e for e in ident.evidence if e.field == "mac"]
+    assert oui and oui[0].probe == "http" and oui[0].value == "c0:56:e3:9a:8b:7c", "a self-reported MAC is OUI evidence"
+
+
+def test_onvif_outranks_a_vendor_api_for_the_model_shown() -> None:
+    info = {"api": "dahua-magicbox", "model": "IPC-HDW5831R-ZE", "model_code": "IPC-HDW5830R-Z"}
+    ident = identify(host(onvif("Dahua", "IPC-HDW5831R-ZE-X", serial="4X7C5A1ZAG21L3F"),
+                          obs("http", port=80, device_info=info)), KB)
+    assert ident.model == "IPC-HDW5831R-ZE-X" and ident.maker == "Dahua"
+
+
+def test_a_recorders_channel_list_makes_it_a_recorder() -> None:
+    ident = identify(host(obs("http", port=80, device_info={"api": "isapi-channels", "channels": 0})), KB)
+    assert (ident.maker, ident.device_class) == ("Hikvision", "recorder")
+
+
+def test_axis_serial_is_oui_evidence_and_fills_the_serial() -> None:
+    realm_only = identify(host(obs("rtsp", port=554, status=401, realm="AXIS_ACCC8E3A0A8F")), KB)
+    assert realm_only.maker == "Axis" and realm_only.serial == "ACCC8E3A0A8F"
+    serial = [e for e in realm_only.evidence if e.field == "serial"]
+    assert serial and serial[0].supports == "Axis" and "AC:CC:8E" in serial[0].note
+    anonymised = identify(host(obs("http", port=80, device_info={"api": "axis-basicdeviceinfo",
+                                                                 "serial": "ACCC12345678"})), KB)
+    assert anonymised.maker == "Axis" and not [e for e in anonymised.evidence if e.field == "serial"], \
+        "a serial whose OUI is not Axis's gives no OUI evidence"
+
+
+def test_a_device_without_video_is_other() -> None:
+    info = {"api": "axis-param", "serial": "ACCC8ED0A6EC", "firmware": "1.84.1", "video": False}
+    ident = identify(host(obs("http", port=80, device_info=info)), KB)
+    assert (ident.maker, ident.device_class) == ("Axis", "other")

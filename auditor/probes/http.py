@@ -50,8 +50,9 @@ FIELDS = ProbeFields("http", (
     Field("location", "str", "`Location` of a 3xx to `GET /`", "/doc/page/login.asp",
           kept="for a person following the redirect"),
     Field("paths", "map[int]", "vendor path → status", {"/ISAPI/System/deviceInfo": 401}),
-    Field("path_realms", "map[str]", "vendor path → realm it challenged with",
-          {"/ISAPI/System/deviceInfo": "Hikvision"}, kept="for a person; the first realm is also `realm`"),
+    Field("path_realms", "map[str]", "vendor path → realm it challenged with (the first is also `realm`; a "
+          "serial shown in any of them is read, e.g. `AXIS_<serial>`)",
+          {"/ISAPI/System/deviceInfo": "Hikvision"}),
     Field("cert_subject", "str", "TLS certificate subject (https)", "CN=DS-2CD2143G2-I"),
     Field("cert_issuer", "str", "TLS certificate issuer", "CN=DS-2CD2143G2-I"),
     Field("cert_self_signed", "bool", "the certificate signs itself", True, kept="for a person"),

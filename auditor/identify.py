@@ -385,6 +385,7 @@ def _http_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
     yield from _signature_clues(kb, "http", "title", "http_title", fields.get("title"))
     yield from _signature_clues(kb, "http", "title", "model", fields.get("title"), 60)
     yield from _signature_clues(kb, "http", "realm", "http_realm", fields.get("realm"))
+    yield from _signature_clues(kb, "http", "challenge", "challenge", fields.get("challenge"))
     yield from _signature_clues(kb, "http", "p3p", "http_p3p", fields.get("p3p"))
     if fields.get("headers_upper") is True:
         yield from _signature_clues(kb, "http", "headers_upper", "http_headers_upper", "true")
@@ -421,6 +422,8 @@ def _rtsp_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
         yield from _class_text_clues(kb, "rtsp", field, fields.get(field))
     yield from _signature_clues(kb, "rtsp", "server", "rtsp_server", fields.get("server"))
     yield from _signature_clues(kb, "rtsp", "realm", "rtsp_realm", fields.get("realm"))
+    yield from _signature_clues(kb, "rtsp", "challenge", "challenge", fields.get("challenge"))
+    yield from _signature_clues(kb, "rtsp", "content_base", "rtsp_path", fields.get("content_base"))
     for field in ("server", "realm"):
         clue = _name_clue(kb, "rtsp", field, fields.get(field), "medium", 5)
         if clue:

@@ -32,7 +32,7 @@ KINDS: tuple[str, ...] = ("video", "telecom", "radio", "printer", "computer", "n
 SIGNATURE_KINDS: tuple[str, ...] = (
     "protocol", "model", "firmware", "http_server", "http_title", "http_realm", "http_path",
     "http_p3p", "http_headers_upper", "rtsp_server", "rtsp_realm", "port", "wsd_type", "ssh_banner", "banner",
-    "vendor_api", "class_text",
+    "vendor_api", "class_text", "challenge", "rtsp_path",
 )
 CLASSES: tuple[str, ...] = ("camera", "recorder", "other")
 _MAX_TEXT = 256

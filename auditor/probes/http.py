@@ -24,6 +24,7 @@ from ..text import clean_text
 from ..xmlsafe import UnsafeXML
 from . import vendorapi
 from .base import HostState, ProbeContext
+from .challenge import challenge_form
 from .contract import Field, ProbeFields
 from .streams import (
     MAX_REPLY,
@@ -44,7 +45,10 @@ FIELDS = ProbeFields("http", (
     Field("title", "str", "HTML `<title>` of `GET /`", "WEB SERVICE"),
     Field("realm", "str", "realm of `/`, or else of the first vendor path that challenged", "Hikvision"),
     Field("auth_scheme", "str", "`Basic`, `Digest`, … (with `realm`)", "Digest",
-          kept="for a person; the realm is what identifies"),
+          kept="for a person; the realm and the challenge's form are what identify"),
+    Field("challenge", "str", "the `WWW-Authenticate` header(s) `realm` came from, nonces replaced by their form "
+          "(`auditor/probes/challenge.py`)", 'Digest qop="auth", realm="IP Camera(C2183)", nonce="{b64hex}", '
+          'stale="FALSE"'),
     Field("headers_upper", "bool", "header names sent in upper case (a Dahua tell)", False),
     Field("p3p", "str", "`P3P` header of `GET /`", "CP=CAO PSA OUR"),
     Field("location", "str", "`Location` of a 3xx to `GET /`", "/doc/page/login.asp",
@@ -268,6 +272,8 @@ def summarize_root(resp: HttpResponse) -> dict[str, Any]:
         fields["auth_scheme"] = scheme
     if realm:
         fields["realm"] = realm
+        if form := challenge_form(resp.all("WWW-Authenticate")):
+            fields["challenge"] = form
     p3p = resp.header("P3P")
     if p3p:
         fields["p3p"] = clean_text(p3p)
@@ -287,6 +293,8 @@ class PathReply:
     device_info: dict[str, Any] | None = None
     """ISAPI ``DeviceInfo`` fields, when ``/ISAPI/System/deviceInfo`` answered 200."""
     warning: str | None = None
+    challenge: str | None = None
+    """The challenge's form (:func:`~auditor.probes.challenge.challenge_form`), with ``realm``."""
 
 
 def summarize_path(path: str, resp: HttpResponse) -> PathReply:
@@ -299,7 +307,8 @@ def summarize_path(path: str, resp: HttpResponse) -> PathReply:
             info = parse_isapi_device_info(resp.body) or None
         except UnsafeXML as exc:
             warning = str(exc)
-    return PathReply(resp.status, scheme if realm else None, realm, info, warning)
+    form = challenge_form(resp.all("WWW-Authenticate")) if realm else None
+    return PathReply(resp.status, scheme if realm else None, realm, info, warning, form)
 
 
 def raw_excerpt(data: bytes) -> str:
@@ -418,8 +427,10 @@ class HttpProbe:
             paths[path] = found.status
             if found.realm:
                 realms[path] = found.realm
-                fields.setdefault("realm", found.realm)
-                fields.setdefault("auth_scheme", found.auth_scheme)
+                if "realm" not in fields:
+                    fields.update(realm=found.realm, auth_scheme=found.auth_scheme)
+                    if found.challenge:
+                        fields["challenge"] = found.challenge
             if found.warning:
                 warnings.append(f"{path}: {found.warning}")
             if found.device_info:

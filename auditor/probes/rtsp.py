@@ -9,6 +9,7 @@ OPTIONS, DESCRIBE gets a fresh one.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -16,6 +17,7 @@ from .. import __version__
 from ..models import RAW_EXCERPT_MAX, Observation
 from ..text import clean_text
 from .base import HostState, ProbeContext
+from .challenge import challenge_form
 from .contract import Field, ProbeFields
 from .http import HttpResponse, parse_response, parse_www_authenticate, reply_complete
 from .streams import ConnectFailed, Stream, budget, open_stream, read_reply
@@ -27,8 +29,13 @@ FIELDS = ProbeFields("rtsp", (
     Field("describe_status", "int", "DESCRIBE's status", 401, kept="for a person; `auth_required` says what it means"),
     Field("server", "str", "`Server` header", "Dahua Rtsp Server"),
     Field("auth_required", "bool", "only when DESCRIBE answered 200 (false) or 401/403 (true)", True),
-    Field("auth_scheme", "str", "`Basic`, `Digest`, …", "Digest", kept="for a person; the realm is what identifies"),
+    Field("auth_scheme", "str", "`Basic`, `Digest`, …", "Digest",
+          kept="for a person; the realm and the challenge's form are what identify"),
     Field("realm", "str", "realm of the challenge", "Login to 7J01234PAZ5A6B7"),
+    Field("challenge", "str", "the `WWW-Authenticate` header(s), nonces replaced by their form "
+          "(`auditor/probes/challenge.py`)", 'Digest realm="Login to 7J01234PAZ5A6B7", nonce="{hex32}"'),
+    Field("content_base", "str", "path of the `Content-Base` a 200 DESCRIBE names (the stream path: "
+          "`/axis-media/media.amp/`)", "/axis-media/media.amp/"),
     Field("methods", "list[str]", "methods from `Public`", ["OPTIONS", "DESCRIBE", "SETUP", "PLAY"],
           kept="for a person"),
     Field("sdp_session", "str", "SDP `s=` line handed out without auth", "Media Presentation", kept="for a person"),
@@ -59,6 +66,14 @@ def sdp_session_name(body: bytes) -> str | None:
     return None
 
 
+def url_path(value: str | None) -> str | None:
+    """The path of an ``rtsp://host[:port]/path`` URL (no host, credentials or query), or None."""
+    if not value:
+        return None
+    m = re.match(r"^rtsps?://[^/\s]*(/[^?#\s]*)", value.strip(), re.IGNORECASE)
+    return clean_text(m.group(1), 128) or None if m else None
+
+
 def summarize(options: HttpResponse | None, describe: HttpResponse | None) -> dict[str, Any]:
     """Observation fields from the OPTIONS and DESCRIBE replies (either may be missing)."""
     fields: dict[str, Any] = {}
@@ -84,6 +99,8 @@ def summarize(options: HttpResponse | None, describe: HttpResponse | None) -> di
             name = sdp_session_name(describe.body)
             if name:
                 fields["sdp_session"] = name
+            if base := url_path(describe.header("Content-Base")):
+                fields["content_base"] = base
     for resp in (describe, options):
         if resp is None:
             continue
@@ -92,6 +109,8 @@ def summarize(options: HttpResponse | None, describe: HttpResponse | None) -> di
             fields["auth_scheme"] = scheme
             if realm:
                 fields["realm"] = realm
+            if form := challenge_form(resp.all("WWW-Authenticate")):
+                fields["challenge"] = form
             break
     return fields
 

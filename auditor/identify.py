@@ -34,8 +34,9 @@ medium/weak conflicting evidence; low — anything else (strong evidence on both
 
 Device class: a strong "other" tell (WS-D printer types) → other; else recorder tells
 (≥ medium) → recorder; camera tells (≥ medium) → camera; other tells (≥ medium) →
-other; a known maker whose line is not video (Huawei/ZTE network gear) → other; weak
-camera tells with a known video maker → camera; weak other tells only → other; else unknown.
+other; a known maker whose line is not video and who sells no cameras (Huawei/ZTE network
+gear, printers; a maker with ``video_lines`` such as D-Link is not assumed either way) → other;
+weak camera tells with a known maker → camera; weak other tells only → other; else unknown.
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ _SCOPE_TYPES = {
     "network_video_storage": "recorder", "networkvideostorage": "recorder", "nvr": "recorder",
 }
 _CERT_NAME = re.compile(r"(?:^|[,/]\s*)(?:CN|O)\s*=\s*([^,/]+)", re.IGNORECASE)
+_SITE = re.compile(r"^(?:www\.)?([a-z0-9][a-z0-9-]{1,62})\.(?:com|net|org|biz|info|co|com\.[a-z]{2}|[a-z]{2})$",
+                   re.IGNORECASE)
+
+
+def _site_name(name: str) -> str:
+    """A certificate name that is a maker's web site ("www.trendnet.com") → the name in it ("trendnet")."""
+    m = _SITE.match(name.strip())
+    return m.group(1) if m else name
 
 
 @dataclass(frozen=True)
@@ -406,9 +415,10 @@ def _http_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
         clue = _name_clue(kb, "http", field, fields.get(field), "medium", 5)
         if clue:
             yield clue
+    yield from _signature_clues(kb, "http", "cert_sha256", "cert_fingerprint", fields.get("cert_sha256"))
     for field in ("cert_subject", "cert_issuer"):  # a camera's self-signed certificate names its maker in both
         for name in _CERT_NAME.findall(_text(fields.get(field))):
-            clue = _name_clue(kb, "http", field, name, "medium", 6)
+            clue = _name_clue(kb, "http", field, _site_name(name), "medium", 6)
             if clue:
                 yield clue
                 break
@@ -619,7 +629,7 @@ def _decide_class(kb: KnowledgeBase, maker: str | None, clues: list[_Clue]) -> s
     if tells.get("other", 0) >= 2:
         return "other"
     found = kb.maker(maker)
-    if found is not None and found.kind != "video":
+    if found is not None and found.kind != "video" and not found.video_lines:
         return "other"
     if tells.get("camera") and found is not None:
         return "camera"

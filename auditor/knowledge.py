@@ -32,7 +32,7 @@ KINDS: tuple[str, ...] = ("video", "telecom", "radio", "printer", "computer", "n
 SIGNATURE_KINDS: tuple[str, ...] = (
     "protocol", "model", "firmware", "http_server", "http_title", "http_realm", "http_path",
     "http_p3p", "http_headers_upper", "rtsp_server", "rtsp_realm", "port", "wsd_type", "ssh_banner", "banner",
-    "vendor_api", "class_text", "challenge", "rtsp_path",
+    "vendor_api", "class_text", "challenge", "rtsp_path", "cert_fingerprint",
 )
 CLASSES: tuple[str, ...] = ("camera", "recorder", "other")
 _MAX_TEXT = 256
@@ -71,6 +71,8 @@ class Maker:
     sources: tuple[str, ...] = ()
     serial_is_mac: SerialMac | None = None
     """Set when the maker's serial numbers are the unit's MAC (see :meth:`KnowledgeBase.mac_from_serial`)."""
+    video_lines: str | None = None
+    """For a maker whose core line is not video: the cameras/recorders it sells anyway (None: none)."""
 
 
 @dataclass(frozen=True)
@@ -550,7 +552,7 @@ def _kev_status(entry: KevEntry, firmware: str | None) -> tuple[str, str, str | 
 
 
 _MAKER_KEYS = ("name", "legal_name", "country", "kind", "group", "covered", "names", "review", "note", "sources",
-               "serial_is_mac")
+               "serial_is_mac", "video_lines")
 _SERIAL_MAC_KEYS = ("pattern", "shown_in", "source", "note")
 _COVERED_KEYS = ("ndaa_889", "fcc_covered_list", "basis")
 _BRAND_KEYS = ("name", "names", "maker", "makers", "relation", "status", "confidence", "source", "lines",
@@ -601,6 +603,7 @@ def _load_makers(f: _File) -> tuple[str, dict[str, Maker], dict[str, Any], list[
             note=f.text(item, "note", required=False),
             sources=sources,
             serial_is_mac=_serial_mac(f, item, name),
+            video_lines=f.text(item, "video_lines", required=False),
         )
         names.extend(_name_patterns(f, item, name, False))
     law = f.data.get("law") or {}

@@ -47,7 +47,7 @@ from auditor.knowledge import KnowledgeBase
 from auditor.models import Identity, Observation
 from auditor.opfile import Document as Source
 from auditor.opfile import LineDict, line_at
-from auditor.probes import dhip, onvif, ports, rtsp, sadp, vendorapi, wsdiscovery, x509
+from auditor.probes import dhip, onvif, ports, rtsp, sadp, vendorapi, wsdiscovery
 from auditor.probes import http as http_probe
 from auditor.text import clean_text
 
@@ -462,12 +462,8 @@ def _certificate(data: bytes) -> dict[str, Any]:
     b64 = re.search(r"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", text, re.S)
     if b64 is None:
         raise ValueError("no PEM certificate in the item")
-    info = x509.parse_certificate(base64.b64decode("".join(b64.group(1).split())))
-    fields: dict[str, Any] = {"port": 443, "scheme": "https", "cert_subject": clean_text(info.subject),
-                              "cert_issuer": clean_text(info.issuer), "cert_self_signed": info.self_signed}
-    if info.not_after:
-        fields["cert_not_after"] = info.not_after
-    return fields
+    der = base64.b64decode("".join(b64.group(1).split()))
+    return {"port": 443, "scheme": "https", **http_probe.certificate_fields(der)}
 
 
 def parse(item: Item, ip: str = "198.51.100.1") -> Parsed:

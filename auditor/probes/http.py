@@ -12,6 +12,7 @@ functions over the raw reply bytes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import re
 from collections.abc import Iterable
@@ -61,6 +62,9 @@ FIELDS = ProbeFields("http", (
     Field("cert_issuer", "str", "TLS certificate issuer", "CN=DS-2CD2143G2-I"),
     Field("cert_self_signed", "bool", "the certificate signs itself", True, kept="for a person"),
     Field("cert_not_after", "str", "certificate expiry (ISO time)", "2031-01-01T00:00:00Z", kept="for a person"),
+    Field("cert_sha256", "str", "SHA-256 of the certificate (DER), lower-case hex: a default certificate baked "
+          "into a firmware image names that firmware's origin",
+          "726dafa7bbc22df34b7061c220d0280717aa6849718a2e7c3e5f78468bc8cafd"),
     Field("device_info", "record", "the identity a maker's own API handed out (`auditor/probes/vendorapi.py`): "
           "ISAPI `/ISAPI/System/deviceInfo` answered **without auth** (itself a weakness), Axis "
           "`basicdeviceinfo.cgi` getAllUnrestrictedProperties; a credentialed reader fills it from the others. "
@@ -258,6 +262,16 @@ def parse_isapi_device_info(body: bytes) -> dict[str, Any]:
         return {}
 
 
+def certificate_fields(der: bytes) -> dict[str, Any]:
+    """Observation fields of the server's TLS certificate (DER); ``ValueError`` if unreadable."""
+    info = parse_certificate(der)
+    fields: dict[str, Any] = {"cert_subject": clean_text(info.subject), "cert_issuer": clean_text(info.issuer),
+                              "cert_self_signed": info.self_signed, "cert_sha256": hashlib.sha256(der).hexdigest()}
+    if info.not_after:
+        fields["cert_not_after"] = info.not_after
+    return fields
+
+
 def summarize_root(resp: HttpResponse) -> dict[str, Any]:
     """Observation fields taken from the reply to ``GET /``."""
     fields: dict[str, Any] = {"status": resp.status, "headers_upper": headers_upper(resp.headers)}
@@ -352,11 +366,7 @@ class HttpProbe:
             data, note, cert = got
             if cert is not None:
                 try:
-                    info = parse_certificate(cert)
-                    fields.update(cert_subject=clean_text(info.subject), cert_issuer=clean_text(info.issuer),
-                                  cert_self_signed=info.self_signed)
-                    if info.not_after:
-                        fields["cert_not_after"] = info.not_after
+                    fields.update(certificate_fields(cert))
                 except ValueError as exc:
                     warnings.append(f"unreadable TLS certificate: {exc}")
             if note:

@@ -57,7 +57,8 @@ _RANK = {"strong": 3, "medium": 2, "weak": 1}
 _DOWNGRADE = {"strong": "medium", "medium": "weak", "weak": "weak"}
 _MAX_VALUE = 256
 _GENERIC_VENDORS = re.compile(r"^(?:general|generic|oem|n/?a|none|unknown|default|ipc|-+)?$", re.IGNORECASE)
-_RECORDER_CLASS = re.compile(r"\b(?:NVR|DVR|XVR|HCVR|IVSS|EVS|NVS)\b|^(?:NVR|DVR|XVR|HCVR)", re.IGNORECASE)
+_RECORDER_CLASS = re.compile(r"\b(?:NVR|DVR|XVR|HCVR|IVSS|EVS|NVS|MHDX)\b|^(?:NVR|DVR|XVR|HCVR)", re.IGNORECASE)
+"""Recorder device classes and types (Intelbras's Dahua-made MHDX DVRs report DeviceClass MHDX: tests/real)."""
 _CAMERA_CLASS = re.compile(r"^(?:IPC|SD|HAC|TPC|PTZ|ITC|IPCAM|CAMERA|DOME|BULLET)", re.IGNORECASE)
 _OTHER_CLASS = re.compile(r"^(?:VTO|VTH|VTS|ASI|ASC|ALARM|NVD|VDP)", re.IGNORECASE)
 _SCOPE_TYPES = {

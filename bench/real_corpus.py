@@ -12,8 +12,11 @@ the device as far as the item shows it, not what the code outputs):
 * covered right: items expected covered that come out covered, and items expected not
   covered that come out not covered (an item with no maker evidence must not be called
   covered);
+* class right: items whose documented class (``unknown`` included) is the identity's;
+* guessed: items the manifest says carry no maker evidence that got a maker anyway;
 * misses: each item that got a wrong or no maker, or the wrong covered status, with
-  the identity's strongest evidence.
+  the identity's strongest evidence;
+* remaining unknowns: the items that carry no maker evidence, with the manifest's reason.
 
 A script, not a test: these are the baseline the identification work is measured by.
 """
@@ -69,7 +72,9 @@ def _device_expected(items: list[Item]) -> dict[str, Any]:
     """A device's expected result: the maker any of its items establishes (they agree), covered if any says so."""
     makers = {i.expected["maker"] for i in items if i.expected["maker"]}
     maker = makers.pop() if len(makers) == 1 else None
+    classes = {i.expected.get("class") for i in items} - {None, "unknown"}
     return {"maker": maker, "covered": any(i.expected["covered"] for i in items),
+            "class": classes.pop() if len(classes) == 1 else None,
             "reason": None if maker else "no item names a maker"}
 
 
@@ -88,13 +93,19 @@ def verdict(kb: KnowledgeBase, o: Outcome) -> tuple[bool | None, bool, str | Non
     want = o.expected["maker"]
     maker_ok = None if want is None else _same_maker(kb, want, got_maker)
     covered_ok = got_covered == bool(o.expected["covered"])
+    got_class = o.identity.device_class if o.identity else "unknown"
+    want_class = o.expected.get("class")
     why = None
     if o.error:
         why = f"parser error: {o.error}"
     elif maker_ok is False:
         why = f"maker {got_maker or 'unknown'}, expected {want}"
+    elif want is None and got_maker is not None:
+        why = f"named {got_maker}, but the item carries no maker evidence"
     elif not covered_ok:
         why = f"covered={got_covered}, expected {o.expected['covered']}"
+    elif want_class is not None and got_class != want_class:
+        why = f"class {got_class}, expected {want_class}"
     return maker_ok, covered_ok, why
 
 
@@ -113,17 +124,22 @@ def figures(kb: KnowledgeBase, outcomes: list[Outcome]) -> dict[str, Any]:
     named = [verdict(kb, o)[0] for o in outcomes]
     covered_want = [o for o in outcomes if o.expected["covered"]]
     free_want = [o for o in outcomes if not o.expected["covered"]]
+    classed = [o for o in outcomes if o.expected.get("class")]
     return {
         "runs": len(outcomes),
         "maker_named": (sum(1 for n in named if n), sum(1 for n in named if n is not None)),
         "covered_found": (sum(1 for o in covered_want if o.identity and o.identity.covered), len(covered_want)),
         "not_covered_kept": (sum(1 for o in free_want if not (o.identity and o.identity.covered)), len(free_want)),
+        "class_right": (sum(1 for o in classed if (o.identity.device_class if o.identity else "unknown")
+                            == o.expected["class"]), len(classed)),
+        "guessed": sum(1 for o in outcomes if o.expected["maker"] is None and o.identity and o.identity.maker),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--misses", action="store_true", help="list every miss with its evidence")
+    ap.add_argument("--unknowns", action="store_true", help="list the items that carry no maker evidence, with why")
     ap.add_argument("--json", type=Path, help="also write the figures and misses as JSON")
     args = ap.parse_args(argv)
     items = load_manifest()
@@ -142,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  maker named right:           {_rate(*f['maker_named'])}")
         print(f"  covered items found covered: {_rate(*f['covered_found'])}")
         print(f"  others kept not covered:     {_rate(*f['not_covered_kept'])}")
+        print(f"  class right:                 {_rate(*f['class_right'])}")
+        print(f"  maker guessed (none shown):  {f['guessed']}")
     misses = []
     for o in alone + grouped:
         _, _, why = verdict(kb, o)
@@ -156,8 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.misses:
         for m in misses:
             print(f"  {m['item']} [{m['kinds']}]: {m['why']}\n      evidence: {m['evidence']}")
+    unknowns = [{"item": i.id, "kind": i.kind, "reason": i.expected.get("reason")}
+                for i in items if i.parser and i.expected["maker"] is None]
+    print(f"remaining unknowns (items that carry no maker evidence): {len(unknowns)}")
+    if args.unknowns:
+        for u in unknowns:
+            print(f"  {u['item']} [{u['kind']}]: {u['reason']}")
     if args.json:
         report["misses"] = misses
+        report["unknowns"] = unknowns
         args.json.write_text(json.dumps(report, indent=2))
     return 0
 

@@ -87,6 +87,9 @@ PUBLISHED_AS = ("raw", "fragment", "string-literal", "xmltodict-json", "dhip-jso
                 "soap-body", "value", "tool-listing")
 DEVICE_CLASSES = ("camera", "recorder", "other")
 """Identity classes; an encoder counts as a camera, an intercom or door controller as other."""
+EXPECTED_CLASSES = (*DEVICE_CLASSES, "unknown")
+"""``expected.class`` may also be ``unknown``: the item alone does not show what kind of device it is
+(its ``device.class`` says what the device is)."""
 _REQUIRED = ("id", "kind", "file", "published_as", "source", "why_real", "anonymised", "device", "expected")
 _OPTIONAL = ("operation", "path", "method", "header", "port", "name_field", "carries", "parser", "notes")
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]{2,80}$")
@@ -176,8 +179,8 @@ def _check_expected(src: Source, entry: LineDict, what: str) -> dict[str, Any]:
     if maker is None and expected["covered"]:
         raise _fail(src, expected, "covered", f"{what}: an item without maker evidence cannot be expected covered")
     cls = expected.get("class")
-    if cls is not None and cls not in DEVICE_CLASSES:
-        raise _fail(src, expected, "class", f"{what}: class must be one of {', '.join(DEVICE_CLASSES)}")
+    if cls is not None and cls not in EXPECTED_CLASSES:
+        raise _fail(src, expected, "class", f"{what}: class must be one of {', '.join(EXPECTED_CLASSES)}")
     return dict(expected)
 
 

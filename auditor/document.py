@@ -18,6 +18,8 @@ from .ordering import ip_sort_key, sort_devices, sort_findings
 
 SCHEMA_VERSION = 1
 SCAN_STATUSES = ("running", "complete", "interrupted", "failed")
+SCAN_KINDS = ("scan", "import")
+"""A network scan, or an inventory a site already had (``camaudit classify``)."""
 WAIVER_STATES = ("active", "expiring", "expired")
 
 Row = Mapping[str, Any]
@@ -55,6 +57,8 @@ def scan_entry(row: Row) -> dict[str, Any]:
         "tool_version": row["tool_version"],
         "kb_version": row["kb_version"],
         "stats": loads(row["stats"], {}),
+        "kind": row.get("kind") or "scan",
+        "source": loads(row.get("source"), None),
     }
 
 

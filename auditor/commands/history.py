@@ -36,6 +36,13 @@ def _when(iso: str | None) -> str:
     return "-" if iso is None else iso.replace("T", " ")[:16] + "Z"
 
 
+def _scope(scan: dict[str, Any]) -> str:
+    """What a scan looked at: its targets, or the file an import read."""
+    if scan.get("kind") == "import":
+        return f"import: {(scan.get('source') or {}).get('path', '?')}"
+    return " ".join(scan["targets"])
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 @site_option
@@ -57,7 +64,7 @@ def scans(as_json: bool, site: str | None, db: Path) -> None:
                "WAIVED", "TARGETS"]
     click.echo(render_table(headers, [
         [s["id"], *([s["site"] or "-"] if several else []), _when(s["started_at"]), s["status"], s["duration_s"],
-         s["devices"], *(s["findings"][sev] for sev in SEVERITIES), s["waived"], " ".join(s["targets"])]
+         s["devices"], *(s["findings"][sev] for sev in SEVERITIES), s["waived"], _scope(s)]
         for s in items]))
     notes = [f"  scan {s['id']} {s['status']}: {why}" for s in items if (why := _why(s))]
     if notes:

@@ -26,7 +26,8 @@ BLOCKING = ("critical", "high")
 _SCAN_DEFAULTS: dict[str, Any] = {
     "id": None, "status": "complete", "started_at": None, "finished_at": None, "duration_s": None,
     "site": None, "targets": [], "excludes": [], "interface": None, "operator": None, "host": None,
-    "probes": [], "rules": [], "tool_version": None, "kb_version": None, "stats": {},
+    "probes": [], "rules": [], "tool_version": None, "kb_version": None, "stats": {}, "kind": "scan",
+    "source": None,
 }
 _STATS_DEFAULTS: dict[str, Any] = {
     "addresses": None, "hosts_probed": None, "devices": None, "deadline_hit": False, "warnings": None,

@@ -54,6 +54,9 @@ def scan_meta_row(meta: Mapping[str, Any]) -> dict[str, Any]:
             path, sha = rule
             rules.append({"path": str(path), "sha256": str(sha)})
     row["rules"] = dumps(rules)
+    row["kind"] = str(meta.get("kind") or "scan")
+    source = meta.get("source")
+    row["source"] = None if source is None else dumps(dict(source))
     return row
 
 

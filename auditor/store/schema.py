@@ -309,8 +309,19 @@ def _v6_history(db: Database) -> None:
         db.execute(statement)
 
 
+# v7: a scan is either a network scan or an import of an inventory the site already has
+# (``camaudit classify``): ``kind`` says which, ``source`` (JSON) names the inventory file it
+# read ({"path", "sha256", "format", "rows", "columns", "ignored"}); NULL for network scans.
+# Not to be confused with v6's import_key/source_scan_id: those mark a *document* loaded by
+# ``camaudit import``, which keeps the kind its document says (a classify run exported as JSON
+# and imported centrally is still of kind 'import').
+_V7 = (
+    "ALTER TABLE scans ADD COLUMN kind TEXT NOT NULL DEFAULT 'scan' CHECK (kind IN ('scan', 'import'))",
+    "ALTER TABLE scans ADD COLUMN source TEXT",
+)
+
 Migration = tuple[str, ...] | Callable[[Database], None]
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _v6_history)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _v6_history, _V7)
 SCHEMA_VERSION = len(MIGRATIONS)
 _OUR_TABLES = {"scans", "devices", "observations", "scan_devices", "findings", "waivers", "report_files",
                "device_states", "state_findings"}

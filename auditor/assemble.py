@@ -7,9 +7,9 @@ evidence on the folded device.
 
 Where a host's MAC comes from, in order: ARP; the MAC the device reports about itself
 (SADP, DHIP, ONVIF GetNetworkInterfaces, WS-Discovery's MAC scope, a vendor identity
-API's ``device_info.mac``); its serial number, for makers whose serials are their
-units' MACs (Axis; ``serial_mac``, from the knowledge base). Serials come from SADP,
-DHIP, ONVIF and the vendor identity APIs.
+API's ``device_info.mac``, an imported inventory row's MAC); its serial number, for
+makers whose serials are their units' MACs (Axis; ``serial_mac``, from the knowledge
+base). Serials come from SADP, DHIP, ONVIF, the vendor identity APIs and inventory rows.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from .models import Host, Observation
 SerialMac = Callable[[str], "tuple[str, str] | None"]
 """serial → (MAC, maker) for makers whose serials are MACs (``KnowledgeBase.mac_from_serial``)."""
 
-_SELF_REPORTED_MAC = ("sadp", "dhip", "onvif", "wsdiscovery", "http")
-_SERIAL_SOURCES = ("sadp", "dhip", "onvif", "http")
+_SELF_REPORTED_MAC = ("sadp", "dhip", "onvif", "wsdiscovery", "http", "inventory")
+_SERIAL_SOURCES = ("sadp", "dhip", "onvif", "http", "inventory")
 
 
 def device_info(obs: Observation) -> dict[str, Any]:

@@ -26,6 +26,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("demo", "auditor.commands.demo:demo"),
     ("scan", "auditor.commands.scan:scan"),
     ("audit", "auditor.commands.audit:audit"),
+    ("classify", "auditor.commands.classify:classify"),
     ("schedule", "auditor.commands.audit:schedule"),
     ("identify", "auditor.commands.identify:identify"),
     ("oui", "auditor.commands.identify:oui"),

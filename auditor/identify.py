@@ -209,7 +209,7 @@ def _macs(host: Host, kb: KnowledgeBase) -> list[_Mac]:
     seen: dict[str, _Mac] = {}
     ordered = sorted(host.observations, key=lambda o: o.probe != "arp")
     for obs in ordered:
-        if obs.probe not in ("arp", "sadp", "dhip", "wsdiscovery", "onvif", "http"):
+        if obs.probe not in ("arp", "sadp", "dhip", "wsdiscovery", "onvif", "http", "inventory"):
             continue
         for value in reported_macs(obs):
             mac = normalise_mac(value)
@@ -462,6 +462,26 @@ def _port_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
             yield clue
 
 
+def _inventory_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
+    """A row of an inventory the site already has (``camaudit classify``): the names and codes it
+    records count like the same values a device shows over ONVIF (a VMS export's manufacturer
+    and model usually are the device's ONVIF answers), the MAC like a self-reported one."""
+    fields = obs.fields
+    models = list(_signature_clues(kb, "inventory", "model", "model", fields.get("model"), 60))
+    yield from models
+    yield from _signature_clues(kb, "inventory", "firmware", "firmware", fields.get("firmware"))
+    for key, source in (("manufacturer", 1), ("brand", 2)):
+        clue = _name_clue(kb, "inventory", key, fields.get(key), "medium", source, keep_unknown=True)
+        if clue is None:
+            continue
+        if clue.maker is not None and any(_corroborates(kb, m, clue.maker) for m in models):
+            ev = replace(clue.evidence, strength="strong", note=clue.evidence.note + "; model matches its pattern")
+            clue = replace(clue, evidence=ev)
+        yield clue
+    for key in ("device_type", "name"):
+        yield from _class_text_clues(kb, "inventory", key, fields.get(key))
+
+
 _BANNER_NOISE = re.compile(r"^(?:\d{3}[ -]+|welcome to\s+)+", re.IGNORECASE)
 
 
@@ -475,7 +495,7 @@ def _banner_text(banner: Any) -> str:
 
 _COLLECTORS = {
     "sadp": _sadp_clues, "dhip": _dhip_clues, "onvif": _onvif_clues, "wsdiscovery": _wsd_clues,
-    "http": _http_clues, "rtsp": _rtsp_clues, "ports": _port_clues,
+    "http": _http_clues, "rtsp": _rtsp_clues, "ports": _port_clues, "inventory": _inventory_clues,
 }
 
 
@@ -641,14 +661,17 @@ def _decide_class(kb: KnowledgeBase, maker: str | None, clues: list[_Clue]) -> s
 
 _PREFERENCE: dict[str, tuple[tuple[str, str], ...]] = {
     "model": (("onvif", "model"), ("sadp", "model"), ("dhip", "model"), ("http", "device_info.model"),
-              ("wsdiscovery", "hardware")),
-    "firmware": (("onvif", "firmware"), ("sadp", "firmware"), ("dhip", "firmware"), ("http", "device_info.firmware")),
-    "serial": (("onvif", "serial"), ("sadp", "serial"), ("dhip", "serial"), ("http", "device_info.serial")),
+              ("wsdiscovery", "hardware"), ("inventory", "model")),
+    "firmware": (("onvif", "firmware"), ("sadp", "firmware"), ("dhip", "firmware"), ("http", "device_info.firmware"),
+                 ("inventory", "firmware")),
+    "serial": (("onvif", "serial"), ("sadp", "serial"), ("dhip", "serial"), ("http", "device_info.serial"),
+               ("inventory", "serial")),
 }
 """Where Identity.model, .firmware and .serial come from, first found wins: what the device presents
 through ONVIF (the standard interface, the name on its label), then its maker's own firmware protocols
 (SADP, DHIP), then a maker's identity API (ISAPI, VAPIX, Dahua CGI: ``device_info``), then the
-WS-Discovery hardware scope. A serial no field holds may still be read out of a realm or a certificate
+WS-Discovery hardware scope, then an imported inventory row (what the device says beats
+what a record says about it). A serial no field holds may still be read out of a realm or a certificate
 name (``AXIS_<serial>``; :meth:`KnowledgeBase.serials_shown_in`)."""
 
 

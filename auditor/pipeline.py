@@ -7,6 +7,9 @@ the first packet, so a bad rules file costs no network traffic. Observations rea
 the store while the scan runs (in small batches), so a killed or interrupted scan
 keeps what it saw.
 
+``run_import``: the same from an inventory file instead of probes (``camaudit classify``):
+each row an observation, stored as a scan of kind ``import``.
+
 ``reidentify``: a stored scan's observations → identify → policy → the scan's
 devices and findings rewritten in one transaction (``camaudit identify``).
 """
@@ -30,6 +33,7 @@ from . import __version__, interrupt, opfile
 from .assemble import assemble
 from .errors import Interrupted, OperatorError, one_line
 from .identify import identify
+from .imports import read_inventory
 from .knowledge import KnowledgeBase, load_knowledge
 from .models import SEVERITIES, Device, Finding, Observation
 from .outputs import check_output_path
@@ -182,11 +186,7 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
                 budget, why = min(budget, STOP_GRACE), "stopped while the probes ran"
             with interrupt.alarm(budget, f"{why} while identifying, checking and storing what was seen"):
                 sink.flush()
-                devices = [Device(host=h, identity=identify(h, kb)) for h in assemble(sink.all, kb.mac_from_serial)]
-                facts = {d.key: device_facts(d, kb, policy) for d in devices}
-                findings: list[Finding] = evaluate(policy, devices, today=request.today, kb=kb, known_facts=facts)
-                store.record_results(scan_id, devices, facts, findings)
-                store.add_waivers(scan_id, policy.waiver_status(request.today, devices))
+                devices, findings = _record(store, scan_id, sink.all, policy, kb, request.today)
                 with interrupt.shielded():
                     store.finish_scan(scan_id, outcome.status, dict(stats, devices=len(devices)))
         except BaseException as exc:
@@ -232,6 +232,82 @@ def write_reports(document: dict[str, Any], reports: list[tuple[str, Path]], sit
                                 f"(camaudit report --scan {scan_id} -o FILE)", str(path)) from None
         written.append(path)
     return written
+
+
+def _record(store: Store, scan_id: int, observations: list[Observation], policy: Policy, kb: KnowledgeBase,
+            today: date | None) -> tuple[list[Device], list[Finding]]:
+    """Observations → devices (assemble, identify) → facts → findings, all written to the scan."""
+    devices = [Device(host=h, identity=identify(h, kb)) for h in assemble(observations, kb.mac_from_serial)]
+    facts = {d.key: device_facts(d, kb, policy) for d in devices}
+    findings: list[Finding] = evaluate(policy, devices, today=today, kb=kb, known_facts=facts)
+    store.record_results(scan_id, devices, facts, findings)
+    store.add_waivers(scan_id, policy.waiver_status(today, devices))
+    return devices, findings
+
+
+# ---------------------------------------------------------------- importing an inventory
+
+
+@dataclass
+class ImportRequest:
+    """``camaudit classify``: an inventory file instead of a network scan."""
+
+    path: Path
+    db_path: Path
+    rules: list[Path] = field(default_factory=list)
+    site: str | None = None
+    reports: list[tuple[str, Path]] = field(default_factory=list)
+    fail_on: str | None = None
+    lock_timeout: float = 10.0
+    today: date | None = None
+
+
+def run_import(request: ImportRequest) -> AuditResult:
+    """Classify an inventory a site already has: its rows → observations → the same assembly,
+    identification, policy, store and reports as a scan, stored as a scan of kind ``import``.
+
+    The file, the rules and the knowledge base are read before the database is touched: a bad
+    file is an ``OperatorError`` naming the file and row, and records nothing.
+    """
+    check_fail_on(request.fail_on)
+    for fmt, path in request.reports:
+        check_output_path(path, f"{fmt} report")
+    policy = load_rules(request.rules)
+    kb = load_knowledge()
+    inventory = read_inventory(request.path)
+    store = Store(request.db_path, lock_timeout=request.lock_timeout)
+    try:
+        meta = {
+            "kind": "import",
+            "source": inventory.source(),
+            "rules": [(str(p), h) for p, h in policy.files],
+            "site": request.site,
+            "operator": getpass.getuser(),
+            "host": socket.gethostname(),
+            "tool_version": __version__,
+            "kb_version": kb.version,
+        }
+        scan_id = store.begin_scan(meta)
+        observations = list(inventory.observations)
+        try:
+            store.add_observations(scan_id, observations)
+            devices, findings = _record(store, scan_id, observations, policy, kb, request.today)
+            with interrupt.shielded():
+                store.finish_scan(scan_id, "complete", {"rows": len(observations), "devices": len(devices),
+                                                        "addresses": len({o.ip for o in observations})})
+        except BaseException as exc:
+            # A signal or a bug mid-import: the row must not stay "running".
+            status = "interrupted" if isinstance(exc, Interrupted | KeyboardInterrupt) else "failed"
+            with interrupt.shielded(), contextlib.suppress(Exception):
+                store.finish_scan(scan_id, status, {status: one_line(f"{type(exc).__name__}: {exc}", 300)})
+            exc.add_note(f"import {scan_id} recorded as {status}")
+            raise
+        document = store.scan_document(scan_id)
+    finally:
+        store.close()
+    written = write_reports(document, request.reports, request.site, scan_id)
+    failed = bool(request.fail_on) and exceeds(findings, request.fail_on)  # type: ignore[arg-type]
+    return AuditResult(scan_id, "complete", document, findings, failed, written)
 
 
 async def _scan_with_signals(options: ScanOptions, sink: _StoreSink, progress: Progress | None) -> Any:

@@ -92,10 +92,18 @@ def problems(spec: ProbeFields, fields: Mapping[str, Any]) -> list[str]:
 
 def observation_fields() -> dict[str, ProbeFields]:
     """Every observation's declared fields: the registered probes', then the scan engine's own
-    (``safety``: back-offs and the end-of-scan re-check, ``auditor/probes/safety.py``)."""
+    (``safety``: back-offs and the end-of-scan re-check, ``auditor/probes/safety.py``), then the
+    sources that are no network probe (``OTHER_SOURCES``: rows of an imported inventory)."""
+    from .registry import OTHER_SOURCES
     from .safety import FIELDS as SAFETY_FIELDS
 
-    return {**probe_fields(), SAFETY_FIELDS.probe: SAFETY_FIELDS}
+    out = {**probe_fields(), SAFETY_FIELDS.probe: SAFETY_FIELDS}
+    for name, module in OTHER_SOURCES.items():
+        spec = importlib.import_module(module).FIELDS
+        if not isinstance(spec, ProbeFields) or spec.probe != name:
+            raise TypeError(f"{module}: FIELDS must be the ProbeFields of source {name!r}")
+        out[name] = spec
+    return out
 
 
 def probe_fields() -> dict[str, ProbeFields]:

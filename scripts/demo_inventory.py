@@ -38,7 +38,8 @@ def row(device: DeviceSpec) -> list[str] | None:
         make, model, firmware, serial = s.onvif.manufacturer, s.onvif.model, s.onvif.firmware, s.onvif.serial
     elif s.sadp is not None:
         oem = s.sadp.oem_info if s.sadp.oem_info not in ("", "N/A") else None
-        make, model, firmware, serial = oem or "Hikvision", s.sadp.description, s.sadp.firmware, s.sadp.serial
+        make, model, firmware, serial = (oem or device.truth.brand or "Hikvision", s.sadp.description, s.sadp.firmware,
+                                         s.sadp.serial)
     elif s.dhip is not None:
         make, model, firmware, serial = s.dhip.vendor, s.dhip.device_type, s.dhip.firmware, s.dhip.serial
     else:

@@ -148,13 +148,13 @@ def test_sadp_probe_match_carries_real_fields(lab: LoopbackLab, kind: str) -> No
     assert f["IPv4Gateway"] == "198.18.0.1"
     assert f["CommandPort"] == "8000" and f["HttpPort"] == "80"
     assert f["SoftwareVersion"] == "V5.7.3build 220112" and f["Activated"] == "true"
+    # the element set of real V5.6+ firmware (tests/real sadp-hikvision-ds-2cd2385g1-i-haicam)
     expected = {"IPv6Address", "IPv6Gateway", "IPv6MaskLen", "DHCP", "AnalogChannelNum", "DigitalChannelNum",
                 "DSPVersion", "BootTime", "Encrypt", "ResetAbility", "DiskNumber", "PasswordResetAbility",
                 "PasswordResetModeSecond", "DetailOEMCode", "SupportSecurityQuestion", "SupportHCPlatform",
                 "HCPlatformEnable", "IsModifyVerificationCode", "Salt", "DeviceLock", "SDKServerStatus",
-                "SDKOverTLSServerStatus", "SDKOverTLSPort", "SupportMailBox", "supportEzvizUnbind",
-                "OEMInfo"}  # fmt: skip
-    assert expected <= set(f)
+                "SDKOverTLSServerStatus", "SDKOverTLSPort", "SupportMailBox"}  # fmt: skip
+    assert expected <= set(f) and "OEMInfo" not in f
 
 
 def test_sadp_encrypted_and_not_activated_variants() -> None:
@@ -168,7 +168,13 @@ def test_sadp_encrypted_and_not_activated_variants() -> None:
     root = ET.fromstring(sadp.probe_match(dev, "U"))
     f = {e.tag: e.text for e in root}
     assert f["Encrypt"] == "true" and f["Activated"] == "false"
-    assert "DSPVersion" not in f and "Salt" not in f and "DeviceSN" in f
+    assert "DSPVersion" in f and "Salt" in f and "DeviceSN" in f, "real encrypted replies keep every field"
+    older = DeviceRuntime(replace(spec, services=replace(spec.services, sadp=replace(s, layout="v5.2",
+                                                                                      oem_info="LTS"))))
+    text = sadp.probe_match(older, "U")
+    assert text.startswith('<?xml version="1.0" encoding="UTF-8" ?>')
+    f = {e.tag: e.text for e in ET.fromstring(text)}
+    assert f["OEMInfo"] == "LTS" and "Encrypt" not in f and "IPv6Address" not in f
 
 
 def test_sadp_ignores_non_inquiry(lab: LoopbackLab) -> None:

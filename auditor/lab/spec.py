@@ -47,6 +47,9 @@ class WsdService:
     xaddr_host: str | None = None
     """Address put in XAddrs; defaults to the device's own IP (a few real devices name another)."""
     metadata_version: int = 1
+    style: Literal["generic", "hikvision"] = "generic"
+    """Whose ProbeMatch to write: ``hikvision`` as real Hikvision firmware does (env/wsadis/d
+    prefixes, no mustUnderstand, pretty-printed: tests/real wsd-hikvision-dfi6256te-edgex)."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,11 @@ class SadpService:
     command_port: int = 8000
     http_port: int = 80
     encrypted: bool = False
-    """Newer firmware: reply with <Encrypt>true</Encrypt> and fewer fields."""
+    """<Encrypt>true</Encrypt> (real firmware still sends every field: tests/real sadp-hikvision-ds-2cd2385g1-i)."""
+    layout: Literal["v5.6", "v5.2"] = "v5.6"
+    """The element set and format of the reply: ``v5.6`` as firmware V5.6 and later writes it (IPv6,
+    Encrypt, Salt, SDK ports, no OEMInfo; tab-indented), ``v5.2`` as older firmware does (OEMInfo,
+    no IPv6/Encrypt/Salt; ``encoding="UTF-8" ?>``): tests/real sadp-ezviz-cs-c6tc-32wfr-itread01."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,10 @@ class DhipService:
     firmware: str = "2.800.0000000.16.R"
     http_port: int = 80
     port: int = 37777
+    format: Literal["compact", "spaced"] = "compact"
+    """How the JSON is written: ``compact`` as firmware 2.8xx does (tests/real
+    dhip-dahua-ipc-hdw1431t1-s4-haicam), ``spaced`` as 2.4xx does (``{ "mac" : … }``, tests/real
+    dhip-dahua-ipc-hdw5421s-amp). Both escape ``/`` as ``\\/``."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,9 @@ class HttpService:
     upper_case_headers: bool = False
     """Dahua web servers send header names in upper case."""
     extra_headers: dict[str, str] = field(default_factory=dict)
+    challenge: Literal["generic", "hikvision", "dahua"] = "generic"
+    """Whose digest challenge to send: ``hikvision`` (qop first, the nonce hex-encoded base64 text),
+    ``dahua`` (realm and a 32-hex nonce only), ``generic``."""
     paths: dict[str, int] = field(default_factory=dict)
     """Path → status the device answers (200/401/404...); '/' always answers."""
     https_port: int | None = None
@@ -127,6 +141,9 @@ class RtspService:
     server: str | None = None
     auth: Literal["none", "basic", "digest"] = "digest"
     realm: str = ""
+    style: Literal["generic", "hikvision", "dahua", "axis", "hanwha"] = "generic"
+    """Whose RTSP server to imitate: header set and order, Date format, nonce form and quoting as real
+    firmware writes them (auditor/lab/devices/rtsp.py names the real replies each follows)."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ old embedded server that answers ``Connection: close`` after every reply. A clie
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 from email.utils import formatdate
@@ -48,11 +49,20 @@ def _title_page(http: HttpService | None) -> bytes:
 
 
 def _challenge(dev: DeviceRuntime, http: HttpService) -> str:
+    """The WWW-Authenticate value, as the imitated firmware writes it (the spec's ``challenge``):
+    Hikvision sends ``qop`` first and a nonce that is hex-encoded base64 of ``<hex>:<digits>``;
+    Dahua's older web servers only the realm and a 32-hex nonce (tests/real
+    http-realm-lorex-nr900-login-to)."""
     realm = http.realm or ""
     if http.auth_scheme == "Basic":
         return f'Basic realm="{realm}"'
-    nonce = hashlib.md5(f"{dev.spec.mac}{dev.started}".encode()).hexdigest()
-    return f'Digest qop="auth", realm="{realm}", nonce="{nonce}", stale="FALSE"'
+    digest = hashlib.md5(f"{dev.spec.mac}{dev.started}".encode()).hexdigest()
+    if http.challenge == "dahua":
+        return f'Digest realm="{realm}", nonce="{digest}"'
+    if http.challenge == "hikvision":
+        nonce = base64.b64encode(f"{digest[:8]}:{int(dev.started) % 10**8}".encode()).hex()
+        return f'Digest qop="auth", realm="{realm}", nonce="{nonce}", stale="FALSE"'
+    return f'Digest qop="auth", realm="{realm}", nonce="{digest}", stale="FALSE"'
 
 
 class HttpListener:

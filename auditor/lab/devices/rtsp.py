@@ -3,6 +3,20 @@
 Requests on one connection are answered in turn (RTSP keeps connections open); CSeq is
 echoed. With ``auth`` other than ``none`` every DESCRIBE gets 401 and the challenge —
 the lab has no stream to give, and the scanner only needs the challenge.
+
+The spec's ``style`` says whose server to imitate; each follows real replies (tests/real):
+
+* ``hikvision``: headers CSeq, WWW-Authenticate / Public, then Hikvision's own Date
+  (``Date:  Thu, May 14 2020 16:45:35 GMT``: two spaces, month before day); no Server;
+  ``Digest realm="…", nonce="<32 hex>", stale="FALSE"``
+  (rtsp-hikvision-ipcamera-c2875-describe-easydarwin, rtsp-realm-hikvision-ipcamera-21388-sharprtsp);
+* ``dahua``: CSeq and ``Digest realm="Login to <serial>", nonce="<32 hex>"`` only on a 401
+  (rtsp-realm-dahua-login-to-retina62);
+* ``axis``: CSeq, WWW-Authenticate ``nonce="<8 hex>Y<hex>", stale=FALSE`` (unquoted), Server, Date
+  (rtsp-axis-kane610-describe-401);
+* ``hanwha``: CSeq, Date, Expires, Cache-Control, WWW-Authenticate, no Server, no stale
+  (rtsp-realm-hanwha-ipolis-cameradar199);
+* ``generic``: CSeq, Server, RFC 1123 Date, quoted stale.
 """
 
 from __future__ import annotations
@@ -10,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import time
 from email.utils import formatdate
 
 from ..spec import RtspService
@@ -17,6 +32,9 @@ from . import hostile, wire
 from .runtime import DeviceRuntime
 
 PUBLIC = "OPTIONS, DESCRIBE, PLAY, PAUSE, SETUP, TEARDOWN, SET_PARAMETER, GET_PARAMETER"
+"""The methods Hikvision's RTSP server lists (tests/real rtsp-hikvision-ipcamera-c2875-options-easydarwin)."""
+PUBLIC_AXIS = "OPTIONS, DESCRIBE, ANNOUNCE, GET_PARAMETER, PAUSE, PLAY, RECORD, SETUP, SET_PARAMETER, TEARDOWN"
+"""The methods AXIS OS's GStreamer-based server lists (tests/real rtsp-axis-kane610-options-200)."""
 MAX_REQUESTS = 20
 DEFAULT_REALM = "IP Camera"
 
@@ -45,24 +63,59 @@ def challenges(dev: DeviceRuntime, rtsp: RtspService) -> list[tuple[str, str]]:
     nonce = hashlib.md5(f"rtsp{dev.spec.mac}{dev.started}".encode()).hexdigest()
     out: list[tuple[str, str]] = []
     if rtsp.auth == "digest":
-        out.append(("WWW-Authenticate", f'Digest realm="{realm}", nonce="{nonce}", stale="FALSE"'))
+        if rtsp.style == "dahua":
+            out.append(("WWW-Authenticate", f'Digest realm="{realm}", nonce="{nonce}"'))
+        elif rtsp.style == "hanwha":
+            out.append(("WWW-Authenticate", f'Digest realm="{realm}", nonce="{nonce.upper()}"'))
+        elif rtsp.style == "axis":
+            axis_nonce = f"{int(dev.started) & 0xFFFFFFFF:08x}Y{nonce}{nonce[:6]}"
+            out.append(("WWW-Authenticate", f'Digest realm="{realm}", nonce="{axis_nonce}", stale=FALSE'))
+        else:
+            out.append(("WWW-Authenticate", f'Digest realm="{realm}", nonce="{nonce}", stale="FALSE"'))
     if rtsp.auth == "basic":
         out.append(("WWW-Authenticate", f'Basic realm="{realm}"'))
     return out
+
+
+def hikvision_date() -> str:
+    """Hikvision's RTSP Date value: `` Thu, May 14 2020 16:45:35 GMT`` (its leading space gives the
+    two spaces real captures show after ``Date:``)."""
+    return time.strftime(" %a, %b %d %Y %H:%M:%S GMT", time.gmtime())
+
+
+def _headers(rtsp: RtspService, cseq: str, status_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The reply's headers in the order the imitated firmware writes them."""
+    date = formatdate(usegmt=True)
+    if rtsp.style == "hikvision":
+        return [("CSeq", cseq), *status_headers, ("Date", hikvision_date())]
+    if rtsp.style == "dahua":  # a 401 carries nothing but the challenge
+        challenged = any(k == "WWW-Authenticate" for k, _ in status_headers)
+        server = [("Server", rtsp.server)] if rtsp.server and not challenged else []
+        return [("CSeq", cseq), *server, *status_headers]
+    if rtsp.style == "axis":
+        server = [("Server", rtsp.server)] if rtsp.server else []
+        return [("CSeq", cseq), *status_headers, *server, ("Date", date)]
+    if rtsp.style == "hanwha":
+        return [("CSeq", cseq), ("Date", date), ("Expires", date), ("Cache-Control", "must-revalidate"),
+                *status_headers]
+    server = [("Server", rtsp.server)] if rtsp.server else []
+    return [("CSeq", cseq), *server, ("Date", date), *status_headers]
 
 
 def respond(dev: DeviceRuntime, req: wire.Request) -> bytes:
     """The full response to one RTSP request."""
     rtsp = dev.spec.services.rtsp
     assert rtsp is not None
-    headers: list[tuple[str, str]] = [("CSeq", req.headers.get("cseq", "0"))]
-    if rtsp.server:
-        headers.append(("Server", rtsp.server))
-    headers.append(("Date", formatdate(usegmt=True)))
+    status, extra, body = _answer(dev, rtsp, req)
+    return wire.render(f"RTSP/1.0 {status}", _headers(rtsp, req.headers.get("cseq", "0"), extra), body)
+
+
+def _answer(dev: DeviceRuntime, rtsp: RtspService, req: wire.Request) -> tuple[str, list[tuple[str, str]], bytes]:
+    headers: list[tuple[str, str]] = []
     body = b""
     if req.method == "OPTIONS":
         status = "200 OK"
-        headers.append(("Public", PUBLIC))
+        headers.append(("Public", PUBLIC_AXIS if rtsp.style == "axis" else PUBLIC))
     elif req.method == "DESCRIBE" and rtsp.auth == "none":
         status = "200 OK"
         body = sdp(dev)
@@ -76,7 +129,7 @@ def respond(dev: DeviceRuntime, req: wire.Request) -> bytes:
         status = "454 Session Not Found"
     else:
         status = "501 Not Implemented"
-    return wire.render(f"RTSP/1.0 {status}", headers, body)
+    return status, headers, body
 
 
 class RtspListener:

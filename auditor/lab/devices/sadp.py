@@ -1,8 +1,9 @@
 """Hikvision SADP (UDP 37020): ``<Probe>…<Types>inquiry</Types></Probe>`` in, ``<ProbeMatch>`` out.
 
-Field set and order follow public captures of real cameras (see the hikvision-tooling and
-UniversalScanner parsers): MAC dash-separated lower case, DeviceType a numeric model
-code, DeviceDescription the model, DeviceSN model + date + serial.
+Element set, order and format follow real replies (tests/real, kind sadp): one element
+per line, MAC dash-separated lower case, DeviceType a numeric model code,
+DeviceDescription the model, DeviceSN model + date + serial; two firmware generations
+(the spec's ``layout``).
 """
 
 from __future__ import annotations
@@ -39,14 +40,70 @@ def _b(value: bool) -> str:
     return "true" if value else "false"
 
 
+def _v56_fields(dev: DeviceRuntime, head: list[tuple[str, str]], boot: str) -> list[tuple[str, str]]:
+    """Firmware V5.6 and later, as a real DS-2CD2385G1-I on V5.6.2 answers (tests/real
+    sadp-hikvision-ds-2cd2385g1-i-haicam): IPv6 block, Encrypt, Salt, the SDK ports in this order,
+    no OEMInfo, and the firmware's own misspelling ``flase``."""
+    s = dev.spec.services.sadp
+    assert s is not None
+    recorder = dev.spec.truth.device_class == "recorder"
+    return head + [
+        ("IPv6Address", "::"),
+        ("IPv6Gateway", "::"),
+        ("IPv6MaskLen", "64"),
+        ("DHCP", "false"),
+        ("AnalogChannelNum", "0"),
+        ("DigitalChannelNum", "16" if recorder else "1"),
+        ("SoftwareVersion", s.firmware),
+        ("DSPVersion", s.dsp_version),
+        ("BootTime", boot),
+        ("Encrypt", _b(s.encrypted)),
+        ("ResetAbility", "false"),
+        ("DiskNumber", "1" if recorder else "0"),
+        ("Activated", _b(s.activated)),
+        ("PasswordResetAbility", "true"),
+        ("PasswordResetModeSecond", "true"),
+        ("DetailOEMCode", "1"),
+        ("SupportSecurityQuestion", "true"),
+        ("SupportHCPlatform", "true"),
+        ("HCPlatformEnable", "flase"),
+        ("IsModifyVerificationCode", "true"),
+        ("Salt", hashlib.sha256(dev.spec.mac.encode()).hexdigest()),
+        ("DeviceLock", "flase"),
+        ("SDKOverTLSPort", "8443"),
+        ("SDKServerStatus", "true"),
+        ("SDKOverTLSServerStatus", "true"),
+        ("SupportMailBox", "true"),
+    ]
+
+
+def _v52_fields(dev: DeviceRuntime, head: list[tuple[str, str]], boot: str) -> list[tuple[str, str]]:
+    """Older firmware (V5.2 and before), as a real EZVIZ CS-C6TC on V5.2.3 answers (tests/real
+    sadp-ezviz-cs-c6tc-32wfr-itread01): OEMInfo, no IPv6, Encrypt or Salt."""
+    s = dev.spec.services.sadp
+    assert s is not None
+    recorder = dev.spec.truth.device_class == "recorder"
+    return head + [
+        ("DHCP", "false"),
+        ("AnalogChannelNum", "0"),
+        ("DigitalChannelNum", "16" if recorder else "1"),
+        ("SoftwareVersion", s.firmware),
+        ("DSPVersion", s.dsp_version),
+        ("BootTime", boot),
+        ("OEMInfo", s.oem_info),
+        ("Activated", _b(s.activated)),
+        ("PasswordResetAbility", "false"),
+    ]
+
+
 def probe_match(dev: DeviceRuntime, probe_uuid: str) -> str:
-    """The ProbeMatch document for ``dev`` (fewer fields when the spec says ``encrypted``)."""
+    """The ProbeMatch document for ``dev``, one element per line as real firmware writes it (the
+    spec's ``layout`` says which firmware generation's element set and XML declaration)."""
     s = dev.spec.services.sadp
     assert s is not None
     net = dev.network()
     boot = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(dev.started - 3 * 86400))
-    salt = hashlib.sha256(dev.spec.mac.encode()).hexdigest()
-    base: list[tuple[str, str]] = [
+    head: list[tuple[str, str]] = [
         ("Uuid", probe_uuid),
         ("Types", "inquiry"),
         ("DeviceType", s.device_type),
@@ -59,47 +116,11 @@ def probe_match(dev: DeviceRuntime, probe_uuid: str) -> str:
         ("IPv4SubnetMask", str(net.netmask)),
         ("IPv4Gateway", dev.gateway()),
     ]
-    if s.encrypted:
-        fields = base + [
-            ("SoftwareVersion", s.firmware),
-            ("Encrypt", "true"),
-            ("Activated", _b(s.activated)),
-            ("PasswordResetAbility", "true"),
-        ]
-    else:
-        recorder = dev.spec.truth.device_class == "recorder"
-        fields = base + [
-            ("IPv6Address", "::"),
-            ("IPv6Gateway", "::"),
-            ("IPv6MaskLen", "64"),
-            ("DHCP", "false"),
-            ("AnalogChannelNum", "0"),
-            ("DigitalChannelNum", "16" if recorder else "1"),
-            ("SoftwareVersion", s.firmware),
-            ("DSPVersion", s.dsp_version),
-            ("BootTime", boot),
-            ("Encrypt", "false"),
-            ("ResetAbility", "false"),
-            ("DiskNumber", "1" if recorder else "0"),
-            ("Activated", _b(s.activated)),
-            ("PasswordResetAbility", "true"),
-            ("PasswordResetModeSecond", "true"),
-            ("DetailOEMCode", "1"),
-            ("SupportSecurityQuestion", "true"),
-            ("SupportHCPlatform", "true"),
-            ("HCPlatformEnable", "false"),
-            ("IsModifyVerificationCode", "false"),
-            ("Salt", salt),
-            ("DeviceLock", "false"),
-            ("SDKServerStatus", "true"),
-            ("SDKOverTLSServerStatus", "false"),
-            ("SDKOverTLSPort", "8443"),
-            ("SupportMailBox", "true"),
-            ("supportEzvizUnbind", "true"),
-            ("OEMInfo", s.oem_info),
-        ]
-    body = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in fields)
-    return f'<?xml version="1.0" encoding="UTF-8"?><ProbeMatch>{body}</ProbeMatch>'
+    if s.layout == "v5.2":
+        body = "".join(f"<{k}>{escape(v)}</{k}>\n" for k, v in _v52_fields(dev, head, boot))
+        return f'<?xml version="1.0" encoding="UTF-8" ?>\n<ProbeMatch>\n{body}</ProbeMatch>\n'
+    body = "".join(f"\t<{k}>{escape(v)}</{k}>\n" for k, v in _v56_fields(dev, head, boot))
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<ProbeMatch>\n{body}</ProbeMatch>\n'
 
 
 class SadpResponder:

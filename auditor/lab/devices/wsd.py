@@ -80,8 +80,44 @@ def matches(dev: DeviceRuntime, types: list[str], scopes: list[str]) -> bool:
     return True
 
 
+def _hikvision_match(dev: DeviceRuntime, relates_to: str, message_number: int, ns_decl: str,
+                     scopes_text: str) -> str:
+    """A ProbeMatches as Hikvision firmware writes it (tests/real wsd-hikvision-dfi6256te-edgex):
+    prefixes env/wsadis/d, no mustUnderstand, AppSequence InstanceId before MessageNumber, the
+    MessageID the device's own endpoint uuid, pretty-printed."""
+    wsd = dev.spec.services.wsd
+    assert wsd is not None
+    endpoint = escape(wsd.endpoint)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<env:Envelope xmlns:env="{NS_SOAP12}" xmlns:wsadis="{NS_WSA}" xmlns:d="{NS_WSD}"{ns_decl}>\n'
+        "    <env:Header>\n"
+        f"        <wsadis:MessageID>{endpoint}</wsadis:MessageID>\n"
+        f"        <wsadis:RelatesTo>{escape(relates_to)}</wsadis:RelatesTo>\n"
+        f"        <wsadis:To>{ANONYMOUS}</wsadis:To>\n"
+        f"        <wsadis:Action>{ACTION_MATCHES}</wsadis:Action>\n"
+        f'        <d:AppSequence InstanceId="{int(dev.started)}" MessageNumber="{message_number}"/>\n'
+        "    </env:Header>\n"
+        "    <env:Body>\n"
+        "        <d:ProbeMatches>\n"
+        "            <d:ProbeMatch>\n"
+        "                <wsadis:EndpointReference>\n"
+        f"                    <wsadis:Address>{endpoint}</wsadis:Address>\n"
+        "                </wsadis:EndpointReference>\n"
+        f"                <d:Types>{escape(' '.join(wsd.types))}</d:Types>\n"
+        f"                <d:Scopes>{scopes_text}</d:Scopes>\n"
+        f"                <d:XAddrs>{escape(xaddr(dev))}</d:XAddrs>\n"
+        f"                <d:MetadataVersion>{wsd.metadata_version}</d:MetadataVersion>\n"
+        "            </d:ProbeMatch>\n"
+        "        </d:ProbeMatches>\n"
+        "    </env:Body>\n"
+        "</env:Envelope>\n"
+    )
+
+
 def probe_match(dev: DeviceRuntime, relates_to: str, message_number: int = 1) -> str:
-    """The ProbeMatches envelope for ``dev`` answering the Probe ``relates_to``."""
+    """The ProbeMatches envelope for ``dev`` answering the Probe ``relates_to`` (the spec's ``style``
+    says whose firmware's writing to imitate)."""
     wsd = dev.spec.services.wsd
     assert wsd is not None
     prefixes = {t.split(":", 1)[0] for t in wsd.types if ":" in t}
@@ -91,6 +127,8 @@ def probe_match(dev: DeviceRuntime, relates_to: str, message_number: int = 1) ->
     scopes_text = dev_scopes(dev)
     if dev.hostile("xxe_wsd"):
         scopes_text = scopes_text + " " + hostile.XXE_REF
+    if wsd.style == "hikvision":
+        return _hikvision_match(dev, relates_to, message_number, ns_decl, scopes_text)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<SOAP-ENV:Envelope xmlns:SOAP-ENV="{NS_SOAP12}" xmlns:wsa="{NS_WSA}" xmlns:d="{NS_WSD}"{ns_decl}>'

@@ -173,3 +173,21 @@ def _http(device: str, path: str) -> bytes:
 def test_hikvision_web_challenge_builds_its_nonce_as_the_firmware_does() -> None:
     form = _form(_http("hik-cam-onvif", "/ISAPI/System/deviceInfo"))
     assert form == 'Digest qop="auth", realm="IP Camera(<id>)", nonce="{b64hex}", stale="FALSE"'
+
+
+# ---------------------------------------------------------------- ONVIF
+
+
+def test_hikvision_onvif_envelope_is_the_real_firmwares() -> None:
+    from auditor.lab.devices import onvif_soap
+    from auditor.probes import onvif
+
+    dev = FLEET["hik-cam-onvif"]
+    lab = onvif_soap.envelope(onvif_soap.get_device_information(dev), "hikvision").replace(onvif_soap.XXE, "")
+    theirs = real("onvif-devinfo-hikvision-ds-2cd3t45p1-i-go-onvif").decode()
+    decls = re.compile(r'xmlns:([\w-]+)="([^"]+)"')
+    assert decls.findall(lab.split(">", 2)[1]) == decls.findall(theirs.split(">", 2)[1])
+    lab_fields = onvif.interpret("GetDeviceInformation", onvif.parse_reply("GetDeviceInformation", lab.encode()))
+    their_fields = onvif.interpret("GetDeviceInformation", onvif.parse_reply("GetDeviceInformation",
+                                                                           theirs.encode()))
+    assert set(lab_fields) == set(their_fields)

@@ -69,6 +69,8 @@ class OnvifService:
     """Calls answered without credentials (GetSystemDateAndTime always is)."""
     clock_offset_s: float = 0.0
     """Device clock minus real time; digests are checked against the device clock."""
+    style: Literal["generic", "hikvision"] = "generic"
+    """Whose SOAP envelope to write: ``hikvision`` declares the namespaces Hikvision firmware does."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,40 @@ XXE = "__XXE__"
 """Placeholder a builder puts where the hostile variant references the external entity."""
 
 
-def envelope(body: str) -> str:
+HIKVISION_NAMESPACES: tuple[tuple[str, str], ...] = (
+    ("env", NS_ENV), ("soapenc", "http://www.w3.org/2003/05/soap-encoding"),
+    ("xsi", "http://www.w3.org/2001/XMLSchema-instance"), ("xs", "http://www.w3.org/2001/XMLSchema"),
+    ("tt", NS_TT), ("tds", NS_TDS), ("trt", "http://www.onvif.org/ver10/media/wsdl"),
+    ("timg", "http://www.onvif.org/ver20/imaging/wsdl"), ("tev", "http://www.onvif.org/ver10/events/wsdl"),
+    ("tptz", "http://www.onvif.org/ver20/ptz/wsdl"), ("tan", "http://www.onvif.org/ver20/analytics/wsdl"),
+    ("tst", "http://www.onvif.org/ver10/storage/wsdl"), ("ter", NS_TER),
+    ("dn", "http://www.onvif.org/ver10/network/wsdl"), ("tns1", "http://www.onvif.org/ver10/topics"),
+    ("tmd", "http://www.onvif.org/ver10/deviceIO/wsdl"), ("wsdl", "http://schemas.xmlsoap.org/wsdl"),
+    ("wsoap12", "http://schemas.xmlsoap.org/wsdl/soap12"), ("http", "http://schemas.xmlsoap.org/wsdl/http"),
+    ("d", "http://schemas.xmlsoap.org/ws/2005/04/discovery"),
+    ("wsadis", "http://schemas.xmlsoap.org/ws/2004/08/addressing"), ("wsnt", "http://docs.oasis-open.org/wsn/b-2"),
+    ("wsa", "http://www.w3.org/2005/08/addressing"), ("wstop", "http://docs.oasis-open.org/wsn/t-1"),
+    ("wsrf-bf", "http://docs.oasis-open.org/wsrf/bf-2"), ("wsntw", "http://docs.oasis-open.org/wsn/bw-2"),
+    ("wsrf-rw", "http://docs.oasis-open.org/wsrf/rw-2"), ("wsaw", "http://www.w3.org/2006/05/addressing/wsdl"),
+    ("wsrf-r", "http://docs.oasis-open.org/wsrf/r-2"), ("trc", "http://www.onvif.org/ver10/recording/wsdl"),
+    ("tse", "http://www.onvif.org/ver10/search/wsdl"), ("trp", "http://www.onvif.org/ver10/replay/wsdl"),
+    ("tnshik", "http://www.hikvision.com/2011/event/topics"),
+    ("hikwsd", "http://www.onvifext.com/onvif/ext/ver10/wsdl"),
+    ("hikxsd", "http://www.onvifext.com/onvif/ext/ver10/schema"),
+    ("tas", "http://www.onvif.org/ver10/advancedsecurity/wsdl"), ("tr2", "http://www.onvif.org/ver20/media/wsdl"),
+    ("axt", "http://www.onvif.org/ver20/analytics"),
+)
+"""The namespaces Hikvision firmware declares on every ONVIF reply's envelope, in its order
+(tests/real onvif-devinfo-hikvision-ds-2cd3t45p1-i-go-onvif)."""
+
+
+def envelope(body: str, style: str = "generic") -> str:
+    """A SOAP 1.2 envelope around ``body``: as Hikvision firmware writes it (its 38 namespace
+    declarations, the body on its own lines) for ``style`` hikvision, else a minimal one."""
+    if style == "hikvision":
+        decls = " ".join(f'xmlns:{p}="{uri}"' for p, uri in HIKVISION_NAMESPACES)
+        return f'<?xml version="1.0" encoding="UTF-8"?>\n<env:Envelope {decls}>\n<env:Body>\n{body}\n</env:Body>\n' \
+               "</env:Envelope>\n"
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<env:Envelope xmlns:env="{NS_ENV}" xmlns:tds="{NS_TDS}" xmlns:tt="{NS_TT}" xmlns:ter="{NS_TER}">'
@@ -244,7 +277,7 @@ def handle(dev: DeviceRuntime, body: bytes) -> tuple[int, bytes]:
         why = wsse.verify(root, onvif.username, onvif.password or "", dev.clock())
         if why is not None:
             return not_authorized(why)
-    text = envelope(builder(dev))
+    text = envelope(builder(dev), onvif.style)
     return 200, _hostile(dev, text)
 
 

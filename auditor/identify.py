@@ -726,6 +726,17 @@ def identify(host: Host, kb: KnowledgeBase) -> Identity:
     )
 
 
+def maker_hints(observations: Iterable[Observation], kb: KnowledgeBase) -> set[str]:
+    """The makers what one address has shown so far points to, at medium strength or more (an
+    OUI, a realm, a WS-Discovery name, a banner...): what a probe checks before it asks a maker's
+    own identity API, so a device only ever hears the requests its own firmware understands."""
+    seen = tuple(observations)
+    if not seen:
+        return set()
+    host = Host(key="hints", ip=seen[0].ip, mac=None, ips=(seen[0].ip,), observations=seen)
+    return {c.maker for c in collect_evidence(host, kb) if c.maker and _RANK[c.evidence.strength] >= 2}
+
+
 def identify_all(hosts: Iterable[Host], kb: KnowledgeBase) -> list[Identity]:
     return [identify(host, kb) for host in hosts]
 

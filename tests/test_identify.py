@@ -294,3 +294,13 @@ def test_a_device_without_video_is_other() -> None:
     info = {"api": "axis-param", "serial": "ACCC8ED0A6EC", "firmware": "1.84.1", "video": False}
     ident = identify(host(obs("http", port=80, device_info=info)), KB)
     assert (ident.maker, ident.device_class) == ("Axis", "other")
+
+
+def test_maker_hints_come_from_what_the_address_showed_so_far() -> None:
+    from auditor.identify import maker_hints
+
+    assert maker_hints([obs("arp", mac="00:40:8c:e2:7a:10")], KB) == {"Axis"}
+    assert maker_hints([obs("http", port=80, status=401, realm="AXIS_ACCC8E0B52E6")], KB) == {"Axis"}
+    assert maker_hints([obs("wsdiscovery", name="HIKVISION DS-2CD2143G2-I", scopes=[])], KB) >= {"Hikvision"}
+    assert maker_hints([obs("http", port=80, status=200, server="nginx")], KB) == set()
+    assert maker_hints([], KB) == set()

@@ -21,9 +21,8 @@ import hashlib
 import io
 import ipaddress
 import json
-import os
 import re
-import stat
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,12 +108,7 @@ class Inventory:
 
 
 def _read(path: Path) -> bytes:
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise OperatorError(f"cannot read inventory: {exc.strerror or exc}", str(path)) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise OperatorError("not a regular file (a directory, device or pipe cannot be an inventory)", str(path))
+    """The file's bytes (opfile: a regular file only, size checked before reading, a FIFO never blocks)."""
     return opfile.read_bytes(path, "inventory", MAX_BYTES)
 
 
@@ -262,7 +256,7 @@ def read_inventory(path: str | Path, seen_at: float | None = None) -> Inventory:
         raise OperatorError("no device rows", where)
     headers = dict.fromkeys(h for _, _, cells in records for h in cells)
     columns, ignored = _match_columns(headers, where, 1 if fmt == "csv" else None)
-    stamp = os.stat(p).st_mtime if seen_at is None else seen_at
+    stamp = time.time() if seen_at is None else seen_at
     observations: list[Observation] = []
     by_ip: dict[str, int] = {}
     by_content: dict[tuple[tuple[str, Any], ...], int] = {}

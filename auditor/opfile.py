@@ -84,10 +84,11 @@ def read_bytes(path: str | Path, what: str, max_bytes: int = MAX_BYTES, *, secre
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         raise OperatorError(f"cannot read {what}: {exc.strerror or exc}", str(p)) from None
+    st = os.fstat(fd)  # before fdopen, which refuses a directory with IsADirectoryError
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise OperatorError(f"{what} is {_kind(st.st_mode)}, not a regular file", str(p))
     with os.fdopen(fd, "rb", buffering=0) as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OperatorError(f"{what} is {_kind(st.st_mode)}, not a regular file", str(p))
         if secret:
             check_private(st, str(p), what)
         if st.st_size > max_bytes:

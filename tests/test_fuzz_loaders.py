@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from auditor.config import load_config
 from auditor.credentials import load_credentials
 from auditor.errors import OperatorError
+from auditor.imports import read_inventory
 from auditor.knowledge import load_knowledge
 from auditor.oui import default_registry
 from auditor.policy import load_policy
@@ -169,6 +170,25 @@ def test_credentials_loader_never_echoes_a_password(named: tuple[str, bytes]) ->
 def test_inventory_csv_loader(data: bytes) -> None:
     with scratch() as folder:
         only_operator_errors(lambda: load_inventory(_write(folder / "inv.csv", data)))
+
+
+SITE_INVENTORY = (b"Device Name,IP Address,MAC,Make,Model Number,Firmware Version,Serial No.\n"
+                  b"lobby,198.18.0.11,C0-56-E3-1A-2B-3C,HIKVISION,DS-2CD2143G2-I,V5.7.3 build 220112,DS-1\n"
+                  b"gate,198.18.0.30,00:40:8c:e2:7a:10,AXIS,M3106-L,10.12.153,00408CE27A10\n")
+SITE_INVENTORY_JSON = (b'{"devices": [{"ip": "198.18.0.11", "mac": "c0:56:e3:1a:2b:3c", "vendor": "Hikvision"}, '
+                       b'{"ip": "198.18.0.30", "model": "M3106-L", "serial": "00408CE27A10"}]}')
+
+
+@FUZZ
+@given(st.sampled_from(["inv.csv", "inv.json", "inv.txt"]),
+       st.one_of(st.binary(max_size=300), EDITS.map(lambda e: _mutate(SITE_INVENTORY, e)),
+                 EDITS.map(lambda e: _mutate(SITE_INVENTORY_JSON, e)),
+                 st.lists(st.lists(st.text(string.printable, max_size=20), max_size=5), max_size=6)
+                 .map(lambda rows: "\n".join(",".join(r) for r in rows).encode())))
+def test_site_inventory_loader(name: str, data: bytes) -> None:
+    """camaudit classify's reader: any bytes give observations or one OperatorError line."""
+    with scratch() as folder:
+        only_operator_errors(lambda: read_inventory(_write(folder / name, data)))
 
 
 @FUZZ

@@ -32,7 +32,7 @@ from typing import Any
 from . import __version__, interrupt, opfile
 from .assemble import assemble
 from .errors import Interrupted, OperatorError, one_line
-from .identify import identify
+from .identify import identify, maker_hints
 from .imports import read_inventory
 from .knowledge import KnowledgeBase, load_knowledge
 from .models import SEVERITIES, Device, Finding, Observation
@@ -177,7 +177,8 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
         sink = _StoreSink(store, scan_id)
         stats: dict[str, Any] = {}
         try:
-            options = dataclasses.replace(request.options, deadline=probing_deadline(deadline))
+            options = dataclasses.replace(request.options, deadline=probing_deadline(deadline),
+                                          maker_hints=lambda seen: maker_hints(seen, kb))
             with interrupt.keep_handlers():
                 outcome = asyncio.run(_scan_with_signals(options, sink, progress))
             stats = dict(outcome.stats)

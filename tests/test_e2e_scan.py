@@ -220,3 +220,21 @@ def test_a_whole_audit_ends_inside_its_deadline_even_with_catastrophic_rules(dem
     assert proc.returncode in (0, 1, 2) and "Traceback" not in proc.stderr
     status, = sqlite3.connect(tmp_path / "d.db").execute("select status from scans").fetchone()
     assert status in ("complete", "interrupted")
+
+
+def test_a_makers_identity_api_is_asked_only_of_that_makers_devices(scan_result, demo_lab):
+    """Axis's basicdeviceinfo (getAllUnrestrictedProperties) is asked where the address points to Axis (its
+    OUI, realm, WS-Discovery name) and feeds identification; no other device hears it."""
+    con = sqlite3.connect(scan_result["db"])
+    try:
+        rows = con.execute("SELECT ip, fields FROM observations WHERE probe = 'http'").fetchall()
+    finally:
+        con.close()
+    asked = {ip for ip, fields in rows if "/axis-cgi/basicdeviceinfo.cgi" in json.loads(fields).get("paths", {})}
+    axis = {d.ip for d in demo_lab.fleet.devices if d.truth.maker == "Axis"}
+    assert asked == axis
+    devices = by_ip(scan_result["doc"])
+    for ip in axis:
+        info = [json.loads(f).get("device_info") for i, f in rows if i == ip]
+        assert any(i and i["api"] == "axis-basicdeviceinfo" for i in info), ip
+        assert any(e["field"] == "device_info.api" for e in devices[ip]["evidence"]), ip

@@ -191,3 +191,19 @@ def test_hikvision_onvif_envelope_is_the_real_firmwares() -> None:
     their_fields = onvif.interpret("GetDeviceInformation", onvif.parse_reply("GetDeviceInformation",
                                                                            theirs.encode()))
     assert set(lab_fields) == set(their_fields)
+
+
+def test_axis_basic_device_info_is_the_real_firmwares_layout() -> None:
+    from auditor.lab.devices.http import axis_basic_device_info
+    from auditor.probes import vendorapi
+
+    dev = FLEET["axis-cam"]
+    lab = axis_basic_device_info(dev, vendorapi.AXIS_UNRESTRICTED_REQUEST)
+    theirs = json.loads(real("axis-basicdeviceinfo-m1065-lw"))
+    mine = json.loads(lab)
+    assert set(mine["data"]["propertyList"]) <= set(theirs["data"]["propertyList"]), \
+        "the unrestricted set is a subset of what a unit lists after login"
+    assert mine["method"] == "getAllUnrestrictedProperties"
+    assert set(vendorapi.parse_axis_basicdeviceinfo(lab).fields()) >= {"api", "brand", "model", "serial", "firmware"}
+    refused = json.loads(axis_basic_device_info(dev, b'{"apiVersion":"1.0","method":"getAllProperties"}'))
+    assert "error" in refused

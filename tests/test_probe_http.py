@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import json
 import re
 import ssl
 from pathlib import Path
@@ -336,3 +337,79 @@ def test_probe_opens_a_new_connection_when_the_server_closes_after_each_reply() 
 
     (obs,) = asyncio.run(main())
     assert connections == 5 and set(obs.fields["paths"].values()) == {200} and len(obs.fields["paths"]) == 4
+
+
+# ------------------------------------------------------------ makers' identity endpoints, asked only where pointed
+
+
+AXIS_REPLY = json.dumps({"apiVersion": "1.0", "method": "getAllUnrestrictedProperties", "data": {"propertyList": {
+    "Brand": "AXIS", "ProdNbr": "P3245-LVE", "ProdType": "Network Camera", "SerialNumber": "ACCC8E0B52E6",
+    "Version": "10.12.153"}}}).encode()
+
+
+def _axis_like(requests: list[bytes], title: bytes) -> object:
+    """A server that answers the basicdeviceinfo POST like AXIS OS, ``/`` with ``title``, and 404 to everything
+    else; notes each request."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_request(reader)  # head and body
+        requests.append(head)
+        if head.startswith(b"POST /axis-cgi/basicdeviceinfo.cgi"):
+            reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+                len(AXIS_REPLY), AXIS_REPLY)
+        elif head.startswith(b"GET / "):
+            page = b"<title>" + title + b"</title>"
+            reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page)
+        else:
+            reply = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+        writer.write(reply)
+        await writer.drain()
+
+    return handler
+
+
+def _run_with_hints(seen: list[Observation], requests: list[bytes], title: bytes = b"Web Service") -> Observation:
+    from auditor.identify import maker_hints
+    from auditor.knowledge import load_knowledge
+
+    kb = load_knowledge()
+
+    async def main() -> list[Observation]:
+        server, port = await serve(_axis_like(requests, title))  # type: ignore[arg-type]
+        out: list[Observation] = []
+        host = HostState("127.0.0.1", open_ports={port}, seen=seen, hints=lambda obs: maker_hints(obs, kb))
+        try:
+            await HttpProbe(plain_ports=(port,), tls_ports=()).probe_host(make_ctx(out), host)
+        finally:
+            server.close()
+        return out
+
+    (obs,) = asyncio.run(main())
+    return obs
+
+
+def test_axis_identity_is_asked_only_where_the_address_points_to_axis() -> None:
+    requests: list[bytes] = []
+    obs = _run_with_hints([Observation("127.0.0.1", "arp", {"mac": "00:40:8c:e2:7a:10"})], requests)
+    posts = [r for r in requests if r.startswith(b"POST ")]
+    assert len(posts) == 1 and posts[0].endswith(b'{"apiVersion":"1.0","method":"getAllUnrestrictedProperties"}')
+    assert b"Content-Type: application/json" in posts[0] and b"Authorization" not in posts[0]
+    assert obs.fields["device_info"] == {"api": "axis-basicdeviceinfo", "brand": "AXIS", "model": "P3245-LVE",
+                                         "device_type": "Network Camera", "serial": "ACCC8E0B52E6",
+                                         "firmware": "10.12.153"}
+    assert obs.fields["paths"]["/axis-cgi/basicdeviceinfo.cgi"] == 200
+    # what the port itself showed counts too: nothing known before, but the page is titled AXIS
+    requests.clear()
+    assert "device_info" in _run_with_hints([], requests, title=b"AXIS").fields
+
+
+@pytest.mark.parametrize("seen", [
+    [],
+    [Observation("127.0.0.1", "arp", {"mac": "c0:56:e3:1a:2b:3c"})],  # a Hikvision OUI
+    [Observation("127.0.0.1", "wsdiscovery", {"name": "Dahua IPC", "scopes": []})],
+], ids=["nothing-known", "hikvision-oui", "dahua-name"])
+def test_no_maker_api_is_asked_of_a_device_not_pointed_to_that_maker(seen: list[Observation]) -> None:
+    requests: list[bytes] = []
+    obs = _run_with_hints(seen, requests)
+    assert not [r for r in requests if r.startswith(b"POST ")]
+    assert "device_info" not in obs.fields and "/axis-cgi/basicdeviceinfo.cgi" not in obs.fields.get("paths", {})

@@ -19,7 +19,7 @@ import heapq
 import ipaddress
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
@@ -176,6 +176,17 @@ class HostState:
     open_ports: set[int] = field(default_factory=set)
     xaddrs: list[str] = field(default_factory=list)
     """ONVIF device-service URLs WS-Discovery reported for this address (the ONVIF probe tries them first)."""
+    seen: list[Observation] = field(default_factory=list)
+    """What this address has answered so far in this scan (kept up to date by the engine while probes run)."""
+    hints: Callable[[list[Observation]], set[str]] | None = None
+    """Observations → the makers they point to (``identify.maker_hints`` with the knowledge base);
+    None: no hints, so no maker-specific request is ever sent."""
+
+    def makers(self, more: Iterable[Observation] = ()) -> set[str]:
+        """The makers what this address showed so far (and ``more``, a probe's own findings) point to."""
+        if self.hints is None:
+            return set()
+        return self.hints([*self.seen, *more])
 
 
 class DiscoveryProbe(Protocol):

@@ -80,6 +80,9 @@ class ScanOptions:
     credentials: Credentials | None = None
     host_concurrency: int | None = None
     """Devices probed at once; None: enough to keep the global rate busy at the per-device rate."""
+    maker_hints: Callable[[list[Observation]], set[str]] | None = None
+    """Observations → the makers they point to (the pipeline passes ``identify.maker_hints`` with the
+    knowledge base): a probe sends a maker's own identity request only where these name that maker."""
 
 
 @dataclass
@@ -125,6 +128,10 @@ def scan_plan(options: ScanOptions, probe_share: float | None = 1.0) -> ScanPlan
                      probe_share)
 
 
+MAX_SEEN = 32
+"""Answers kept per address for the probes' maker hints (a device gives a handful)."""
+
+
 class _Guard:
     """Wraps ``emit``: drops anything outside the scope, counts warnings, notes who answered."""
 
@@ -133,6 +140,8 @@ class _Guard:
         self.pacing = pacing if pacing is not None else Pacing(PROFILES[DEFAULT_PROFILE])
         self.count = self.warnings = self.dropped = 0
         self.xaddrs: dict[str, list[str]] = {}
+        self.seen: dict[str, list[Observation]] = {}
+        """Each address's answers so far (HostState.seen): what maker-specific requests are decided on."""
         self.on_address: Callable[[str], None] | None = None
         """Called with each address something answered from (the engine schedules its host probes)."""
         self.probe_errors: list[str] = []
@@ -153,6 +162,9 @@ class _Guard:
             self.warnings += 1
         if obs.probe == "wsdiscovery":
             self.xaddrs.setdefault(obs.ip, []).extend(obs.fields.get("xaddrs", []))
+        seen = self.seen.setdefault(obs.ip, [])
+        if len(seen) < MAX_SEEN and obs.fields and not obs.warning:
+            seen.append(obs)
         self._emit(obs)
 
 
@@ -379,7 +391,7 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
     async def one_host(ip: str) -> None:
         nonlocal done
         async with sem:
-            state = HostState(ip=ip)
+            state = HostState(ip=ip, seen=guard.seen.setdefault(ip, []), hints=options.maker_hints)
             first = []
             if port_probe is not None:
                 first.append(timed("ports", port_probe.probe_host(contexts["ports"], state), ip))

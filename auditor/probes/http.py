@@ -54,7 +54,8 @@ FIELDS = ProbeFields("http", (
     Field("p3p", "str", "`P3P` header of `GET /`", "CP=CAO PSA OUR"),
     Field("location", "str", "`Location` of a 3xx to `GET /`", "/doc/page/login.asp",
           kept="for a person following the redirect"),
-    Field("paths", "map[int]", "vendor path → status", {"/ISAPI/System/deviceInfo": 401}),
+    Field("paths", "map[int]", "vendor path → status (also a maker's identity endpoint, asked only where the "
+          "address points to that maker: `IDENTITY_REQUESTS`)", {"/ISAPI/System/deviceInfo": 401}),
     Field("path_realms", "map[str]", "vendor path → realm it challenged with (the first is also `realm`; a "
           "serial shown in any of them is read, e.g. `AXIS_<serial>`)",
           {"/ISAPI/System/deviceInfo": "Hikvision"}),
@@ -104,6 +105,33 @@ VENDOR_PATHS: tuple[str, ...] = (
     "/RPC2_Login",  # Dahua JSON-RPC login endpoint (GET only: no login attempted)
 )
 MAX_HEADERS = 100
+
+
+@dataclass(frozen=True)
+class IdentityRequest:
+    """A maker's unauthenticated identity endpoint, asked only where the address already points to that maker."""
+
+    maker: str
+    api: str
+    """``vendorapi`` API name that parses the reply."""
+    path: str
+    method: str = "GET"
+    body: bytes = b""
+    content_type: str | None = None
+    source: str = ""
+
+
+IDENTITY_REQUESTS: tuple[IdentityRequest, ...] = (
+    IdentityRequest(
+        maker="Axis", api=vendorapi.AXIS_BASICDEVICEINFO, path="/axis-cgi/basicdeviceinfo.cgi", method="POST",
+        body=vendorapi.AXIS_UNRESTRICTED_REQUEST, content_type="application/json",
+        source="https://developer.axis.com/vapix/network-video/basic-device-information (getAllUnrestrictedProperties: "
+               "anonymous access on by default, AXIS OS 8.40 and later)"),
+)
+"""Each is sent only to a web port of an address whose answers so far point to its maker (an Axis OUI, an
+``AXIS_<serial>`` realm, a WS-Discovery name…: ``HostState.makers``), through the device's pacing like every
+request; a device never hears another maker's API. (Hikvision's ISAPI deviceInfo is one of ``VENDOR_PATHS``,
+asked of every web port: its status alone identifies.)"""
 
 
 @dataclass
@@ -350,9 +378,9 @@ class HttpProbe:
         if host.ip not in ctx.scope:
             return
         ports = [p for p in (*self.plain_ports, *self.tls_ports) if p in host.open_ports]
-        await asyncio.gather(*(self._probe_port(ctx, host.ip, p) for p in ports), return_exceptions=True)
+        await asyncio.gather(*(self._probe_port(ctx, host.ip, p, host) for p in ports), return_exceptions=True)
 
-    async def _probe_port(self, ctx: ProbeContext, ip: str, port: int) -> None:
+    async def _probe_port(self, ctx: ProbeContext, ip: str, port: int, host: HostState | None = None) -> None:
         tls = port in self.tls_ports
         fields: dict[str, Any] = {"port": port, "scheme": "https" if tls else "http"}
         warnings: list[str] = []
@@ -386,6 +414,8 @@ class HttpProbe:
                 results = await self._paths_side_by_side(ctx, ip, port, tls)
             if self.paths:
                 self._add_paths(fields, warnings, results)
+            if host is not None:
+                await self._identity(ctx, conn, host, fields, warnings)
         finally:
             await conn.close()
         ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=raw_excerpt(data),
@@ -420,6 +450,36 @@ class HttpProbe:
 
         return list(await asyncio.gather(*(one(p) for p in self.paths), return_exceptions=True))
 
+    async def _identity(self, ctx: ProbeContext, conn: _Persistent, host: HostState, fields: dict[str, Any],
+                        warnings: list[str]) -> None:
+        """Ask the identity endpoints of the makers this address points to (``IDENTITY_REQUESTS``)."""
+        wanted = [r for r in IDENTITY_REQUESTS if r.path not in fields.get("paths", {})]
+        if not wanted or "device_info" in fields:
+            return
+        makers = host.makers([Observation(ip=host.ip, probe=self.name, fields=dict(fields))])
+        for req in (r for r in wanted if r.maker in makers):
+            if ctx.remaining() <= 0:
+                return
+            try:
+                data, note, _ = await conn.get(req.path, last=True, method=req.method, body=req.body,
+                                               content_type=req.content_type)
+                resp = parse_response(data)
+            except (ConnectFailed, ValueError):
+                continue
+            fields.setdefault("paths", {})[req.path] = resp.status
+            if note:
+                warnings.append(f"{req.path}: {note}")
+            if resp.status != 200:
+                continue
+            try:
+                identity = vendorapi.parse_identity(req.api, resp.body)
+            except ValueError as exc:  # not that API after all (a login page, a refused or hostile document)
+                warnings.append(f"{req.path}: {str(exc)[:120]}")
+                continue
+            if info := identity.fields():
+                fields["device_info"] = info
+                return
+
     def _add_paths(self, fields: dict[str, Any], warnings: list[str], results: list[Any]) -> None:
         paths: dict[str, int] = {}
         realms: dict[str, str] = {}
@@ -450,15 +510,21 @@ class HttpProbe:
             fields["path_realms"] = realms
 
     async def _exchange(self, ctx: ProbeContext, stream: Stream, ip: str, port: int, path: str, *, tls: bool,
-                        last: bool) -> tuple[bytes, str | None, bool]:
-        """Send one GET on ``stream``: (reply bytes, warning note or None, may the connection be reused)."""
+                        last: bool, method: str = "GET", body: bytes = b"",
+                        content_type: str | None = None) -> tuple[bytes, str | None, bool]:
+        """Send one request (GET, or a maker's identity POST) on ``stream``: (reply bytes, warning note or
+        None, may the connection be reused)."""
         await stream.request()
         default = 443 if tls else 80
         hostport = ip if port == default else f"{ip}:{port}"
         connection = "close" if last else "keep-alive"
+        extra = ""
+        if method != "GET":
+            extra = f"Content-Length: {len(body)}\r\n" + (f"Content-Type: {content_type}\r\n" if content_type else "")
         stream.writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: camaudit/{__version__}\r\n"
-            f"Accept: */*\r\nAccept-Encoding: identity\r\nConnection: {connection}\r\n\r\n".encode("ascii")
+            f"{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: camaudit/{__version__}\r\n"
+            f"Accept: */*\r\nAccept-Encoding: identity\r\n{extra}Connection: {connection}\r\n\r\n".encode("ascii")
+            + body
         )
         t = budget(ctx)
         try:
@@ -507,24 +573,28 @@ class _Persistent:
         """The connection is kept (the server answered with a reusable reply)."""
         return self._stream is not None
 
-    async def get(self, path: str, *, last: bool, want_cert: bool = False) -> tuple[bytes, str | None, bytes | None]:
+    async def get(self, path: str, *, last: bool, want_cert: bool = False, method: str = "GET", body: bytes = b"",
+                  content_type: str | None = None) -> tuple[bytes, str | None, bytes | None]:
         """(reply bytes, warning note or None, DER certificate or None); raises ``ConnectFailed``."""
         cert: bytes | None = None
         reused = self._stream is not None
         if self._stream is None:
             cert = await self._open(want_cert)
+
+        async def send(stream: Stream) -> tuple[bytes, str | None, bool]:
+            return await self.probe._exchange(self.ctx, stream, self.ip, self.port, path, tls=self.tls, last=last,
+                                              method=method, body=body, content_type=content_type)
+
         try:
             assert self._stream is not None
-            data, note, keep = await self.probe._exchange(self.ctx, self._stream, self.ip, self.port, path,
-                                                          tls=self.tls, last=last)
+            data, note, keep = await send(self._stream)
             if reused and not data and note is None:
                 # The server had closed the idle connection before our request reached it
                 # (RFC 9112 §9.3.1): send it once more on a fresh connection.
                 await self.close()
                 cert = await self._open(want_cert)
                 assert self._stream is not None
-                data, note, keep = await self.probe._exchange(self.ctx, self._stream, self.ip, self.port, path,
-                                                              tls=self.tls, last=last)
+                data, note, keep = await send(self._stream)
         except BaseException:
             await self.close()
             raise

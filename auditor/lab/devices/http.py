@@ -14,8 +14,10 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 from email.utils import formatdate
 from html import escape as html_escape
+from typing import Any
 
 from ..spec import HttpService
 from . import hostile, onvif_soap, wire
@@ -63,6 +65,34 @@ def _challenge(dev: DeviceRuntime, http: HttpService) -> str:
         nonce = base64.b64encode(f"{digest[:8]}:{int(dev.started) % 10**8}".encode()).hex()
         return f'Digest qop="auth", realm="{realm}", nonce="{nonce}", stale="FALSE"'
     return f'Digest qop="auth", realm="{realm}", nonce="{digest}", stale="FALSE"'
+
+
+AXIS_BASICDEVICEINFO = "/axis-cgi/basicdeviceinfo.cgi"
+
+
+def axis_basic_device_info(dev: DeviceRuntime, request: bytes) -> bytes:
+    """AXIS OS's answer to ``basicdeviceinfo.cgi``: the JSON layout of a real unit's reply (tests/real
+    axis-basicdeviceinfo-m1065-lw), with the unrestricted property set for
+    ``getAllUnrestrictedProperties`` (the one camaudit asks without credentials), else an error."""
+    try:
+        asked = json.loads(request.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        asked = {}
+    method = asked.get("method") if isinstance(asked, dict) else None
+    version = str(asked.get("apiVersion", "1.0")) if isinstance(asked, dict) else "1.0"
+    if method != "getAllUnrestrictedProperties":
+        reply: dict[str, Any] = {"apiVersion": version, "method": method or "", "error": {
+            "code": 2002, "message": "Method not supported without authentication"}}
+        return json.dumps(reply, indent=4).encode()
+    o = dev.spec.services.onvif
+    model = o.model if o else ""
+    props = {
+        "Brand": "AXIS", "BuildDate": "Nov 15 2023 19:02", "HardwareID": o.hardware_id if o else "",
+        "ProdFullName": f"AXIS {model} Network Camera", "ProdNbr": model, "ProdShortName": f"AXIS {model}",
+        "ProdType": "Network Camera", "ProdVariant": "", "SerialNumber": o.serial if o else "",
+        "Version": o.firmware if o else "", "WebURL": "http://www.axis.com",
+    }
+    return json.dumps({"apiVersion": version, "method": method, "data": {"propertyList": props}}, indent=4).encode()
 
 
 class HttpListener:
@@ -131,6 +161,8 @@ class HttpListener:
             headers.append(("WWW-Authenticate", _challenge(self.dev, http)))
         if status in (301, 302):
             headers.append(("Location", "/"))
+        if status == 200 and path == AXIS_BASICDEVICEINFO and req.method == "POST":
+            return status, [("Content-Type", "application/json")], axis_basic_device_info(self.dev, req.body)
         if status == 200:
             return status, headers, _title_page(http)
         reason = html_escape(REASONS.get(status, "Error"))

@@ -49,7 +49,7 @@ def test_every_device_of_the_demo_inventory_is_the_fleets_truth(tmp_path: Path) 
     result = classify(tmp_path, DEMO, "--json", str(tmp_path / "c.json"), "-q")
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "c.json").read_text())
-    validate_document(doc)
+    assert validate_document(doc) == []
     assert doc["scan"]["kind"] == "import" and doc["scan"]["source"]["rows"] >= 15
     truth = {d.ip: d.truth for d in load_fleet().devices}
     rules = {(f["ip"], f["rule"]) for f in doc["findings"]}
@@ -83,6 +83,36 @@ def test_an_import_is_reported_exported_and_diffed_like_a_scan(tmp_path: Path) -
     assert diff.exit_code == 0 and "198.18.32.12" in diff.output, diff.output
     again = run("identify", "--scan", "1", "--db", db)
     assert again.exit_code == 0, again.output
+
+
+def test_a_classified_inventory_imported_centrally_stays_an_import(tmp_path: Path) -> None:
+    """`camaudit import` loads documents of either kind: a classify run's document, imported into
+    an estate database beside a network scan of another site, keeps its kind and its file."""
+    from store_factory import device, record_scan
+
+    site_db, central = str(tmp_path / "annex.db"), str(tmp_path / "estate.db")
+    doc_path = tmp_path / "annex.json"
+    result = run("classify", str(DEMO), "--db", site_db, "--site", "Annex", "--json", str(doc_path), "-q")
+    assert result.exit_code == 0, result.output
+    with Store(tmp_path / "hq.db") as store:
+        scan_id = record_scan(store, [device("192.168.1.10", "c0:56:e3:00:00:01")], site="HQ")
+        hq_doc = store.scan_document(scan_id)
+    (tmp_path / "hq.json").write_text(json.dumps(hq_doc))
+    imported = run("import", "--db", central, str(doc_path), str(tmp_path / "hq.json"))
+    assert imported.exit_code == 0, imported.output
+    listing = run("scans", "--db", central)
+    annex = next(line for line in listing.output.splitlines() if "Annex" in line)
+    hq = next(line for line in listing.output.splitlines() if " HQ " in line)
+    assert "SITE" in listing.output and "import: " in annex and "198.18.0.0/24" in hq
+    scans = {s["site"]: s for s in json.loads(run("scans", "--db", central, "--json").output)["scans"]}
+    assert scans["Annex"]["kind"] == "import" and scans["HQ"]["kind"] == "scan" and scans["HQ"]["source"] is None
+    exported = json.loads(run("export", "--db", central, "--site", "Annex").output)
+    original = json.loads(doc_path.read_text())
+    assert exported["scan"]["kind"] == "import" and exported["scan"]["source"] == original["scan"]["source"]
+    assert validate_document(exported) == []
+    report = tmp_path / "annex.html"
+    assert run("report", "--db", central, "--site", "Annex", "-o", str(report)).exit_code == 0
+    assert "Imported file" in report.read_text()
 
 
 def test_fail_on_and_json_to_stdout(tmp_path: Path) -> None:

@@ -42,7 +42,26 @@ def test_the_shape_of_the_first_release_validates() -> None:
     for device in doc["devices"]:
         device.pop("first_seen_scan", None)
         device.pop("first_seen", None)
+    doc["scan"].pop("kind", None)  # before `camaudit classify`, every document was a network scan's
+    doc["scan"].pop("source", None)
+    doc.pop("history", None)
     assert validate_document(doc) == []
+
+
+def test_an_inventory_import_document_validates_and_its_source_is_checked() -> None:
+    doc = make_doc()
+    doc["scan"].update(kind="import", source={
+        "path": "vms-export.csv", "sha256": "ab" * 32, "format": "csv", "rows": 2,
+        "columns": {"ip": ["IP Address"], "model": ["Model Number"]}, "ignored": ["Location"]})
+    assert validate_document(doc) == []
+    doc["scan"].update(kind="scan", source=None)
+    assert validate_document(doc) == []
+    bad = copy.deepcopy(doc)
+    bad["scan"]["kind"] = "inventory"
+    assert any(e.startswith("scan.kind") for e in validate_document(bad)), validate_document(bad)
+    bad = copy.deepcopy(doc)
+    bad["scan"].update(kind="import", source={"path": "x.csv", "columns": "ip"})
+    assert any(e.startswith("scan.source") for e in validate_document(bad)), validate_document(bad)
 
 
 def test_unknown_keys_are_allowed_within_a_version() -> None:

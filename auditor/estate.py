@@ -27,8 +27,8 @@ _DAY = 86400.0
 def _scan_brief(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {"id": row["id"], "status": row["status"], "started_at": iso(row["started_at"]),
-            "finished_at": iso(row["finished_at"])}
+    return {"id": row["id"], "status": row["status"], "kind": row.get("kind") or "scan",
+            "started_at": iso(row["started_at"]), "finished_at": iso(row["finished_at"])}
 
 
 def _counts(row: Mapping[str, Any] | None) -> dict[str, Any]:

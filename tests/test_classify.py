@@ -81,6 +81,7 @@ def test_an_import_is_reported_exported_and_diffed_like_a_scan(tmp_path: Path) -
     assert csv_out.exit_code == 0 and "198.18.32.12" in csv_out.output
     diff = run("diff", "1", "2", "--db", db)
     assert diff.exit_code == 0 and "198.18.32.12" in diff.output, diff.output
+    assert diff.output.startswith(f"scan 1 (import: {DEMO}) -> scan 2 (import: {smaller})"), diff.output
     again = run("identify", "--scan", "1", "--db", db)
     assert again.exit_code == 0, again.output
 
@@ -113,6 +114,14 @@ def test_a_classified_inventory_imported_centrally_stays_an_import(tmp_path: Pat
     report = tmp_path / "annex.html"
     assert run("report", "--db", central, "--site", "Annex", "-o", str(report)).exit_code == 0
     assert "Imported file" in report.read_text()
+    estate = json.loads(run("report", "--db", central, "--estate", "--format", "json").output)
+    kinds = {site["site"]: site["last_complete"]["kind"] for site in estate["sites"]}
+    assert kinds == {"Annex": "import", "HQ": "scan"}
+    page = tmp_path / "estate.html"
+    assert run("report", "--db", central, "--estate", "-o", str(page)).exit_code == 0
+    annex_row = next(row for row in page.read_text().split("<tr") if 'data-site="Annex"' in row)
+    assert ">inventory</span>" in annex_row and ">inventory</span>" not in page.read_text().split(
+        'data-site="HQ"')[1].split("</tr>")[0]
 
 
 def test_fail_on_and_json_to_stdout(tmp_path: Path) -> None:

@@ -116,8 +116,16 @@ def devices(scan_id: int | None, covered: bool, maker: str | None, as_json: bool
              d["covered"], d["confidence"], d["finding_count"]] for d in found]))
 
 
-def _diff_text(result: dict[str, Any]) -> str:
-    lines = [f"scan {result['from_scan']} -> scan {result['to_scan']}"]
+def _scan_label(scan_id: int, scan: dict[str, Any]) -> str:
+    """``scan N``, naming the file when it is an inventory import (``camaudit classify``)."""
+    if scan.get("kind") == "import":
+        return f"scan {scan_id} ({_scope(scan)})"
+    return f"scan {scan_id}"
+
+
+def _diff_text(result: dict[str, Any], scans: dict[int, dict[str, Any]]) -> str:
+    a, b = result["from_scan"], result["to_scan"]
+    lines = [f"{_scan_label(a, scans[a])} -> {_scan_label(b, scans[b])}"]
     if is_empty(result):
         return "\n".join([*lines, "no changes"])
 
@@ -174,10 +182,11 @@ def diff(a: int | None, b: int | None, as_json: bool, site: str | None, db: Path
                                         path=store.label)
             b = resolve_scan(store, b, store.site_of(a))
         result = store.diff(a, b)
+        scans = {n: store.scan(n) for n in (a, b)}
     if as_json:
         click.echo(_dump_json({"schema_version": SCHEMA_VERSION, **result}), nl=False)
     else:
-        click.echo(_diff_text(result))
+        click.echo(_diff_text(result, scans))
 
 
 @click.command()

@@ -646,9 +646,9 @@ class Store:
 
     @_serialised
     def scan_summaries(self) -> list[dict[str, Any]]:
-        """Every scan's scans row (id, site, status, times, per-scan counts), oldest first: the
+        """Every scan's scans row (id, site, status, kind, times, per-scan counts), oldest first: the
         estate's overview and trend, without touching a sighting."""
-        columns = ", ".join(("id", "site", "status", "started_at", "finished_at", *history.SUMMARY_COLUMNS))
+        columns = ", ".join(("id", "site", "status", "kind", "started_at", "finished_at", *history.SUMMARY_COLUMNS))
         return [dict(r) for r in self.db.query(f"SELECT {columns} FROM scans ORDER BY started_at, id")]
 
     @_serialised

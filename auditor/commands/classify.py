@@ -35,7 +35,8 @@ def classify(file: Path, rules: tuple[str, ...], fail_on: str | None, json_out: 
     matched leniently: 'IP Address', 'MAC', 'Make', 'Vendor', 'Model Number', 'Firmware
     Version', 'Serial No.'; docs/inventory-import.md). No packet is sent. The result is
     stored as a scan of kind "import": report, export and diff work on it; exit codes as
-    for scan.
+    for scan. (Not 'camaudit import', which loads camaudit's own JSON documents into a
+    central database.)
 
     \b
     Examples:

@@ -49,7 +49,8 @@ def _scope(scan: dict[str, Any]) -> str:
 @db_option
 def scans(as_json: bool, site: str | None, db: Path) -> None:
     """List recorded scans: id, start (UTC), status, devices, unwaived findings by severity
-    (with a SITE column when the database holds several sites)."""
+    (with a SITE column when the database holds several sites), and targets ('import: FILE'
+    for an inventory classified by 'camaudit classify')."""
     with open_store(db) as store:
         store.recover_interrupted()
         items = store.list_scans(site=site)

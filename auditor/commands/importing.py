@@ -17,8 +17,10 @@ from .options import db_option, open_store
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @db_option
 def import_(documents: tuple[Path, ...], site: str | None, quiet: bool, db: Path) -> None:
-    """Load scan documents (written by scan --json, export, report --format json or an
-    audit's report_dir) into the database: one scan each, with its site, scope and times.
+    """Load scan documents (written by scan --json, export, report --format json,
+    classify --json or an audit's report_dir) into the database: one scan each, with its
+    site, scope, times and kind (a classify run's document stays an inventory import). To
+    identify the devices of an inventory file of your own, use 'camaudit classify'.
 
     \b
     Importing the same scan again changes nothing. Device identity is per site, so two

@@ -1,6 +1,6 @@
 """Writing a scan's devices as history: identities per site, states stored once, one row per sighting.
 
-Tables (schema v5, see schema.py):
+Tables (schema v6, see schema.py):
 
 - ``devices``: one row per device *per site* (``UNIQUE(site, key)``): overlapping private
   address ranges at two sites never merge devices.

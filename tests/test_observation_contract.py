@@ -140,7 +140,6 @@ def _real_replies() -> list[tuple[str, dict[str, Any]]]:
         if parsed:
             out.append(("arp", parsed[1]))
     out += [("arp", f) for _, f in arp.parse_neighbours((ASSETS / "arp" / "neigh.json").read_bytes())]
-    out += [("arp", f) for _, f in arp.parse_proc_arp((ASSETS / "arp" / "proc_net_arp.txt").read_text())]
     for path in sorted((ASSETS / "wsdiscovery").glob("*.xml")):
         if not path.name.startswith(("bad_", "probe_echo")):
             out += [("wsdiscovery", f) for f in wsdiscovery.parse_probe_match(path.read_bytes())]

@@ -15,7 +15,6 @@ from auditor.probes.arp import (
     build_arp_request,
     parse_arp_reply,
     parse_neighbours,
-    parse_proc_arp,
 )
 
 ASSETS = Path(__file__).parent / "assets" / "arp"
@@ -71,9 +70,19 @@ def test_ip_json_neighbours():
     entries = dict(parse_neighbours(asset("neigh.json")))
     assert entries == {
         "198.18.0.1": {"mac": "02:42:c6:12:00:01", "source": "neighbour"},
-        "198.18.0.64": {"mac": "c4:2f:90:a1:b2:c3", "source": "neighbour"},
-        "198.18.0.90": {"mac": "ac:cc:8e:12:34:56", "source": "neighbour"},
-    }  # FAILED, INCOMPLETE, IPv6 and all-zero entries skipped; MAC lower-cased
+    }  # only the REACHABLE entry: STALE/DELAY ones may be devices long gone, PERMANENT ones configuration;
+    #    FAILED, INCOMPLETE and IPv6 entries skipped
+
+
+def test_reachable_neighbour_mac_is_lower_cased():
+    table = b'[{"dst": "198.18.0.90", "lladdr": "AC:CC:8E:12:34:56", "state": ["REACHABLE"]}]'
+    assert parse_neighbours(table) == [("198.18.0.90", {"mac": "ac:cc:8e:12:34:56", "source": "neighbour"})]
+
+
+def test_a_stale_entry_is_no_sighting():
+    """A camera unplugged an hour ago can linger as STALE: it must not stay in the inventory."""
+    table = b'[{"dst": "198.18.0.64", "lladdr": "c4:2f:90:a1:b2:c3", "state": ["STALE"]}]'
+    assert parse_neighbours(table) == []
 
 
 def test_empty_and_bad_neighbour_json():
@@ -82,15 +91,6 @@ def test_empty_and_bad_neighbour_json():
         parse_neighbours(asset("bad_neigh.json"))
     with pytest.raises(ValueError):
         parse_neighbours(b"not json")
-
-
-def test_proc_net_arp():
-    entries = parse_proc_arp(asset("proc_net_arp.txt").decode())
-    assert [(ip, f["mac"], f["dev"]) for ip, f in entries] == [
-        ("198.18.0.1", "02:42:c6:12:00:01", "lan0"),
-        ("198.18.0.64", "c4:2f:90:a1:b2:c3", "lan0"),
-        ("10.9.9.9", "02:00:00:00:09:09", "eth9"),
-    ]
 
 
 # --- engine on an in-memory link ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""ARP sweep of the targets on the interface's attached subnet, plus the kernel's neighbour table.
+"""ARP sweep of the targets on the interface's attached subnet, plus the kernel's fresh neighbour entries.
 
 ARP is the one probe every IPv4 host must answer, and it yields the MAC (hence the
 OUI) of on-link devices. Requests go out through a scapy L2 socket on
@@ -32,11 +32,9 @@ from .udp import RCVBUF_BYTES, SO_RCVBUFFORCE, Sweep
 
 FIELDS = ProbeFields("arp", (
     Field("mac", "str", "source MAC of the ARP reply (or of the kernel's neighbour entry)", "c0:56:e3:12:34:56"),
-    Field("source", "str", "`sweep` (our ARP request was answered) or `neighbour` (the kernel's table): only a "
-          "sweep answer counts as the device answering this scan (the end-of-scan re-check can ask it again)",
-          "sweep"),
-    Field("dev", "str", "interface of a neighbour entry read from `/proc/net/arp`", "lan0",
-          kept="which interface saw the host, for a person reading the evidence"),
+    Field("source", "str", "`sweep` (our ARP request was answered) or `neighbour` (a REACHABLE entry of the "
+          "kernel's table, confirmed within about 30 s; stale entries are not sightings): only a sweep answer "
+          "counts as the device answering this scan (the end-of-scan re-check can ask it again)", "sweep"),
 ))
 
 ETH_P_ARP = 0x0806
@@ -45,7 +43,10 @@ BROADCAST_MAC = b"\xff" * 6
 _ETH = struct.Struct("!6s6sH")
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
 NEIGH_MAX_BYTES = 4 * 1024 * 1024
-BAD_NEIGH_STATES = {"FAILED", "INCOMPLETE", "NOARP", "NONE"}
+FRESH_NEIGH_STATES = {"REACHABLE"}
+"""Neighbour states that prove the device answered recently: the kernel confirmed REACHABLE entries
+within base_reachable_time (about 30 s). STALE, DELAY and PROBE entries may name a device unplugged
+hours ago, PERMANENT ones are configuration: none of them says the device is on the network now."""
 
 
 class L2Sender(Protocol):
@@ -86,10 +87,11 @@ def parse_arp_reply(frame: bytes | Any) -> tuple[str, dict[str, Any]] | None:
 
 
 def parse_neighbours(data: bytes | str) -> list[tuple[str, dict[str, Any]]]:
-    """``ip -j neigh show`` output → ``[(ip, {"mac", "source": "neighbour"})]`` for usable IPv4 entries.
+    """``ip -j neigh show`` output → ``[(ip, {"mac", "source": "neighbour"})]`` for fresh IPv4 entries.
 
-    Skips IPv6, entries without a link-layer address and FAILED/INCOMPLETE ones.
-    Raises ``ValueError`` on output that is not the expected JSON.
+    Only REACHABLE entries count (see ``FRESH_NEIGH_STATES``): a stale entry is a memory of a device,
+    not a sighting, and would keep a removed camera in the inventory. IPv6 entries and entries without
+    a link-layer address are skipped. Raises ``ValueError`` on output that is not the expected JSON.
     """
     if len(data) > NEIGH_MAX_BYTES:
         raise ValueError("neighbour table output too large")
@@ -103,30 +105,11 @@ def parse_neighbours(data: bytes | str) -> list[tuple[str, dict[str, Any]]]:
         states = entry.get("state") or []
         if isinstance(states, str):
             states = [states]
-        if any(str(s).upper() in BAD_NEIGH_STATES for s in states):
+        if not any(str(s).upper() in FRESH_NEIGH_STATES for s in states):
             continue
         ip, mac = _neigh_pair(entry.get("dst"), entry.get("lladdr"))
         if ip and mac:
             out.append((ip, {"mac": mac, "source": "neighbour"}))
-    return out
-
-
-def parse_proc_arp(text: str) -> list[tuple[str, dict[str, Any]]]:
-    """``/proc/net/arp`` → neighbour entries (fallback when ``ip`` is unavailable); incomplete ones skipped."""
-    out: list[tuple[str, dict[str, Any]]] = []
-    for line in text.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) < 6:
-            continue
-        try:
-            flags = int(parts[2], 16)
-        except ValueError:
-            continue
-        if not flags & 0x2:  # ATF_COM: completed entry
-            continue
-        ip, mac = _neigh_pair(parts[0], parts[3])
-        if ip and mac:
-            out.append((ip, {"mac": mac, "source": "neighbour", "dev": parts[5]}))
     return out
 
 
@@ -314,7 +297,10 @@ class ArpProbe:
             )
 
     async def _neighbours(self, ctx: ProbeContext) -> list[tuple[str, dict[str, Any]]]:
-        """The kernel's neighbour table for ``ctx.interface`` (``ip -j neigh``; /proc fallback); [] on failure."""
+        """Fresh entries of the kernel's neighbour table for ``ctx.interface`` (``ip -j neigh``); [] on failure.
+
+        There is no ``/proc/net/arp`` fallback: it does not say whether an entry is fresh or stale.
+        """
         timeout = max(0.1, min(ctx.timeout, 2.0, ctx.remaining()))
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -322,7 +308,7 @@ class ArpProbe:
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
             )
         except OSError:
-            return self._proc_neighbours(ctx.interface)
+            return []
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout=timeout)
         except TimeoutError:
@@ -332,23 +318,8 @@ class ArpProbe:
                 await asyncio.wait_for(proc.wait(), timeout=1.0)
             return []
         if proc.returncode != 0:
-            return self._proc_neighbours(ctx.interface)
+            return []
         try:
             return parse_neighbours(out or b"[]")
         except ValueError:
-            return self._proc_neighbours(ctx.interface)
-
-    @staticmethod
-    def _proc_neighbours(interface: str) -> list[tuple[str, dict[str, Any]]]:
-        # thread-self: the calling thread's namespace (the scan may run inside a lab namespace).
-        for path in ("/proc/thread-self/net/arp", "/proc/net/arp"):
-            try:
-                with open(path, encoding="ascii", errors="replace") as f:
-                    text = f.read(NEIGH_MAX_BYTES)
-            except OSError:
-                continue
-            entries = [(ip, fields) for ip, fields in parse_proc_arp(text) if fields.get("dev") == interface]
-            for _, fields in entries:
-                fields.pop("dev", None)
-            return entries
-        return []
+            return []

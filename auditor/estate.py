@@ -84,9 +84,13 @@ def build_estate(store: Store, *, now: float | None = None, stale_days: float = 
     for name in sorted(by_site, key=str.casefold):
         rows = by_site[name]
         complete = [r for r in rows if r["status"] == "complete"]
+        # A network audit is the truth about a site; an inventory file classified there (kind import)
+        # stands in only while the site has no complete network audit, and never makes it fresh.
+        audits = [r for r in complete if (r.get("kind") or "scan") == "scan"]
+        complete = audits or complete
         last = rows[-1]
         last_complete = complete[-1] if complete else None
-        finished = None if last_complete is None else (last_complete["finished_at"] or last_complete["started_at"])
+        finished = None if not audits else (audits[-1]["finished_at"] or audits[-1]["started_at"])
         age = None if finished is None else round((now - finished) / _DAY, 2)
         points = [(r["started_at"], int(r["covered_count"])) for r in complete]
         trend_by_site[name] = points

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from estate_factory import HOSTILE_SITE, build_estate_db
+from estate_factory import DAY, HOSTILE_SITE, build_estate_db
+from store_factory import T0, device, meta
 
 from auditor.cli import cli
 from auditor.errors import OperatorError
@@ -128,3 +129,26 @@ def test_site_report_draws_its_own_trend(estate_db):
     assert (covered.first, covered.last, blocking.first, blocking.last) == (4, 0, 4, 0)
     page = render(document, "html")
     assert "Trend of the last 5 scans" in page and 'class="line line-covered"' in page
+
+
+def test_an_inventory_file_never_stands_for_a_network_audit(tmp_path):
+    """A classified spreadsheet (kind import) is not what a scan saw: it counts only while a site has no
+    complete network audit, and it never makes a site fresh."""
+    now = T0 + 10 * DAY
+    with Store(tmp_path / "estate.db") as store:
+        def record(site: str, started: float, devices: list, kind: str = "scan") -> None:
+            extra = {"kind": kind, "source": {"path": "vms.csv", "rows": len(devices)}} if kind == "import" else {}
+            scan_id = store.begin_scan(meta(site=site, started_at=started, **extra))
+            store.record_results(scan_id, devices, {}, [])
+            store.finish_scan(scan_id, "complete", {"devices": len(devices)})
+            store.db.execute("UPDATE scans SET finished_at = ? WHERE id = ?", [started + 600, scan_id])
+
+        two_covered = [device("10.9.0.10", "c0:56:e3:00:00:10"), device("10.9.0.11", "c0:56:e3:00:00:11")]
+        record("Plant", now - DAY, two_covered)  # the network audit, yesterday
+        record("Plant", now - 3600, two_covered[:1], "import")  # an older spreadsheet, classified this morning
+        record("Warehouse", now - 3600, two_covered, "import")  # known only from its spreadsheet
+        estate = build_estate(store, now=now)
+    plant, warehouse = _site(estate, "Plant"), _site(estate, "Warehouse")
+    assert plant["last_complete"]["kind"] == "scan" and plant["covered"] == 2 and not plant["stale"]
+    assert warehouse["last_complete"]["kind"] == "import" and warehouse["covered"] == 2
+    assert warehouse["stale"] and warehouse["age_days"] is None

@@ -10,7 +10,7 @@ import click
 
 from ..config import rules_path
 from ..pipeline import ImportRequest, run_import
-from .options import db_option
+from .options import TEXT, db_option
 from .summary import exit_code, summary_line
 
 
@@ -22,7 +22,7 @@ from .summary import exit_code, summary_line
               help="Exit 1 if an unwaived finding is at or above this severity.")
 @click.option("--json", "json_out", metavar="PATH|-", help="Write the import's JSON document (schema v1).")
 @click.option("--report", "report_out", type=click.Path(path_type=Path), help="Write the HTML report here.")
-@click.option("--site", help="Site name for the report.")
+@click.option("--site", type=TEXT, help="Site name for the report.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 @db_option
 def classify(file: Path, rules: tuple[str, ...], fail_on: str | None, json_out: str | None,

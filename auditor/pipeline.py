@@ -33,7 +33,7 @@ from . import __version__, interrupt, opfile
 from .assemble import assemble
 from .errors import Interrupted, OperatorError, one_line
 from .identify import identify, maker_hints
-from .imports import read_inventory
+from .inventory_reader import read_inventory
 from .knowledge import KnowledgeBase, load_knowledge
 from .models import SEVERITIES, Device, Finding, Observation
 from .outputs import check_output_path

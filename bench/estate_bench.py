@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from auditor.document import iso  # noqa: E402
+from auditor.document_import import import_files  # noqa: E402
 from auditor.estate import build_estate  # noqa: E402
-from auditor.importer import import_files  # noqa: E402
 from auditor.report.estate import render_estate_html  # noqa: E402
 from auditor.store import Store  # noqa: E402
 

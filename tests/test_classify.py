@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from auditor.cli import cli
 from auditor.document import validate_document
-from auditor.imports import MAX_ROWS, read_inventory
+from auditor.inventory_reader import MAX_ROWS, read_inventory
 from auditor.lab.fleet import load_fleet
 from auditor.store import Store
 
@@ -228,7 +228,7 @@ def test_too_large_and_too_many_rows(tmp_path: Path, monkeypatch: pytest.MonkeyP
     result = classify(tmp_path, big)
     assert result.exit_code == 2 and "larger than" in result.output
     many = tmp_path / "many.csv"
-    monkeypatch.setattr("auditor.imports.MAX_ROWS", 3)
+    monkeypatch.setattr("auditor.inventory_reader.MAX_ROWS", 3)
     many.write_text(HEADER + "".join(f"d{i},198.18.1.{i},,Axis,M,1,S{i}\n" for i in range(1, 5)))
     result = classify(tmp_path, many)
     assert result.exit_code == 2 and "more than the 3" in result.output

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from auditor.config import load_config
 from auditor.credentials import load_credentials
 from auditor.errors import OperatorError
-from auditor.imports import read_inventory
+from auditor.inventory_reader import read_inventory
 from auditor.knowledge import load_knowledge
 from auditor.oui import default_registry
 from auditor.policy import load_policy

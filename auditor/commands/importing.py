@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..importer import import_files
+from ..document_import import import_files
 from .options import db_option, open_store
 
 

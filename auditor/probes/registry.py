@@ -29,7 +29,7 @@ HOST_PROBES: dict[str, str] = {
 ALL_PROBES: tuple[str, ...] = (*DISCOVERY_PROBES, *HOST_PROBES)
 
 OTHER_SOURCES: dict[str, str] = {
-    "inventory": "auditor.imports",
+    "inventory": "auditor.inventory_reader",
 }
 """Observations that do not come from a network probe (never run by a scan; not a ``--probes``
 name): the rows of an inventory a site already has (``camaudit classify``). Each module

@@ -362,7 +362,7 @@ class Store:
     @_serialised
     def import_document(self, document: Mapping[str, Any], site: str | None = None,
                         digest: str | None = None) -> tuple[int, bool]:
-        """Load a schema-valid scan document (``auditor.importer`` validates) as a scan of
+        """Load a schema-valid scan document (``auditor.document_import`` validates) as a scan of
         ``site`` (default: the document's). Returns (scan id, True) — or the id of the scan
         already imported from the same document and False: importing twice changes nothing.
 

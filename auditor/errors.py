@@ -75,3 +75,8 @@ class Interrupted(BaseException):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class StoreError(OperatorError):
+    """The database file cannot be used as it is: damaged, not camaudit's, newer, read-only,
+    or its disk is full. One line naming the file (``auditor.store.opening.store_error``)."""

@@ -24,6 +24,7 @@ import getpass
 import hashlib
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any
 
 from . import __version__, interrupt, opfile
 from .assemble import assemble
-from .errors import Interrupted, OperatorError, one_line
+from .errors import Interrupted, OperatorError, StoreError, one_line
 from .identify import identify, maker_hints
 from .inventory_reader import read_inventory
 from .knowledge import KnowledgeBase, load_knowledge
@@ -98,13 +99,20 @@ class AuditResult:
 
 
 class _StoreSink:
-    """Buffers observations and writes them in small batches while the scan runs."""
+    """Buffers observations and writes them in small batches while the scan runs.
+
+    A store that cannot take them (a full disk, a damaged file) stops the scan: the error
+    is kept (``error``), ``on_error`` asks the engine to stop, and ``run_audit`` records
+    the scan as failed with it. The probes never see it.
+    """
 
     def __init__(self, store: Store, scan_id: int) -> None:
         self.store, self.scan_id = store, scan_id
         self.all: list[Observation] = []
         self._pending: list[Observation] = []
         self._last = time.monotonic()
+        self.error: StoreError | None = None
+        self.on_error: Callable[[], object] = lambda: None
 
     def __call__(self, obs: Observation) -> None:
         self.all.append(obs)
@@ -113,10 +121,19 @@ class _StoreSink:
             self.flush()
 
     def flush(self) -> None:
-        if self._pending:
-            self.store.add_observations(self.scan_id, self._pending)
+        if self._pending and self.error is None:
+            try:
+                self.store.add_observations(self.scan_id, self._pending)
+            except StoreError as exc:
+                self.error = exc
+                self.on_error()
             self._pending = []
         self._last = time.monotonic()
+
+    def check(self) -> None:
+        """Raise the store's error, if writing failed while the scan ran."""
+        if self.error is not None:
+            raise self.error
 
 
 def load_rules(paths: list[Path]) -> Policy:
@@ -187,6 +204,7 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
                 budget, why = min(budget, STOP_GRACE), "stopped while the probes ran"
             with interrupt.alarm(budget, f"{why} while identifying, checking and storing what was seen"):
                 sink.flush()
+                sink.check()  # the store failed while the probes ran (a full disk): the scan failed
                 devices, findings = _record(store, scan_id, sink.all, policy, kb, request.today)
                 with interrupt.shielded():
                     store.finish_scan(scan_id, outcome.status, dict(stats, devices=len(devices)))
@@ -321,6 +339,7 @@ async def _scan_with_signals(options: ScanOptions, sink: _StoreSink, progress: P
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
+    sink.on_error = lambda: loop.call_soon_threadsafe(stop.set)  # the store failed: stop probing
     try:
         return await run_scan(options, sink, progress, stop)
     finally:

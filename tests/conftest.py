@@ -26,6 +26,21 @@ def netns_available() -> tuple[bool, str]:
 _NETNS = netns_available()
 
 
+def mountns_available() -> tuple[bool, str]:
+    """(True, '') if this process can make private mount namespaces (read-only mounts, small tmpfs)."""
+    if os.geteuid() != 0:
+        return False, "needs root to mount file systems in a private mount namespace"
+    if shutil.which("unshare") is None:
+        return False, "util-linux 'unshare' not installed"
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "true"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, f"'unshare -m' failed: {r.stderr.strip()}"
+    return True, ""
+
+
+_MOUNTNS = mountns_available()
+
+
 @pytest.fixture
 def no_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     """For CLI tests run in the machine's own namespace: every case must stop before the first packet.
@@ -41,16 +56,16 @@ def no_scan(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    ok, reason = _NETNS
-    if ok:
-        return
-    if os.environ.get("CI"):
-        # CI must not skip the lab tests: fail loudly instead.
-        raise pytest.UsageError(f"lab tests cannot run in CI: {reason}")
-    skip = pytest.mark.skip(reason=reason)
-    for item in items:
-        if "netns" in item.keywords:
-            item.add_marker(skip)
+    for marker, (ok, reason) in (("netns", _NETNS), ("mountns", _MOUNTNS)):
+        if ok:
+            continue
+        if os.environ.get("CI"):
+            # CI must not skip the lab and file-system tests: fail loudly instead.
+            raise pytest.UsageError(f"{marker} tests cannot run in CI: {reason}")
+        skip = pytest.mark.skip(reason=reason)
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 # --- lab fixtures (auditor/lab): a session-wide running demo lab; see tests/lab_fixture.py ---

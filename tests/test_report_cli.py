@@ -48,7 +48,7 @@ class FakeStore:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeStore:
     store = FakeStore({3: make_doc(), 4: make_doc(status="interrupted")})
-    monkeypatch.setattr(report_module, "open_store", lambda db: store)
+    monkeypatch.setattr(report_module, "open_store", lambda db, **kw: store)
     return store
 
 

@@ -51,7 +51,7 @@ def scans(as_json: bool, site: str | None, db: Path) -> None:
     """List recorded scans: id, start (UTC), status, devices, unwaived findings by severity
     (with a SITE column when the database holds several sites), and targets ('import: FILE'
     for an inventory classified by 'camaudit classify')."""
-    with open_store(db) as store:
+    with open_store(db, read_only=True) as store:
         store.recover_interrupted()
         items = store.list_scans(site=site)
     if as_json:
@@ -101,7 +101,7 @@ def devices(scan_id: int | None, covered: bool, maker: str | None, as_json: bool
     """The inventory of one scan (default: the latest complete scan of the site) as a table, JSON or CSV."""
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
-    with open_store(db) as store:
+    with open_store(db, read_only=True) as store:
         scan_id = resolve_scan(store, scan_id, site)
         found = store.devices(scan_id, covered=True if covered else None, maker=maker)
     if as_json:
@@ -165,7 +165,7 @@ def diff(a: int | None, b: int | None, as_json: bool, site: str | None, db: Path
     with only A, from A to the latest complete scan of its site): devices new, gone or changed
     (IP, firmware, maker, brand, ...), findings new or resolved. Both scans must be of one site:
     device identity is per site."""
-    with open_store(db) as store:
+    with open_store(db, read_only=True) as store:
         if a is None:
             if site is None:
                 require_one_site(store)
@@ -202,7 +202,7 @@ def diff(a: int | None, b: int | None, as_json: bool, site: str | None, db: Path
 def export(scan_id: int | None, fmt: str, table: str, output: Path | None, site: str | None, db: Path) -> None:
     """Export one scan (default: the latest complete scan of the site): the full JSON document
     (schema v1) or a CSV table."""
-    with open_store(db) as store:
+    with open_store(db, read_only=True) as store:
         scan_id = resolve_scan(store, scan_id, site)
         if fmt == "json":
             text = _dump_json(store.scan_document(scan_id))

@@ -55,19 +55,26 @@ def db_option(func: F) -> F:
     """``--db PATH`` (default ``camaudit.db`` in the working directory, or ``$CAMAUDIT_DB``);
     the command receives it as ``db: Path``."""
     return click.option(
-        "--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB,
+        "--db", "db", type=click.Path(path_type=Path), default=DEFAULT_DB,
         envvar="CAMAUDIT_DB", show_default=True, show_envvar=True,
         help="SQLite database of scans.")(func)
 
 
-def open_store(db: Path, must_exist: bool = True, lock_timeout: float = 10.0) -> Store:
-    """Open the database; for reading commands, refuse to create an empty one by mistake."""
+def open_store(db: Path, must_exist: bool = True, lock_timeout: float = 10.0, *, read_only: bool = False) -> Store:
+    """Open the database; for reading commands, refuse to create an empty one by mistake.
+
+    ``read_only``: the history and report commands, which never write (they work on a
+    read-only file system and leave a damaged file as it is).
+    """
     from ..store import Store
+    from ..store.opening import empty_file
 
     if must_exist and not db.exists():
         raise OperatorError("no camaudit database here (run 'camaudit scan' first, or pass --db / set CAMAUDIT_DB)",
                             path=str(db))
-    return Store(db, lock_timeout=lock_timeout)
+    if must_exist and db.is_file() and db.stat().st_size == 0:
+        raise empty_file(str(db))  # a command that needs scans must not initialise an empty file
+    return Store(db, lock_timeout=lock_timeout, read_only=read_only)
 
 
 def site_option(func: F) -> F:

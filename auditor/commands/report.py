@@ -19,7 +19,7 @@ def _estate(db: Path, fmt: str, stale_days: float, template_dirs: tuple[Path, ..
 
     if fmt not in ("html", "json"):
         raise click.UsageError("the estate report is html or json", ctx=None)
-    with open_store(db) as store:
+    with open_store(db, read_only=True) as store:
         if not store.sites():
             raise OperatorError("no scans recorded yet (run 'camaudit scan' or 'camaudit import' first)",
                                 path=str(db))
@@ -73,7 +73,7 @@ def report(scan_id: int | None, site: str | None, estate: bool, stale_days: floa
         _write(output, text)
         click.echo(f"wrote {output} ({fmt}, {what})", err=True)
         return
-    with open_store(db) as store:
+    with open_store(db, read_only=True) as store:
         if site is not None and site not in store.sites() and scan_id is None and len(store.sites()) == 1:
             # Before sites were a dimension, --site only relabelled the report: keep that working.
             click.echo(f"note: no scans of site {site!r} here; showing it as the site name "

@@ -9,13 +9,22 @@ scan document in one transaction. Devices are per site and their states are stor
 per change (``history.py``, ``states.py``; docs/architecture.md, The store).
 
 Reading needs no lock: WAL lets readers see the last committed state while a scan
-is being written.
+is being written. A store opened ``read_only`` (every history and report command) never
+writes at all -- not even the WAL switch or a lock file -- so it works on a read-only file
+system, a file it may not write, a full disk, and a damaged file it must not make worse.
+
+Every failure of the file itself (damaged, full disk, read-only, locked by SQLite) leaves a
+Store method as one ``StoreError`` line naming the file (``opening.store_error``). On a full
+disk the writer frees the space it reserved at ``begin_scan`` (``reserve.py``) so the scan
+can still be closed as failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import json
 import os
 import socket
 import sqlite3
@@ -31,18 +40,30 @@ from sqlite_utils import Database
 
 from .. import document as doc
 from ..diff import diff_entries
-from ..errors import OperatorError
+from ..errors import OperatorError, StoreError
 from ..models import SEVERITIES, Device, Finding, Host, Observation
 from ..ordering import sort_findings
 from . import history, rows, states
 from .lock import WriterLock
-from .schema import migrate
+from .opening import (
+    DiskFull,
+    connect_read_only,
+    connect_read_write,
+    damaged,
+    empty_file,
+    file_state,
+    store_error,
+    writable,
+)
+from .reserve import SpaceReserve
+from .schema import READABLE_FROM, identify_file, migrate
 from .tx import immediate
 
 OBSERVATION_BATCH = 200
 """Observations committed per transaction: small enough that a kill loses little."""
 
 FINAL_STATUSES = ("complete", "interrupted", "failed")
+_INTERRUPTED_REASON = "the run recording it ended without finishing"
 HISTORY_SCANS = 30
 """How many of a site's scans the document's ``history`` (the report's trend) covers."""
 DEFAULT_KEEP_OBSERVATIONS = 3
@@ -60,53 +81,129 @@ def _boot_id() -> str | None:
 
 
 def _serialised(method: Callable[P, R]) -> Callable[P, R]:
-    """Run a Store method under the store's thread lock (one connection, many threads)."""
+    """Run a Store method under the store's thread lock (one connection, many threads); a
+    failure of the file (damaged, disk full, read-only, ...) leaves it as one ``StoreError``."""
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        self = args[0]
-        with self._mu:  # type: ignore[attr-defined]
-            return method(*args, **kwargs)
+        self: Store = args[0]  # type: ignore[assignment]
+        with self._mu:
+            try:
+                return method(*args, **kwargs)
+            except (sqlite3.DatabaseError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise self._failed(exc) from exc
 
     return wrapper
 
 
 class Store:
-    """The camaudit database at ``path``; created and migrated on open."""
+    """The camaudit database at ``path``.
+
+    A writer (the default) creates the file if needed and migrates it; ``read_only`` opens an
+    existing database without writing anything (``StoreError`` if it cannot be read as it is).
+    Either way the file is checked read-only first: one that is not camaudit's, or is newer,
+    is refused unchanged.
+    """
 
     def __init__(self, path: str | Path, lock_timeout: float = 10.0,
-                 keep_observations: int | None = DEFAULT_KEEP_OBSERVATIONS) -> None:
+                 keep_observations: int | None = DEFAULT_KEEP_OBSERVATIONS, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.keep_observations = keep_observations
         """Raw-observation retention applied when a scan finishes (None: keep all)."""
         self.label = str(path)
         self.lock_timeout = lock_timeout
+        self.read_only = read_only
         self._mu = threading.RLock()
         self._lock = WriterLock(Path(f"{self.path}.lock"), self.label, lock_timeout)
+        self._reserve = SpaceReserve(Path(f"{self.path}.reserve"), self.label)
         self._active_scan: int | None = None
-        try:
-            conn = sqlite3.connect(str(self.path), timeout=max(lock_timeout, 1.0), check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise OperatorError(f"cannot open database: {exc}", path=self.label) from exc
+        self._stale: set[int] = set()
+        self._prepared = False
+        timeout = max(lock_timeout, 1.0)
+        state = file_state(self.path, self.label)
+        version = 0
+        if state == "sqlite":
+            conn = connect_read_only(self.path, self.label, timeout)
+            try:
+                version = identify_file(conn, self.label)
+            except BaseException as exc:
+                conn.close()
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise store_error(exc, self.label) from exc
+                raise
+            if not read_only:
+                conn.close()
+        if read_only:
+            if state != "sqlite" or version == 0:
+                if state == "sqlite":
+                    conn.close()
+                raise empty_file(self.label)
+            if version >= READABLE_FROM:
+                self.db = Database(conn, execute_plugins=False)
+                self.schema_migrated_from = self.schema_version = version
+                return
+            conn.close()
+            if not writable(self.path):
+                raise StoreError(f"database schema version {version} must be migrated before this camaudit can "
+                                 "read it, and the file is read-only here; run camaudit on a writable copy",
+                                 path=self.label)
+        conn = connect_read_write(self.path, self.label, timeout)
+        self.schema_migrated_from = self.schema_version = version
         try:
             self.db = Database(conn, execute_plugins=False)
-            self.db.execute(f"PRAGMA busy_timeout = {int(max(lock_timeout, 1.0) * 1000)}")
-            self.db.enable_wal()
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self.schema_migrated_from, self.schema_version = migrate(self.db, self.label)
-        except sqlite3.DatabaseError as exc:
+            self.db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            if version < READABLE_FROM:  # a new file, or one too old to read as it is: set it up now
+                self._prepare_write()
+        except (sqlite3.DatabaseError, OSError) as exc:
             conn.close()
-            raise OperatorError(f"cannot use database: {exc}", path=self.label) from exc
+            raise store_error(exc, self.label) from exc
         except BaseException:
             conn.close()
             raise
+
+    def _prepare_write(self) -> None:
+        """Before this store's first write: check the pages of a file that holds scans, switch
+        to WAL, migrate. Deferred until then, so a writer that only reads (or refuses) has
+        changed nothing."""
+        if self._prepared:
+            return
+        if self.schema_version > 0:
+            self._check_integrity()
+        self.db.enable_wal()
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.schema_migrated_from, self.schema_version = migrate(self.db, self.label)
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self._prepared = True
+
+    def _failed(self, exc: BaseException) -> StoreError:
+        """``exc`` as one line; on a full disk, first free the reserve so the scan can still be
+        closed (the caller's ``finish_scan(..., 'failed')``)."""
+        error = store_error(exc, self.label)
+        if self._active_scan is not None and isinstance(error, DiskFull):
+            self._reserve.release()
+            with contextlib.suppress(sqlite3.Error):
+                if self.db.conn.in_transaction:
+                    self.db.conn.rollback()
+        return error
+
+    def _check_integrity(self) -> None:
+        """Before writing to a file that has scans in it: a damaged file is not made worse.
+        (``quick_check`` reads every page once: about 0.1 s per 150 MB.)"""
+        problem = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if problem != "ok":
+            raise damaged(self.label, str(problem))
+
+    def _require_writer(self) -> None:
+        if self.read_only:
+            raise RuntimeError(f"{self.label} was opened read-only")
 
     # ---- lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:
         with self._mu:
             self._lock.release()
+            if self._active_scan is not None:
+                self._reserve.release()
             self._active_scan = None
             self.db.close()
 
@@ -119,11 +216,14 @@ class Store:
     @contextmanager
     def _writing(self) -> Iterator[None]:
         """Hold the writer lock for the block: the scan's lock if held, else a brief one."""
+        self._require_writer()
         if self._lock.held:
+            self._prepare_write()
             yield
             return
         self._lock.acquire()
         try:
+            self._prepare_write()
             yield
         finally:
             self._lock.release()
@@ -139,10 +239,13 @@ class Store:
         [{"path", "sha256"}]), site, operator, host, tool_version, kb_version, and
         optionally started_at (unix time; default now).
         """
+        self._require_writer()
         if self._active_scan is not None:
             raise RuntimeError(f"scan {self._active_scan} is still running in this store")
         self._lock.acquire()
         try:
+            self._prepare_write()
+            self._reserve.hold()
             row = rows.scan_meta_row(meta)
             row.update(status="running", started_at=float(meta.get("started_at") or time.time()),
                        stats="{}", pid=os.getpid(), boot_id=_boot_id(), owner_host=socket.gethostname())
@@ -152,6 +255,7 @@ class Store:
                 assert pk is not None
                 scan_id = int(pk)
         except BaseException:
+            self._reserve.release()
             self._lock.release()
             raise
         self._active_scan = scan_id
@@ -167,13 +271,20 @@ class Store:
                 """UPDATE scans SET status = 'interrupted',
                        finished_at = COALESCE((SELECT MAX(seen_at) FROM observations o
                                                WHERE o.scan_id = scans.id), started_at),
-                       stats = json_set(stats, '$.interrupted', 'the run recording it ended without finishing')
-                   WHERE id = ?""", [scan_id])
+                       stats = json_set(stats, '$.interrupted', ?)
+                   WHERE id = ?""", [_INTERRUPTED_REASON, scan_id])
         return stale
 
     @_serialised
     def recover_interrupted(self) -> list[int]:
-        """If no writer is live right now, mark scans left 'running' interrupted; return their ids."""
+        """If no writer is live right now, mark scans left 'running' interrupted; return their ids.
+
+        A read-only store writes nothing: it only notes them, and ``scan``/``list_scans`` show
+        them as interrupted (the next writer records it)."""
+        if self.read_only:
+            if self._lock.is_free():
+                self._stale = {r["id"] for r in self.db.query("SELECT id FROM scans WHERE status = 'running'")}
+            return sorted(self._stale)
         if self._lock.held:
             with immediate(self.db):
                 return self._mark_interrupted()
@@ -311,17 +422,25 @@ class Store:
         (``keep_observations`` newest scans of the site), and release the writer lock."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"finish status must be one of {', '.join(FINAL_STATUSES)}, not {status!r}")
+        values = [status, time.time(), rows.dumps(dict(stats or {})), scan_id]
         try:
-            with self._writing(), immediate(self.db):
-                self._require_running(scan_id)
-                self.db.execute("UPDATE scans SET status = ?, finished_at = ?, stats = ? WHERE id = ?",
-                                [status, time.time(), rows.dumps(dict(stats or {})), scan_id])
-                history.refresh_summary(self.db, scan_id)
-                if self.keep_observations is not None:
-                    self._prune_observations(self.keep_observations, self._scan_row(scan_id)["site"])
+            try:
+                with self._writing(), immediate(self.db):
+                    self._require_running(scan_id)
+                    self.db.execute("UPDATE scans SET status = ?, finished_at = ?, stats = ? WHERE id = ?", values)
+                    history.refresh_summary(self.db, scan_id)
+                    if self.keep_observations is not None:
+                        self._prune_observations(self.keep_observations, self._scan_row(scan_id)["site"])
+            except sqlite3.DatabaseError as exc:
+                if not isinstance(self._failed(exc), DiskFull):
+                    raise
+                # A full disk (the reserve is free now): record the ending alone, retention can wait.
+                with self._writing(), immediate(self.db):
+                    self.db.execute("UPDATE scans SET status = ?, finished_at = ?, stats = ? WHERE id = ?", values)
         finally:
             if scan_id == self._active_scan:
                 self._active_scan = None
+                self._reserve.release()
                 self._lock.release()
 
     # ---- re-identification ------------------------------------------------------------------
@@ -521,7 +640,15 @@ class Store:
         found = list(self.db.query("SELECT * FROM scans WHERE id = ?", [scan_id]))
         if not found:
             raise OperatorError(f"no scan {scan_id} in this database (see 'camaudit scans')", path=self.label)
-        return found[0]
+        return self._as_recorded(found[0])
+
+    def _as_recorded(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A scan row as the next writer will record it: one a dead run left 'running' is interrupted."""
+        if row["id"] not in self._stale or row["status"] != "running":
+            return row
+        stats = rows.loads(row["stats"], {})
+        stats["interrupted"] = _INTERRUPTED_REASON
+        return {**row, "status": "interrupted", "stats": rows.dumps(stats)}
 
     def _site_names(self, site: str | None) -> list[str]:
         if site is not None:
@@ -549,7 +676,7 @@ class Store:
         where, params = ("WHERE site = ?", [site]) if site is not None else ("", [])
         out = []
         for row in self.db.query(f"SELECT * FROM scans {where} ORDER BY started_at, id", params):
-            entry = doc.scan_entry(row)
+            entry = doc.scan_entry(self._as_recorded(row))
             entry.update(devices=row["device_count"], findings={s: row[f"open_{s}"] for s in SEVERITIES},
                          waived=row["waived_count"])
             out.append(entry)

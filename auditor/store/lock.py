@@ -51,6 +51,25 @@ class WriterLock:
         self._fd = fd
         return True
 
+    def is_free(self) -> bool:
+        """True when no process holds the lock right now; creates and writes nothing (a reader's
+        question: a missing lock file means no writer ever ran here)."""
+        if self._fd is not None:
+            return False
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        finally:
+            os.close(fd)  # closing drops the probe's shared lock
+        return True
+
     def acquire(self) -> None:
         """Take the lock, waiting up to ``timeout``; raise StoreLockedError after that."""
         deadline = time.monotonic() + max(0.0, self.timeout)

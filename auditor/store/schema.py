@@ -11,12 +11,14 @@ a change is a new entry at the end.
 from __future__ import annotations
 
 import logging
+import re
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from sqlite_utils import Database
 
-from ..errors import OperatorError
+from ..errors import StoreError
 from .tx import immediate
 
 log = logging.getLogger("camaudit.store")
@@ -320,45 +322,113 @@ _V7 = (
     "ALTER TABLE scans ADD COLUMN source TEXT",
 )
 
+# v8: the file says it is camaudit's (``PRAGMA application_id``), so a file that is not ours is
+# told apart before anything is written to it. Earlier versions wrote none (see ``identify_file``).
+APPLICATION_ID = 0x63616D61  # "cama"
+_V8 = (f"PRAGMA application_id = {APPLICATION_ID}",)
+
 Migration = tuple[str, ...] | Callable[[Database], None]
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _v6_history, _V7)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _v6_history, _V7, _V8)
 SCHEMA_VERSION = len(MIGRATIONS)
-_OUR_TABLES = {"scans", "devices", "observations", "scan_devices", "findings", "waivers", "report_files",
-               "device_states", "state_findings"}
+READABLE_FROM = 7
+"""The oldest schema the read queries understand as it is (v6 moved devices and findings into
+per-site states; v7 gave scans their kind): a read-only open of a file at this version or later
+needs no migration. An older file is migrated first when it may be written, else refused in
+one line."""
+LEGACY_VERSIONS = range(1, 8)
+"""Schemas written before the application id existed (v0.1.0 wrote 4)."""
+LEGACY_TABLES = frozenset({"scans", "devices", "observations", "scan_devices", "waivers"})
+"""Tables every schema before the application id had: a file without the id is ours only with them all."""
+
+_CREATE_INDEX = re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(\w+)\s", re.IGNORECASE)
+_ADD_COLUMN = re.compile(r"^\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)\s", re.IGNORECASE)
 
 
-def user_version(db: Database) -> int:
+def user_version(db: Database | sqlite3.Connection) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def application_id(db: Database | sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA application_id").fetchone()[0])
+
+
+def identify_file(db: Database | sqlite3.Connection, label: str) -> int:
+    """The schema version of an SQLite file camaudit may use; ``StoreError`` for any other file.
+
+    Reads only (safe on a read-only connection). Ours: our application id, or (files written
+    before it existed) an earlier schema with our tables; an SQLite file with no table at all is
+    ours to initialise (version 0). Refused: a newer schema, anything else.
+    """
+    version, app = user_version(db), application_id(db)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if app not in (0, APPLICATION_ID):
+        raise StoreError(f"not a camaudit database (application id {app:#x}); nothing was changed; "
+                         "use another --db", path=label)
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"database schema version {version} is newer than this camaudit understands "
+                         f"({SCHEMA_VERSION}); nothing was changed; upgrade camaudit", path=label)
+    if app == APPLICATION_ID or (version == 0 and not tables):
+        return version
+    if version in LEGACY_VERSIONS and LEGACY_TABLES <= tables:
+        return version
+    what = f"tables {', '.join(sorted(tables)[:5])}" if tables else "no camaudit tables"
+    raise StoreError(f"not a camaudit database (schema version {version}, {what}); nothing was changed; "
+                     "use another --db", path=label)
+
+
+def _already_applied(db: Database, statement: str, label: str) -> bool:
+    """True when ``statement`` adds an index or column that is already there, as it would make it.
+
+    A file whose version number lags its contents (restored or edited by hand, a migration
+    re-run) then moves on instead of failing with "index ... already exists"; an object of
+    that name with another definition is refused.
+    """
+    if m := _CREATE_INDEX.match(statement):
+        found = db.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?",
+                           [m.group(1)]).fetchone()
+        if found is None:
+            return False
+        if " ".join(str(found[0]).split()).lower() != " ".join(statement.split()).lower():
+            raise StoreError(f"index {m.group(1)} exists with another definition; not a database this "
+                             "camaudit can migrate", path=label)
+        return True
+    if m := _ADD_COLUMN.match(statement):
+        columns = {r[1] for r in db.execute(f"PRAGMA table_info({m.group(1)})")}
+        return m.group(2) in columns
+    return False
 
 
 def migrate(db: Database, label: str, target: int = SCHEMA_VERSION) -> tuple[int, int]:
     """Bring ``db`` forward to schema ``target``; return (version before, version after).
 
-    ``label`` names the database in error messages. Refuses a file written by a newer
-    camaudit and an SQLite file that already holds unrelated tables.
+    ``label`` names the database in error messages. Refuses (``StoreError``, nothing written)
+    a file written by a newer camaudit and an SQLite file that is not ours. Foreign keys are
+    off while migrating (a migration may rebuild a referenced table) and checked before the
+    commit.
     """
     if user_version(db) == target:  # the common case: no write lock needed to open
+        identify_file(db, label)
         return target, target
-    with immediate(db):
-        before = user_version(db)
-        if before > len(MIGRATIONS):
-            raise OperatorError(
-                f"database schema version {before} is newer than this camaudit understands "
-                f"({len(MIGRATIONS)}); upgrade camaudit", path=label)
-        if before == 0:
-            foreign = set(db.table_names()) - _OUR_TABLES
-            if foreign:
-                raise OperatorError(
-                    f"not a camaudit database (has tables {', '.join(sorted(foreign))}); use another --db",
-                    path=label)
-        for version in range(before, target):
-            step = MIGRATIONS[version]
-            if callable(step):
-                step(db)
-            else:
+    foreign_keys = db.execute("PRAGMA foreign_keys").fetchone()[0]
+    db.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before BEGIN
+    try:
+        with immediate(db):
+            before = identify_file(db, label)
+            for version in range(before, target):
+                step = MIGRATIONS[version]
+                if callable(step):
+                    step(db)
+                    continue
                 for statement in step:
-                    db.execute(statement)
-        after = max(before, target)
-        if after != before:
-            db.execute(f"PRAGMA user_version = {int(after)}")
+                    if not _already_applied(db, statement, label):
+                        db.execute(statement)
+            after = max(before, target)
+            if after != before:
+                db.execute(f"PRAGMA user_version = {int(after)}")
+            broken = db.execute("PRAGMA foreign_key_check").fetchone()
+            if broken is not None:
+                raise StoreError(f"migration to schema {after} would break a reference in table {broken[0]}; "
+                                 "nothing was changed", path=label)
+    finally:
+        db.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
     return before, after

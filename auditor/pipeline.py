@@ -50,6 +50,7 @@ from .policy import (
 )
 from .probes.engine import Progress, ScanOptions, run_scan, scan_plan
 from .report import write_report
+from .resources import data_dir
 from .store import Store
 from .store.core import DEFAULT_KEEP_OBSERVATIONS
 
@@ -390,11 +391,28 @@ def scan_rules(recorded: list[dict[str, Any]], given: list[Path]) -> tuple[list[
         if path.suffix not in (".yaml", ".yml"):
             continue  # inventory CSVs are read through their rules file
         if not path.is_file():
-            raise OperatorError(f"the scan was checked with {path}, which no longer exists; pass --rules FILE")
+            shipped = _shipped_equivalent(path)
+            if shipped is None:
+                raise OperatorError(f"the scan was checked with {path}, which no longer exists; pass --rules FILE")
+            same = hashlib.sha256(opfile.read_bytes(shipped, "rules file")).hexdigest() == entry.get("sha256")
+            notes.append(f"note: {path} (a shipped rules file of the camaudit that ran the scan) is gone; "
+                         f"findings follow this camaudit's builtin:{shipped.stem}"
+                         + ("" if same else ", which changed since the scan"))
+            paths.append(shipped)
+            continue
         if hashlib.sha256(opfile.read_bytes(path, "rules file")).hexdigest() != entry.get("sha256"):
             notes.append(f"note: {path} changed since the scan; findings follow the current file")
         paths.append(path)
     return paths, notes
+
+
+def _shipped_equivalent(path: Path) -> Path | None:
+    """This camaudit's copy of a shipped rules file that a scan recorded at an older install's
+    path (``.../rules/ndaa-889.yaml`` of an upgraded or moved camaudit); None for the operator's own."""
+    if path.parent.name != "rules":
+        return None
+    candidate = data_dir("rules") / path.name
+    return candidate if candidate.is_file() else None
 
 
 def scan_day(scan: dict[str, Any]) -> dt.date | None:

@@ -17,7 +17,7 @@ from .models import SEVERITIES
 from .ordering import ip_sort_key, sort_devices, sort_findings
 
 SCHEMA_VERSION = 1
-SCAN_STATUSES = ("running", "complete", "interrupted", "failed")
+SCAN_STATUSES = ("running", "complete", "degraded", "interrupted", "failed")
 SCAN_KINDS = ("scan", "import")
 """A network scan, or an inventory a site already had (``camaudit classify``)."""
 WAIVER_STATES = ("active", "expiring", "expired")

@@ -32,6 +32,7 @@ from typing import Any
 
 from . import __version__, interrupt, opfile
 from .assemble import assemble
+from .completeness import answers, degraded_reason
 from .errors import Interrupted, OperatorError, StoreError, one_line
 from .identify import identify, maker_hints
 from .inventory_reader import read_inventory
@@ -207,8 +208,12 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
                 sink.flush()
                 sink.check()  # the store failed while the probes ran (a full disk): the scan failed
                 devices, findings = _record(store, scan_id, sink.all, policy, kb, request.today)
+                final_status, final_stats = outcome.status, dict(stats, devices=len(devices))
+                if final_status == "complete" and (
+                        reason := _degraded(store, scan_id, sink.all, request.options.probes)):
+                    final_status, final_stats["degraded"] = "degraded", reason
                 with interrupt.shielded():
-                    store.finish_scan(scan_id, outcome.status, dict(stats, devices=len(devices)))
+                    store.finish_scan(scan_id, final_status, final_stats)
         except BaseException as exc:
             # Whatever broke (a bug, a signal, the deadline), the row must not stay "running".
             interrupted = isinstance(exc, Interrupted | KeyboardInterrupt)
@@ -236,7 +241,16 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
     # A device the audit left dark fails the run whatever --fail-on says: someone must look at it now.
     failed = (bool(request.fail_on) and exceeds(findings, request.fail_on)  # type: ignore[arg-type]
               or any(f.rule_id == STOPPED_ANSWERING for f in findings))
-    return AuditResult(scan_id, outcome.status, document, findings, failed, written)
+    return AuditResult(scan_id, final_status, document, findings, failed, written)
+
+
+def _degraded(store: Store, scan_id: int, observations: list[Observation], probes: tuple[str, ...]) -> str | None:
+    """Why a scan that ran to its end is not a complete audit (see ``auditor.completeness``)."""
+    previous = store.previous_answers(scan_id)
+    if previous is None:
+        return None
+    previous_id, previous_probes, before = previous
+    return degraded_reason(answers(observations), probes, before, previous_id, previous_probes)
 
 
 def write_reports(document: dict[str, Any], reports: list[tuple[str, Path]], site: str | None,

@@ -73,8 +73,8 @@ def scans(as_json: bool, site: str | None, db: Path) -> None:
 
 
 def _why(scan: dict[str, Any]) -> str | None:
-    """Why a scan is interrupted or failed, as recorded (None for a complete one)."""
-    if scan["status"] not in ("interrupted", "failed"):
+    """Why a scan is interrupted, failed or degraded, as recorded (None for a complete one)."""
+    if scan["status"] not in ("interrupted", "failed", "degraded"):
         return None
     stats = scan.get("stats") or {}
     reason = stats.get(scan["status"])
@@ -85,7 +85,7 @@ def _why(scan: dict[str, Any]) -> str | None:
         return "the deadline ran out while the probes ran"
     if not reason and stats.get("stopped_by_operator"):
         return "stopped by SIGINT/SIGTERM while the probes ran"
-    return cell(reason, 200) if reason else None
+    return cell(reason, 400) if reason else None
 
 
 @click.command()

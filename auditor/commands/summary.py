@@ -24,12 +24,17 @@ def summary_line(doc: dict[str, Any]) -> str:
 
 
 def exit_code(result: AuditResult) -> int:
-    """2 for a scan that did not complete (its partial results are stored), else 1 on findings (or a device
-    that stopped answering during the audit, whatever --fail-on says), else 0."""
+    """2 for a scan that did not complete or is degraded (its results are stored), else 1 on findings (or a
+    device that stopped answering during the audit, whatever --fail-on says), else 0."""
     dark = result.went_dark
     if dark:
         click.echo(f"camaudit: {len(dark)} device{'s' if len(dark) != 1 else ''} stopped answering during the "
                    f"audit: {', '.join(dark[:10])}{' …' if len(dark) > 10 else ''} (see the report)", err=True)
+    if result.status == "degraded":
+        reason = result.document["scan"]["stats"].get("degraded", "")
+        click.echo(f"camaudit: scan {result.scan_id} degraded: {reason}; its results are stored and reported, "
+                   "but it is not a complete audit (nor the next diff's baseline)", err=True)
+        return 2
     if result.status != "complete":
         click.echo(f"camaudit: scan {result.scan_id} {result.status}: partial results are stored and "
                    "reported, but the audit is incomplete", err=True)

@@ -94,9 +94,12 @@ class ScanOutcome:
 
 def parse_probe_list(text: str | None) -> tuple[str, ...]:
     """``--probes arp,onvif`` → validated tuple in registry order; None → all probes."""
-    if not text:
+    if text is None:
         return ALL_PROBES
     wanted = [p.strip() for p in text.split(",") if p.strip()]
+    if not wanted:
+        raise OperatorError(f"--probes names no probe: a scan without probes audits nothing; "
+                            f"name some of {', '.join(ALL_PROBES)} (or leave --probes out for all)")
     unknown = [p for p in wanted if p not in ALL_PROBES]
     if unknown:
         raise OperatorError(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(ALL_PROBES)}")

@@ -32,7 +32,7 @@ _SCAN_DEFAULTS: dict[str, Any] = {
 _STATS_DEFAULTS: dict[str, Any] = {
     "addresses": None, "hosts_probed": None, "devices": None, "deadline_hit": False, "warnings": None,
     "probe_seconds": {}, "probe_errors": [], "limits": {}, "plan": {}, "sent": {}, "recheck": {},
-    "backed_off": [],
+    "backed_off": [], "degraded": None,
 }
 _DEVICE_DEFAULTS: dict[str, Any] = {
     "id": "", "ip": "", "ips": [], "mac": None, "maker": None, "brand": None, "relation": None,
@@ -144,7 +144,10 @@ def verdict(doc: dict[str, Any]) -> Verdict:
     blocking = [f for f in doc["findings"] if f["severity"] in BLOCKING and not f["waived"]]
     scan = doc["scan"]
     caveat = None
-    if scan["status"] != "complete":
+    if scan["status"] == "degraded":
+        caveat = (f"The scan is degraded: {scan['stats'].get('degraded', 'a discovery probe heard nothing')}. "
+                  "Devices only that probe finds may be missing from this report.")
+    elif scan["status"] != "complete":
         caveat = f"The scan is {scan['status']}: devices it did not reach are not in this report."
     elif scan["stats"].get("deadline_hit"):
         caveat = "The scan hit its deadline: some hosts may not have been probed completely."

@@ -39,6 +39,7 @@ from typing import Any, ParamSpec, TypeVar
 from sqlite_utils import Database
 
 from .. import document as doc
+from ..completeness import Answers, previous_answers
 from ..diff import diff_entries
 from ..errors import OperatorError, StoreError
 from ..models import SEVERITIES, Device, Finding, Host, Observation
@@ -62,7 +63,7 @@ from .tx import immediate
 OBSERVATION_BATCH = 200
 """Observations committed per transaction: small enough that a kill loses little."""
 
-FINAL_STATUSES = ("complete", "interrupted", "failed")
+FINAL_STATUSES = ("complete", "degraded", "interrupted", "failed")
 _INTERRUPTED_REASON = "the run recording it ended without finishing"
 HISTORY_SCANS = 30
 """How many of a site's scans the document's ``history`` (the report's trend) covers."""
@@ -709,6 +710,23 @@ class Store:
                AND (started_at < ? OR (started_at = ? AND id < ?)) ORDER BY started_at DESC, id DESC LIMIT 1""",
             [row["site"], row["started_at"], row["started_at"], scan_id]).fetchone()
         return None if r is None else int(r[0])
+
+    @_serialised
+    def previous_answers(self, scan_id: int) -> tuple[int, list[str], Answers] | None:
+        """The newest complete network scan before ``scan_id`` of the same site and scope (targets
+        and excludes) that still has its raw observations: its id, the probes it ran and who
+        answered them; None when there is none (retention dropped them: then nothing is compared)."""
+        found = self.db.execute(
+            """SELECT p.id, p.probes FROM scans p JOIN scans s ON s.id = ?
+               WHERE p.status = 'complete' AND p.kind = 'scan' AND p.raw_kept = 1 AND p.site = s.site
+                 AND p.targets = s.targets AND p.excludes = s.excludes
+                 AND (p.started_at < s.started_at OR (p.started_at = s.started_at AND p.id < s.id))
+               ORDER BY p.started_at DESC, p.id DESC LIMIT 1""", [scan_id]).fetchone()
+        if found is None:
+            return None
+        rows_ = self.db.query("SELECT DISTINCT ip, probe, fields NOT IN ('{}', '') AS has_fields "
+                              "FROM observations WHERE scan_id = ?", [found[0]])
+        return int(found[0]), list(rows.loads(found[1], [])), previous_answers(rows_)
 
     def _default_scan(self) -> int | None:
         return self.latest_scan(complete_only=True) or self.latest_scan()

@@ -327,8 +327,37 @@ _V7 = (
 APPLICATION_ID = 0x63616D61  # "cama"
 _V8 = (f"PRAGMA application_id = {APPLICATION_ID}",)
 
+
+def _v9_degraded(db: Database) -> None:
+    """v9: a scan can end 'degraded': it ran to its end, but a discovery probe heard nothing from
+    devices that answered it in the previous complete scan of the same scope (or the kernel's ARP
+    table overflowed), so it is not a complete audit: never a diff baseline, exit 2.
+
+    SQLite cannot alter a CHECK constraint; the documented way for a change that only widens it
+    (no stored row can break it) is to edit the table's definition in ``sqlite_schema`` and bump
+    ``schema_version`` (sqlite.org/lang_altertable.html, "other kinds of table schema changes"):
+    no copy of the table, and the views over it keep working.
+    """
+    old = "status IN ('running', 'complete', 'interrupted', 'failed')"
+    new = "status IN ('running', 'complete', 'degraded', 'interrupted', 'failed')"
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'scans'").fetchone()[0]
+    if new in sql:
+        return
+    if sql.count(old) != 1:
+        raise StoreError("the scans table's status check is not the one this migration knows; not a database "
+                         "this camaudit can migrate")
+    version = int(db.execute("PRAGMA schema_version").fetchone()[0])
+    db.execute("PRAGMA writable_schema = ON")
+    try:
+        db.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'scans'",
+                   [sql.replace(old, new)])
+        db.execute(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        db.execute("PRAGMA writable_schema = OFF")
+
+
 Migration = tuple[str, ...] | Callable[[Database], None]
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _v6_history, _V7, _V8)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _v6_history, _V7, _V8, _v9_degraded)
 SCHEMA_VERSION = len(MIGRATIONS)
 READABLE_FROM = 7
 """The oldest schema the read queries understand as it is (v6 moved devices and findings into

@@ -64,7 +64,7 @@ def test_csv_devices_one_row_each() -> None:
     by_ip = {r["ip"]: r for r in rows}
     lts = by_ip["198.18.0.12"]
     assert (lts["maker"], lts["brand"], lts["relation"], lts["covered"], lts["finding_count"]) == \
-        ("Hikvision", "LTS", "OEM relabel", "yes", "2")
+        ("Hikvision", "LTS", "OEM relabel", "true", "2")
     assert lts["open_ports"] == "80; 554; 8000"
     assert by_ip["198.18.32.50"]["mac"] == "" and by_ip["198.18.32.50"]["scan_id"] == "3"
 
@@ -73,7 +73,7 @@ def test_csv_findings_one_row_each() -> None:
     doc = make_doc()
     rows = list(csv.DictReader(io.StringIO(render_csv(doc, "findings"))))
     assert len(rows) == len(doc["findings"]) and tuple(rows[0]) == FINDING_COLUMNS
-    waived = [r for r in rows if r["waived"] == "yes"]
+    waived = [r for r in rows if r["waived"] == "true"]
     assert {r["waiver_state"] for r in waived} == {"active", "expiring"}
     assert rows[0]["severity"] == "critical" and rows[0]["maker"] == "Hikvision"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import click
 
 from ..config import rules_path
 from ..pipeline import ImportRequest, run_import
+from ..report import render_json
 from .options import TEXT, db_option
 from .summary import exit_code, summary_line
 
@@ -49,8 +49,7 @@ def classify(file: Path, rules: tuple[str, ...], fail_on: str | None, json_out: 
     result = run_import(ImportRequest(path=file, db_path=db, rules=[rules_path(r) for r in rules], site=site,
                                       reports=reports, fail_on=fail_on))
     if json_out == "-":
-        json.dump(result.document, sys.stdout, indent=2, sort_keys=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(render_json(result.document))  # the one JSON renderer, as scan --json -
     elif not quiet:
         source = result.document["scan"].get("source") or {}
         click.echo(summary_line(result.document).replace("scan ", "import ", 1) + f" ({source.get('rows', 0)} rows "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +11,14 @@ from ..diff import is_empty
 from ..document import SCHEMA_VERSION
 from ..errors import OperatorError
 from ..models import SEVERITIES
+from ..report import CsvRows, render_csv, render_entries, render_json
 from .options import SCAN_ID, TEXT, db_option, open_store, require_one_site, resolve_scan, site_option
-from .tables import cell, render_csv, render_table
-
-DEVICE_COLUMNS: tuple[str, ...] = ("id", "ip", "mac", "maker", "brand", "relation", "device_class", "model",
-                                   "firmware", "serial", "covered", "confidence", "open_ports", "finding_count",
-                                   "first_seen", "conflicts")
-FINDING_COLUMNS: tuple[str, ...] = ("rule", "severity", "title", "device_id", "ip", "mac", "message", "waived",
-                                    "waiver_expires", "remediation")
-
+from .tables import cell, render_table
 
 DEAD_RUN = "the run recording it ended without finishing"
 """What the store records on a scan a dead run left 'running' (store/core.py)."""
 
 _SEVERITY_HEADERS = tuple({"critical": "CRIT", "medium": "MED"}.get(s, s.upper()) for s in SEVERITIES)
-
-
-def _dump_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 def _when(iso: str | None) -> str:
@@ -55,7 +44,7 @@ def scans(as_json: bool, site: str | None, db: Path) -> None:
         store.recover_interrupted()
         items = store.list_scans(site=site)
     if as_json:
-        click.echo(_dump_json({"schema_version": SCHEMA_VERSION, "scans": items}), nl=False)
+        click.echo(render_json({"schema_version": SCHEMA_VERSION, "scans": items}), nl=False)
         return
     if not items:
         click.echo(f"no scans recorded in {db}" + (f" for site {site!r}" if site is not None else ""))
@@ -105,9 +94,9 @@ def devices(scan_id: int | None, covered: bool, maker: str | None, as_json: bool
         scan_id = resolve_scan(store, scan_id, site)
         found = store.devices(scan_id, covered=True if covered else None, maker=maker)
     if as_json:
-        click.echo(_dump_json({"schema_version": SCHEMA_VERSION, "scan_id": scan_id, "devices": found}), nl=False)
+        click.echo(render_json({"schema_version": SCHEMA_VERSION, "scan_id": scan_id, "devices": found}), nl=False)
     elif as_csv:
-        click.echo(render_csv(DEVICE_COLUMNS, ([d.get(c) for c in DEVICE_COLUMNS] for d in found)), nl=False)
+        click.echo(render_entries(scan_id, found), nl=False)
     elif not found:
         click.echo(f"scan {scan_id}: no devices match")
     else:
@@ -185,7 +174,7 @@ def diff(a: int | None, b: int | None, as_json: bool, site: str | None, db: Path
         result = store.diff(a, b)
         scans = {n: store.scan(n) for n in (a, b)}
     if as_json:
-        click.echo(_dump_json({"schema_version": SCHEMA_VERSION, **result}), nl=False)
+        click.echo(render_json({"schema_version": SCHEMA_VERSION, **result}), nl=False)
     else:
         click.echo(_diff_text(result, scans))
 
@@ -204,15 +193,10 @@ def export(scan_id: int | None, fmt: str, table: str, output: Path | None, site:
     (schema v1) or a CSV table."""
     with open_store(db, read_only=True) as store:
         scan_id = resolve_scan(store, scan_id, site)
-        if fmt == "json":
-            text = _dump_json(store.scan_document(scan_id))
-        elif table == "devices":
-            text = render_csv(DEVICE_COLUMNS, ([d.get(c) for c in DEVICE_COLUMNS] for d in store.devices(scan_id)))
-        else:
-            text = render_csv(FINDING_COLUMNS, (
-                [f["rule"], f["severity"], f["title"], f["device_id"], f["ip"], f["mac"], f["message"],
-                 f["waived"], (f["waiver"] or {}).get("expires"), f["remediation"]]
-                for f in store.findings(scan_id)))
+        document = store.scan_document(scan_id)
+    # the same writers as `report --format json|csv`: one JSON renderer, one CSV writer
+    rows: CsvRows = "findings" if table == "findings" else "devices"
+    text = render_json(document) if fmt == "json" else render_csv(document, rows)
     if output is None:
         click.echo(text, nl=False)
         return

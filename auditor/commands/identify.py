@@ -3,7 +3,6 @@ identification on a stored scan, e.g. after the knowledge base changed)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import click
 
 from ..knowledge import load_knowledge, oui_answer
 from ..pipeline import reidentify
+from ..report import render_json
 from .options import SCAN_ID, db_option, open_store
 
 
@@ -40,7 +40,7 @@ def oui(macs: tuple[str, ...], as_json: bool) -> None:
     kb = load_knowledge()
     answers = [oui_answer(kb, text) for text in macs]
     if as_json:
-        click.echo(json.dumps(answers, indent=2, ensure_ascii=False))
+        click.echo(render_json(answers), nl=False)
         return
     for answer in answers:
         click.echo(_line(answer))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
 from ..errors import OperatorError
-from ..report import CSV_ROWS, FORMATS, CsvRows, format_for_path, render, write_report, write_text
+from ..report import CSV_ROWS, FORMATS, CsvRows, format_for_path, render, render_json, write_report, write_text
 from .options import SCAN_ID, TEXT, db_option, open_store, resolve_scan
 
 
@@ -24,8 +23,7 @@ def _estate(db: Path, fmt: str, stale_days: float, template_dirs: tuple[Path, ..
             raise OperatorError("no scans recorded yet (run 'camaudit scan' or 'camaudit import' first)",
                                 path=str(db))
         estate = build_estate(store, stale_days=stale_days)
-    text = (json.dumps(estate, indent=2, ensure_ascii=False) + "\n" if fmt == "json"
-            else render_estate_html(estate, template_dirs=template_dirs))
+    text = render_json(estate) if fmt == "json" else render_estate_html(estate, template_dirs=template_dirs)
     return text, f"estate of {len(estate['sites'])} site(s)"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from ..errors import OperatorError
 from ..pipeline import AuditRequest, run_audit
 from ..probes.engine import DEFAULT_TIMEOUT, ScanOptions, parse_probe_list
 from ..probes.pacing import PROFILES, resolve_limits
+from ..report import render_json
 from ..scope import build_scope
 from .options import TEXT, FiniteRange, db_option
 from .progress import TerminalProgress
@@ -96,8 +96,7 @@ def scan(targets: tuple[str, ...], interface: str, excludes: tuple[str, ...], cr
     finally:
         progress.close()
     if json_out == "-":
-        json.dump(result.document, sys.stdout, indent=2, sort_keys=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(render_json(result.document))  # the same renderer as export and report
     elif not quiet:
         click.echo(summary_line(result.document))
         for path in result.written:

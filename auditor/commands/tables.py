@@ -1,19 +1,14 @@
-"""Plain-text tables and CSV for the history commands.
+"""Plain-text tables for the history commands (their CSV is ``report.format_csv``'s).
 
 Values come from the network: control characters (terminal escape sequences) are
-replaced before printing, and CSV cells that a spreadsheet would run as a formula are
-prefixed with a quote (OWASP CSV injection).
+replaced before printing.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
-
-from ..report.format_csv import csv_cell as safe_csv_cell
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_CELL = 40
@@ -46,17 +41,3 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], limit: i
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in body]
     return "\n".join(lines)
-
-
-def csv_cell(value: Any) -> str:
-    """A CSV cell safe in a spreadsheet (see ``report.format_csv.csv_cell``) and on a terminal."""
-    return _CONTROL.sub("?", safe_csv_cell(value, true="true", false="false"))
-
-
-def render_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(headers)
-    for row in rows:
-        writer.writerow([csv_cell(v) for v in row])
-    return out.getvalue()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OperatorError
-from .format_csv import CSV_ROWS, CsvFormat, CsvRows, render_csv
+from .format_csv import CSV_ROWS, CsvFormat, CsvRows, render_csv, render_entries
 from .format_html import HtmlFormat, render_html
 from .format_json import JsonFormat, render_json
 from .interface import ReportFormat
@@ -25,7 +25,7 @@ FORMATS: dict[str, type[ReportFormat]] = {
 }
 
 __all__ = ["CSV_ROWS", "FORMATS", "CsvRows", "ReportFormat", "format_for_path", "get_format", "render",
-           "render_csv", "render_html", "render_json", "write_report", "write_text"]
+           "render_csv", "render_entries", "render_html", "render_json", "write_report", "write_text"]
 
 
 def get_format(name: str, *, rows: CsvRows = "devices") -> ReportFormat:

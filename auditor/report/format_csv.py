@@ -1,14 +1,19 @@
-"""CSV: one row per device (default) or one row per finding, for spreadsheets and tickets.
+"""CSV: the one CSV writer of camaudit -- ``report --format csv``, ``export --format csv`` and
+``devices --csv`` all write through it, so their columns, line endings and values agree.
 
-Cells that a spreadsheet would read as a formula (starting with ``= + - @``, tab or CR) are
-prefixed with a single quote: device names come from the network and are hostile.
+One row per device (default) or one row per finding. RFC 4180: CRLF line endings, a header
+row, fields quoted when needed; booleans are ``true``/``false``, lists are joined with ``; ``,
+None is empty. Values come from the network and are hostile: control characters become
+``?`` (no terminal escape sequences when printed), and a cell a spreadsheet would read as a
+formula (starting with ``= + - @``, tab or CR) gets a leading single quote.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,32 +24,35 @@ CsvRows = Literal["devices", "findings"]
 CSV_ROWS: tuple[str, ...] = ("devices", "findings")
 
 DEVICE_COLUMNS: tuple[str, ...] = (
-    "scan_id", "ip", "mac", "maker", "brand", "relation", "device_class", "model", "firmware", "serial",
-    "covered", "confidence", "finding_count", "open_ports", "conflicts", "warnings", "id",
+    "scan_id", "id", "ip", "mac", "maker", "brand", "relation", "device_class", "model", "firmware", "serial",
+    "covered", "confidence", "finding_count", "open_ports", "first_seen", "conflicts", "warnings",
 )
 FINDING_COLUMNS: tuple[str, ...] = (
-    "scan_id", "severity", "rule", "title", "ip", "mac", "maker", "model", "message", "remediation",
-    "references", "waived", "waiver_state", "waiver_expires", "waiver_ticket", "device_id",
+    "scan_id", "severity", "rule", "title", "device_id", "ip", "mac", "maker", "model", "message", "remediation",
+    "references", "waived", "waiver_state", "waiver_expires", "waiver_ticket",
 )
 FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 """A spreadsheet runs a cell starting with one of these as a formula (OWASP CSV injection)."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters but tab and newline (quoted fields may hold those; a leading one is defused)."""
 
 
-def csv_cell(value: Any, *, true: str = "yes", false: str = "no") -> str:
-    """A value as a CSV cell no spreadsheet will execute: text (and joined lists) that would
-    start a formula gets a leading ``'``; numbers stay numbers; None is empty."""
+def csv_cell(value: Any) -> str:
+    """A value as a CSV cell no spreadsheet will execute and no terminal will interpret."""
     if value is None:
         return ""
     if isinstance(value, bool):
-        return true if value else false
+        return "true" if value else "false"
     if isinstance(value, list | tuple):
         value = "; ".join(str(v) for v in value)
     if not isinstance(value, str):
         return str(value)
+    value = _CONTROL.sub("?", value)
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
-def _write(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+def write_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    """Header and rows (``columns`` picked from each mapping) as RFC 4180 CSV text."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(columns)
@@ -53,24 +61,37 @@ def _write(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def render_csv(doc: dict[str, Any], rows: CsvRows = "devices") -> str:
-    """Devices (one row each) or findings (one row each) as RFC 4180 CSV with a header row."""
-    d = normalize(doc)
-    scan_id = d["scan"]["id"]
+def device_rows(scan_id: int | None, devices: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    for dev in devices:
+        yield {**dev, "scan_id": scan_id}
+
+
+def finding_rows(scan_id: int | None, findings: Iterable[Mapping[str, Any]],
+                 devices: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    by_id = {dev["id"]: dev for dev in devices}
+    for f in findings:
+        dev = by_id.get(f["device_id"], {})
+        waiver = f.get("waiver") or {}
+        yield {**f, "scan_id": scan_id, "maker": dev.get("maker"), "model": dev.get("model"),
+               "waiver_state": waiver.get("state"), "waiver_expires": waiver.get("expires"),
+               "waiver_ticket": waiver.get("ticket")}
+
+
+def render_entries(scan_id: int | None, devices: Sequence[Mapping[str, Any]],
+                   findings: Sequence[Mapping[str, Any]] = (), rows: CsvRows = "devices") -> str:
+    """Document entries (``auditor.document``) of one scan as CSV: devices, or findings (which
+    take maker and model from ``devices``)."""
     if rows == "devices":
-        return _write(DEVICE_COLUMNS, ({**dev, "scan_id": scan_id} for dev in d["devices"]))
+        return write_csv(DEVICE_COLUMNS, device_rows(scan_id, devices))
     if rows == "findings":
-        devices = {dev["id"]: dev for dev in d["devices"]}
-
-        def finding_row(f: dict[str, Any]) -> dict[str, Any]:
-            dev = devices.get(f["device_id"], {})
-            waiver = f["waiver"] or {}
-            return {**f, "scan_id": scan_id, "maker": dev.get("maker"), "model": dev.get("model"),
-                    "waiver_state": waiver.get("state"), "waiver_expires": waiver.get("expires"),
-                    "waiver_ticket": waiver.get("ticket")}
-
-        return _write(FINDING_COLUMNS, (finding_row(f) for f in d["findings"]))
+        return write_csv(FINDING_COLUMNS, finding_rows(scan_id, findings, devices))
     raise ValueError(f"unknown CSV rows {rows!r} (choose from {', '.join(CSV_ROWS)})")
+
+
+def render_csv(doc: dict[str, Any], rows: CsvRows = "devices") -> str:
+    """A scan document's devices (one row each) or findings (one row each) as CSV."""
+    d = normalize(doc)
+    return render_entries(d["scan"]["id"], d["devices"], d["findings"], rows)
 
 
 class CsvFormat(ReportFormat):

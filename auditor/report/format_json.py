@@ -1,7 +1,10 @@
-"""JSON: the scan document itself, pretty-printed.
+"""JSON: the one JSON renderer of camaudit -- the scan document (``report --format json``,
+``export``, ``scan --json`` to a file or to ``-``) and every other JSON output (``scans``,
+``devices``, ``diff``, ``oui`` with ``--json``) are written by ``render_json``.
 
-Keys keep the document's own order (the store builds it in schema order, deterministically),
-so ``report --format json``, ``export --format json`` and ``scan --json`` write the same bytes.
+UTF-8 (no ``\\u`` escapes), two-space indent, a final newline. Keys keep the document's own
+order (the store builds it in schema order, deterministically), so the three document
+outputs write the same bytes for one scan (``generated_at`` apart).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from typing import Any
 from .interface import ReportFormat
 
 
-def render_json(doc: dict[str, Any]) -> str:
-    """``doc`` as indented UTF-8 JSON with a final newline; two renders of one scan are identical."""
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+def render_json(data: Any) -> str:
+    """``data`` as indented UTF-8 JSON with a final newline; two renders of one value are identical."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 class JsonFormat(ReportFormat):

@@ -10,6 +10,10 @@ Where a host's MAC comes from, in order: ARP; the MAC the device reports about i
 API's ``device_info.mac``, an imported inventory row's MAC); its serial number, for
 makers whose serials are their units' MACs (Axis; ``serial_mac``, from the knowledge
 base). Serials come from SADP, DHIP, ONVIF, the vendor identity APIs and inventory rows.
+
+The result depends on the observations, never on the order they arrived in
+(``ordering.sort_observations``): the same answers fold into the same devices with the
+same keys on every scan.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 from .mac import normalise_mac
 from .models import Host, Observation
+from .ordering import ip_sort_key, sort_observations
 
 SerialMac = Callable[[str], "tuple[str, str] | None"]
 """serial → (MAC, maker) for makers whose serials are MACs (``KnowledgeBase.mac_from_serial``)."""
@@ -98,7 +103,7 @@ def assemble(observations: Iterable[Observation], serial_mac: SerialMac | None =
     address that reported its MAC, and keeps one key across scans.
     """
     by_ip: dict[str, list[Observation]] = defaultdict(list)
-    for obs in observations:
+    for obs in sort_observations(observations):
         by_ip[obs.ip].append(obs)
 
     parent = {ip: ip for ip in by_ip}
@@ -113,7 +118,8 @@ def assemble(observations: Iterable[Observation], serial_mac: SerialMac | None =
     # a shared serial (cloned firmware, a placeholder like "00000000") must not make them one device.
     arp_macs: dict[str, set[str]] = {ip: {m} if (m := _arp_mac(obs_list)) else set() for ip, obs_list in by_ip.items()}
     owners: dict[str, str] = {}
-    for ip, obs_list in by_ip.items():
+    for ip in sorted(by_ip, key=ip_sort_key):  # address order, not arrival order: the same folds every scan
+        obs_list = by_ip[ip]
         mac, serial = _mac_of(obs_list, serial_mac), _serial_of(obs_list)
         for key in (f"mac:{mac}" if mac else None, f"serial:{serial}" if serial else None):
             if key is None:
@@ -134,7 +140,7 @@ def assemble(observations: Iterable[Observation], serial_mac: SerialMac | None =
     folded: list[tuple[list[str], list[Observation], str, str | None]] = []
     for ips in groups.values():
         ips.sort(key=ipaddress.IPv4Address)
-        merged = [obs for ip in ips for obs in sorted(by_ip[ip], key=lambda o: (o.probe, o.seen_at))]
+        merged = list(sort_observations(obs for ip in ips for obs in by_ip[ip]))
         folded.append((ips, merged, _primary_ip(ips, by_ip), _mac_of(merged, serial_mac)))
     # An endpoint reference announced by several devices (cheap firmware ships one UUID on every
     # unit; a hostile device can copy one) identifies none of them.

@@ -26,20 +26,31 @@ def _finding_brief(f: Entry) -> dict[str, Any]:
             "title": f.get("title"), "waived": f.get("waived", False)}
 
 
+def _canonical(value: Any) -> Any:
+    """A value with the order of its lists and keys removed: the same facts in another order
+    (evidence, addresses, ports gathered in a different sequence) are no change."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _canonical(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple | set | frozenset):
+        return tuple(sorted((_canonical(v) for v in value), key=repr))
+    return value
+
+
 def diff_entries(old_devices: Iterable[Entry], old_findings: Iterable[Entry],
                  new_devices: Iterable[Entry], new_findings: Iterable[Entry]) -> dict[str, Any]:
     """Compare two scans' device and finding entries.
 
     Devices match on ``id`` (the stable key); findings on (rule, device id). A
-    device whose tracked fields differ is listed under ``changed_devices`` with
-    ``changes: {field: [old, new]}``.
+    device whose tracked fields differ -- as facts, not in the order of a list -- is listed
+    under ``changed_devices`` with ``changes: {field: [old, new]}``. Evidence, conflicts
+    and warnings are not compared at all: they explain a device, they are not its state.
     """
     old = {d["id"]: d for d in old_devices}
     new = {d["id"]: d for d in new_devices}
     changed = []
     for key in new.keys() & old.keys():
         delta = {name: [old[key].get(name), new[key].get(name)] for name in TRACKED_FIELDS
-                 if old[key].get(name) != new[key].get(name)}
+                 if _canonical(old[key].get(name)) != _canonical(new[key].get(name))}
         if delta:
             changed.append({"id": key, "ip": new[key]["ip"], "maker": new[key].get("maker"),
                             "model": new[key].get("model"), "changes": delta})

@@ -51,6 +51,7 @@ from .assemble import device_info, reported_macs, reported_serial
 from .knowledge import KnowledgeBase, NameMatch, Signature
 from .mac import is_locally_administered, normalise_mac
 from .models import Evidence, Host, Identity, Observation
+from .ordering import sort_observations
 from .text import clean_text
 
 _RANK = {"strong": 3, "medium": 2, "weak": 1}
@@ -535,7 +536,9 @@ def _score(clues: Iterable[_Clue]) -> int:
 
 
 def _best(clues: list[_Clue]) -> _Clue:
-    return max(clues, key=lambda c: (c.firmware_level, _RANK[c.evidence.strength]))
+    """The strongest clue; among equals, the first by probe, field and value (never by arrival)."""
+    return min(clues, key=lambda c: (not c.firmware_level, -_RANK[c.evidence.strength], c.evidence.probe,
+                                     c.evidence.field, c.evidence.value))
 
 
 def _decide_maker(kb: KnowledgeBase, clues: list[_Clue]) -> tuple[str | None, list[str], str, bool]:
@@ -549,7 +552,7 @@ def _decide_maker(kb: KnowledgeBase, clues: list[_Clue]) -> tuple[str | None, li
         return None, [], "low", False
     firmware = [g for g, cs in candidates.items() if any(c.firmware_level for c in cs)]
     scores = {g: _score(cs) + (100 if g in firmware else 0) for g, cs in candidates.items()}
-    ranked = sorted(scores, key=lambda g: -scores[g])
+    ranked = sorted(scores, key=lambda g: (-scores[g], g))
     conflicts: list[str] = []
     if len(ranked) > 1 and scores[ranked[0]] == scores[ranked[1]]:
         tied = [g for g in ranked if scores[g] == scores[ranked[0]]]
@@ -562,7 +565,8 @@ def _decide_maker(kb: KnowledgeBase, clues: list[_Clue]) -> tuple[str | None, li
     for clue in win:
         if clue.maker is not None:
             makers[clue.maker].append(clue)
-    maker = max(makers, key=lambda m: (_score(makers[m]), (kb.makers[m].kind == "video") if m in kb.makers else 0))
+    maker = min(makers, key=lambda m: (-_score(makers[m]), -((kb.makers[m].kind == "video") if m in kb.makers else 0),
+                                       m))
     best = _best(win)
     against_strong = False
     for other in ranked[1:]:
@@ -602,12 +606,12 @@ def _decide_brand(kb: KnowledgeBase, maker: str, clues: list[_Clue], conflicts: 
                   else f"documented for {', '.join(brand.candidates)}")
         conflicts.append(f"{_label(clue.evidence)} shows brand {brand.name}, {listed}, but the evidence says {maker}")
     if same:
-        chosen = kb.brands[min(same, key=lambda c: c.brand_source).brand or ""]
+        chosen = kb.brands[min(same, key=lambda c: (c.brand_source, c.brand or "")).brand or ""]
         entry = kb.brand_maker(chosen.name, maker)
         assert entry is not None
         return chosen.name, entry.relation, _relation_text(entry.maker, chosen.name, entry.relation, entry.status)
     if shown_other:
-        brand = kb.brands[min(shown_other, key=lambda c: c.brand_source).brand or ""]
+        brand = kb.brands[min(shown_other, key=lambda c: (c.brand_source, c.brand or "")).brand or ""]
         return brand.name, "OEM relabel", f"{maker} product sold as {brand.name}"
     return maker, "maker", None
 
@@ -618,7 +622,8 @@ def _unsettled(kb: KnowledgeBase, clues: list[_Clue]) -> tuple[str, tuple[str, .
     branded = [c for c in clues if c.brand and c.candidates]
     if not branded:
         return None
-    clue = min(branded, key=lambda c: (c.brand_source, -_RANK[c.evidence.strength]))
+    clue = min(branded, key=lambda c: (c.brand_source, -_RANK[c.evidence.strength], c.brand or "",
+                                       c.evidence.probe, c.evidence.field, c.evidence.value))
     brand = kb.brands[clue.brand or ""]
     possible = tuple(m.maker for m in brand.makers)
     lines = "; ".join(m.describe() for m in brand.makers)
@@ -693,7 +698,13 @@ def _pick(host: Host, what: str, kb: KnowledgeBase | None = None) -> str | None:
 
 
 def identify(host: Host, kb: KnowledgeBase) -> Identity:
-    """Who made this device, what it is, and the evidence (see the module docstring for the rules)."""
+    """Who made this device, what it is, and the evidence (see the module docstring for the rules).
+
+    A function of the observations as a set: they are put in their canonical order first
+    (``ordering.sort_observations``), and every tie below is broken by name, so the same
+    answers give the same identity, evidence and conflicts whatever order they arrived in
+    (or were stored in, for re-identification)."""
+    host = replace(host, observations=sort_observations(host.observations))
     clues = collect_evidence(host, kb)
     maker, conflicts, confidence, proven = _decide_maker(kb, clues)
     brand = relation = relation_text = None
@@ -715,7 +726,8 @@ def identify(host: Host, kb: KnowledgeBase) -> Identity:
         relation = "review"
         relation_text = f"{brand}: maker not settled (possibly {' or '.join(possible)}): needs review"
     possible_covered = any(kb.coverage(m).covered for m in possible)
-    evidence = sorted((c.evidence for c in clues), key=lambda e: (-_RANK[e.strength], e.probe, e.field))
+    evidence = sorted((c.evidence for c in clues),
+                      key=lambda e: (-_RANK[e.strength], e.probe, e.field, e.value, e.supports or "", e.note))
     return Identity(
         maker=maker, brand=brand, relation=relation, relation_text=relation_text,
         device_class=_decide_class(kb, maker, clues),  # type: ignore[arg-type]

@@ -3,15 +3,20 @@
 Findings sort by severity (critical first), rule id, address (numerically) and
 device, whatever order they were produced or stored in, so the policy engine, the
 store, the JSON document, the diff and the report always agree.
+
+Observations sort by what they say (probe, address, content), never by when they
+arrived: the answers of a busy network arrive in a different order on every scan, and
+identification must reach the same conclusion from the same answers.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from .models import SEVERITIES, Finding
+from .models import SEVERITIES, Finding, Observation
 
 SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES)}
 """critical → 0 … info → 4."""
@@ -49,3 +54,14 @@ def sort_findings(findings: Iterable[F]) -> list[F]:
 def sort_devices(devices: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Device entries (keys ``ip``, ``id``) by address, then stable id."""
     return sorted((dict(d) for d in devices), key=lambda d: (ip_sort_key(d["ip"]), d["id"]))
+
+
+def observation_key(obs: Observation) -> tuple[str, tuple[int, int, str], str, str, str, float]:
+    """Probe, address, content, then arrival time (only to order identical answers)."""
+    content = json.dumps(obs.fields, sort_keys=True, ensure_ascii=False, default=str)
+    return (obs.probe, ip_sort_key(obs.ip), content, obs.warning or "", obs.raw or "", float(obs.seen_at))
+
+
+def sort_observations(observations: Iterable[Observation]) -> tuple[Observation, ...]:
+    """Observations in their canonical order (see the module docstring)."""
+    return tuple(sorted(observations, key=observation_key))

@@ -543,6 +543,12 @@ def device_time(sdt: Any) -> float | None:
     return None
 
 
+def _sequence(value: Any) -> list[Any]:
+    """A list result as a list; anything else (a device that answered another operation's
+    document, which zeep decodes to an object) as no items."""
+    return list(value) if isinstance(value, list | tuple) else []
+
+
 def interpret(op: str, value: Any) -> dict[str, Any]:
     """Observation fields from one call's decoded result."""
     if op == "GetDeviceInformation":
@@ -555,13 +561,13 @@ def interpret(op: str, value: Any) -> dict[str, Any]:
         return out
     if op == "GetNetworkInterfaces":
         macs = []
-        for iface in (value or [])[:16]:
+        for iface in _sequence(value)[:16]:
             mac = normalise_mac(_get(iface, "Info", "HwAddress"))
             if mac and mac not in macs:
                 macs.append(mac)
         return {"macs": macs} if macs else {}
     if op == "GetScopes":
-        scopes = [s for s in (clean_or_none(_get(item, "ScopeItem")) for item in (value or [])[:64]) if s]
+        scopes = [s for s in (clean_or_none(_get(item, "ScopeItem")) for item in _sequence(value)[:64]) if s]
         return {"scopes": scopes} if scopes else {}
     if op == "GetHostname":
         name = clean_or_none(_get(value, "Name"))

@@ -22,6 +22,7 @@ import dataclasses
 import datetime as dt
 import getpass
 import hashlib
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from . import __version__, interrupt, opfile
+from . import __version__, interrupt, neighbours, opfile
 from .assemble import assemble
 from .completeness import answers, degraded_reason
 from .errors import Interrupted, OperatorError, StoreError, one_line
@@ -54,6 +55,8 @@ from .report import write_report
 from .resources import data_dir
 from .store import Store
 from .store.core import DEFAULT_KEEP_OBSERVATIONS
+
+log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 200
 FLUSH_SECONDS = 0.5
@@ -198,9 +201,17 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
         try:
             options = dataclasses.replace(request.options, deadline=probing_deadline(deadline),
                                           maker_hints=lambda seen: maker_hints(seen, kb))
+            table_before = neighbours.read_table()
+            if warning := neighbours.capacity_warning(table_before, plan.on_link):
+                log.warning("%s", warning)
             with interrupt.keep_handlers():
                 outcome = asyncio.run(_scan_with_signals(options, sink, progress))
+            table_after = neighbours.read_table()
             stats = dict(outcome.stats)
+            if table_after is not None:
+                stats["neighbour_table"] = {"limit": table_after.limit, "entries": table_after.entries,
+                                            "overflows": table_after.table_fulls - table_before.table_fulls
+                                            if table_before is not None else None}
             budget, why = ends_at - time.monotonic(), "the deadline ran out"
             if outcome.stats.get("stopped_by_operator"):
                 budget, why = min(budget, STOP_GRACE), "stopped while the probes ran"
@@ -209,9 +220,10 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
                 sink.check()  # the store failed while the probes ran (a full disk): the scan failed
                 devices, findings = _record(store, scan_id, sink.all, policy, kb, request.today)
                 final_status, final_stats = outcome.status, dict(stats, devices=len(devices))
-                if final_status == "complete" and (
-                        reason := _degraded(store, scan_id, sink.all, request.options.probes)):
-                    final_status, final_stats["degraded"] = "degraded", reason
+                reasons = [r for r in (neighbours.overflow_reason(table_before, table_after),
+                                       _degraded(store, scan_id, sink.all, request.options.probes)) if r]
+                if final_status == "complete" and reasons:
+                    final_status, final_stats["degraded"] = "degraded", "; ".join(reasons)
                 with interrupt.shielded():
                     store.finish_scan(scan_id, final_status, final_stats)
         except BaseException as exc:

@@ -138,3 +138,26 @@ def test_silenced_discovery_in_the_lab_is_recorded_degraded(demo_lab: LabState, 
 
     listed = CliRunner().invoke(cli, ["scans", "--db", str(db)]).output
     assert "degraded" in listed and "scan 2 degraded: wsdiscovery heard nothing" in listed
+
+
+def test_a_scan_during_which_the_kernel_arp_table_overflowed_is_degraded(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network: the engine is a stand-in that reports two hosts; the kernel's table is read twice."""
+    from auditor.neighbours import NeighbourTable
+    from auditor.probes.engine import ScanOutcome
+
+    async def fake_scan(options: object, emit: object, progress: object = None, stop: object = None) -> ScanOutcome:
+        for ip in ("198.18.0.11", "198.18.0.12"):
+            emit(Observation(ip, "arp", {"mac": f"c0:56:e3:00:00:{ip[-2:]}", "source": "sweep"}))  # type: ignore[operator]
+        return ScanOutcome("complete", {"probe_errors": []})
+
+    tables = iter([NeighbourTable(1024, 1000, 5), NeighbourTable(1024, 1024, 95)])
+    monkeypatch.setattr("auditor.pipeline.run_scan", fake_scan)
+    monkeypatch.setattr("auditor.pipeline.neighbours.read_table", lambda: next(tables))
+    db = tmp_path / "c.db"
+    result = CliRunner().invoke(cli, ["scan", "198.18.0.0/24", "-i", "lo", "--db", str(db), "--json", "-"])
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert doc["scan"]["status"] == "degraded"
+    assert doc["scan"]["stats"]["degraded"].startswith("the kernel's ARP table was full 90 times during the scan")
+    assert doc["scan"]["stats"]["neighbour_table"] == {"limit": 1024, "entries": 1024, "overflows": 90}

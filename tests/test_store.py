@@ -241,3 +241,46 @@ def test_a_cloned_onvif_endpoint_never_takes_the_identity_of_a_camera_in_the_sam
     scan_id = record_scan(store, [clone, owner])
     assert [(d["ip"], d["id"]) for d in store.devices(scan_id)] == [
         ("198.18.0.10", "epr:urn:uuid:cloned"), ("198.18.0.20", "mac:c0:56:e3:00:00:01")]
+
+
+def _routed(ip: str, endpoint: str | None):
+    """A routed camera without MAC or serial: keyed by its ONVIF endpoint when WS-Discovery
+    answered, by its address when it did not (a busy scan)."""
+    import dataclasses
+
+    dev = device(ip, None, serial=None, model=None, key=f"epr:{endpoint}" if endpoint else f"ip:{ip}")
+    if endpoint:
+        obs = (*dev.host.observations,
+               Observation(ip=ip, probe="wsdiscovery", fields={"endpoint": endpoint}))
+        dev = dataclasses.replace(dev, host=dataclasses.replace(dev.host, observations=obs))
+    return dev
+
+
+def test_a_routed_camera_heard_only_by_address_in_one_scan_stays_one_device(store):
+    """At 1,000 devices a routed Axis camera's WS-Discovery answer was lost in one scan: keyed
+    ip: then epr:, diff reported it gone and a new one found. The same address without a MAC
+    is the same device when one of the two sightings had nothing but the address."""
+    first = record_scan(store, [_routed("198.18.32.11", None)])
+    second = record_scan(store, [_routed("198.18.32.11", "urn:uuid:axis-1")])
+    third = record_scan(store, [_routed("198.18.32.11", None)])
+    fourth = record_scan(store, [_routed("198.18.32.11", "urn:uuid:axis-1")])
+    ids = {scan: [d["id"] for d in store.devices(scan)] for scan in (first, second, third, fourth)}
+    assert ids == {scan: ["ip:198.18.32.11"] for scan in ids}
+    for a, b in ((first, second), (second, third), (third, fourth)):
+        assert store.diff(a, b)["new_devices"] == [] and store.diff(a, b)["gone_devices"] == []
+    [endpoint] = [r["endpoint"] for r in store.db.query("SELECT endpoint FROM devices WHERE key = 'ip:198.18.32.11'")]
+    assert endpoint == "urn:uuid:axis-1"
+
+
+def test_a_known_endpoint_heard_only_by_address_later_keeps_its_identity(store):
+    first = record_scan(store, [_routed("198.18.32.11", "urn:uuid:axis-1")])
+    second = record_scan(store, [_routed("198.18.32.11", None)])
+    assert [d["id"] for d in store.devices(second)] == ["epr:urn:uuid:axis-1"]
+    assert store.diff(first, second)["gone_devices"] == []
+
+
+def test_an_address_shared_by_two_endpoints_stays_two_devices(store):
+    """Two different ONVIF endpoints at one address over time are two cameras (one replaced the other)."""
+    record_scan(store, [_routed("198.18.32.11", "urn:uuid:axis-1")])
+    second = record_scan(store, [_routed("198.18.32.11", "urn:uuid:axis-2")])
+    assert [d["id"] for d in store.devices(second)] == ["epr:urn:uuid:axis-2"]

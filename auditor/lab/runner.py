@@ -30,6 +30,7 @@ from ..errors import LabError
 from . import netns
 from .emulator import state_data
 from .fleet import fleet_from_data, fleet_to_data, load_fleet, scaled_fleet
+from .kernel import ensure_neighbour_capacity
 from .netns import Topology
 from .spec import Fleet
 
@@ -134,6 +135,8 @@ def lab_up(
     if netns.lab_namespaces(tag):
         raise LabError(f"lab {tag!r} is already up; run 'camaudit lab down --tag {tag}' first")
     try:
+        if raised := ensure_neighbour_capacity():  # the namespaces share the machine's one ARP table
+            say("raised the kernel's ARP table bounds: " + ", ".join(f"{k}={v}" for k, v in raised.items()))
         t0 = time.monotonic()
         topo = netns.create_topology(tag, fleet, progress=say)
         network_s = time.monotonic() - t0

@@ -71,7 +71,29 @@ class SiteDevices:
                 if r["id"] in claimed or (record.mac and r["mac"] and r["mac"] != record.mac):
                     continue
                 return int(r["id"])
-        return None
+        return None if record.mac else self._same_address(record, claimed)
+
+    def _same_address(self, record: DeviceRecord, claimed: set[int]) -> int | None:
+        """A device without a MAC (a routed one) known at the same address, when only one of the
+        two sightings had more than the address to go by: the ONVIF endpoint or serial a busy
+        scan did not hear is no reason to call the same camera gone and a new one found. (Two
+        different endpoints at one address stay two devices: the endpoint match above failed.)"""
+        ip = record.values.get("ip")
+        if not ip:
+            return None
+        if record.endpoint or record.serial:  # it knows more now; the old one knew only its address
+            known = self.by_key.get(f"ip:{ip}")
+            if known is None or known in claimed:
+                return None
+            row = self.rows[known]
+            return None if row["mac"] or row["serial"] or row["endpoint"] else known
+        # only the address now: the device last seen there without a MAC
+        found = self.db.execute(
+            """SELECT d.id FROM scan_devices sd JOIN device_states st ON st.id = sd.state_id
+               JOIN devices d ON d.id = sd.device_id JOIN scans s ON s.id = sd.scan_id
+               WHERE d.site = ? AND st.ip = ? AND d.mac IS NULL
+               ORDER BY s.started_at DESC, s.id DESC LIMIT 1""", [self.site, ip]).fetchone()
+        return None if found is None or found[0] in claimed else int(found[0])
 
     def upsert(self, device_id: int | None, key: str, record: DeviceRecord, scan_id: int,
                scan_started: float) -> int:

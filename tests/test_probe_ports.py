@@ -125,3 +125,55 @@ def test_refusal_proves_a_host_and_all_ports_are_tried() -> None:
     host, out = asyncio.run(main())
     assert host.open_ports == {next(iter(host.open_ports))} and len(host.open_ports) == 1
     assert out and out[0].fields["open"] == sorted(host.open_ports)
+
+
+class _Flaky(PortProbe):
+    """Every connect of the first pass times out (a busy host or network), then the real answer."""
+
+    def __init__(self, silent_passes: int, ports: tuple[int, ...]) -> None:
+        super().__init__(ports=ports, liveness_ports=ports, banner_wait=0.1)
+        self.calls = 0
+        self.silent_passes = silent_passes
+
+    async def _try_port(self, ctx, ip, port):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls <= self.silent_passes * len(self.ports):
+            return None
+        return await super()._try_port(ctx, ip, port)
+
+
+def _probe_live(silent_passes: int, live: bool) -> tuple[list[Observation], HostState, _Flaky]:
+    async def main() -> tuple[list[Observation], HostState, _Flaky]:
+        server, port = await serve(tarpit)
+        probe = _Flaky(silent_passes, (port, free_port()))
+        out: list[Observation] = []
+        ctx = make_ctx(out, timeout=0.5)
+        if live:
+            ctx.live.add("127.0.0.1")
+        host = HostState(ip="127.0.0.1")
+        await probe.probe_host(ctx, host)
+        server.close()
+        return out, host, probe
+
+    return asyncio.run(main())
+
+
+def test_a_live_host_whose_connects_all_timed_out_is_tried_once_more() -> None:
+    """The demo's linux server answered ARP, but under load every connect timed out: it got no
+    ports observation, so no HTTP either, and came out class unknown. One more pass now."""
+    out, host, _ = _probe_live(1, live=True)
+    assert len(host.open_ports) == 1
+    assert [(o.probe, o.warning) for o in out] == [("ports", None)]
+
+
+def test_a_live_host_that_never_answers_gets_a_warning_not_silence() -> None:
+    from auditor.probes.ports import UNPROBED
+
+    out, host, _ = _probe_live(2, live=True)
+    assert host.open_ports == set()
+    assert [(o.fields, o.warning) for o in out] == [({}, UNPROBED)]
+
+
+def test_a_silent_address_nobody_heard_is_not_tried_twice() -> None:
+    out, _, probe = _probe_live(2, live=False)
+    assert out == [] and probe.calls == len(probe.ports)  # the liveness ports once, nothing more

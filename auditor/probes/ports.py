@@ -98,6 +98,29 @@ def clean_banner(data: bytes) -> str:
     return clean_text(" | ".join(line for line in lines if line))
 
 
+UNPROBED = ("no TCP port answered or refused within the timeout, twice, though the host answered ARP or "
+            "discovery: its services could not be probed (a busy host or network, or a firewall dropping everything)")
+"""The warning a live host gets when its ports could not be probed at all."""
+
+
+def _fold(ports: list[int], results: list[tuple[bool, str] | None | BaseException]) -> tuple[
+        bool, list[int], dict[str, str]]:
+    """(anything answered, open ports, banners by port) from one pass over ``ports``."""
+    open_ports: list[int] = []
+    banners: dict[str, str] = {}
+    answered = False
+    for port, res in zip(ports, results, strict=True):
+        if isinstance(res, BaseException) or res is None:
+            continue
+        answered = True
+        is_open, banner = res
+        if is_open:
+            open_ports.append(port)
+            if banner:
+                banners[str(port)] = banner
+    return answered, open_ports, banners
+
+
 class PortProbe:
     name: ClassVar[str] = "ports"
 
@@ -127,18 +150,16 @@ class PortProbe:
             ports = first + [p for p in ports if p not in self.liveness_ports]
         rest = ports[len(results):]  # every port not tried yet
         results += await asyncio.gather(*(self._try_port(ctx, host.ip, p) for p in rest), return_exceptions=True)
-        open_ports: list[int] = []
-        banners: dict[str, str] = {}
-        answered = False
-        for port, res in zip(ports, results, strict=True):
-            if isinstance(res, BaseException) or res is None:
-                continue
-            answered = True
-            is_open, banner = res
-            if is_open:
-                open_ports.append(port)
-                if banner:
-                    banners[str(port)] = banner
+        answered, open_ports, banners = _fold(ports, results)
+        if not answered and host.ip in ctx.live and ctx.remaining() > 0:
+            # A host ARP or discovery heard, yet every connect timed out (a busy host or network):
+            # once more before it leaves the port and service probing with nothing said.
+            results = list(await asyncio.gather(*(self._try_port(ctx, host.ip, p) for p in ports),
+                                                return_exceptions=True))
+            answered, open_ports, banners = _fold(ports, results)
+            if not answered and ctx.remaining() > 0:
+                ctx.emit(Observation(ip=host.ip, probe=self.name, fields={}, warning=UNPROBED))
+                return
         if not answered:
             return  # nothing answered: no evidence of a host at all
         host.open_ports.update(open_ports)

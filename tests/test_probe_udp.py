@@ -105,3 +105,27 @@ def test_multicast_and_broadcast_only_when_the_scope_reaches_the_link(scope, wid
     assert ("127.0.0.2", 37020) in dests
     wide_dests = {("239.255.255.250", 37020), ("10.99.0.255", 37020)}
     assert (wide_dests <= set(dests)) if wide else not (wide_dests & set(dests))
+
+
+def test_replies_still_in_the_socket_when_listening_ends_are_read_not_dropped():
+    """At 1,000 devices the event loop is busy probing hosts and asyncio reads one datagram per
+    trip through it: replies that had reached the socket could still be unread when the listening
+    window closed, and closing threw them away. Before closing, the probe reads what is left."""
+    import socket
+    from collections import deque
+
+    from auditor.probes.udp import _read_what_is_left
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe_sock, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as device:
+        probe_sock.bind(("127.0.0.1", 0))
+        probe_sock.setblocking(False)
+        device.bind(("127.0.1.7", 0))
+        for n in range(120):  # within the default receive buffer
+            device.sendto(b"reply %d" % n, probe_sock.getsockname())
+        queue: deque = deque()
+        _read_what_is_left([probe_sock], queue)
+        assert [d for d, _, _ in queue] == [b"reply %d" % n for n in range(120)]
+        assert {ip for _, ip, _ in queue} == {"127.0.1.7"}
+        _read_what_is_left([probe_sock], queue)  # nothing more: returns at once, never blocks
+        assert len(queue) == 120

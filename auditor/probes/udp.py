@@ -244,6 +244,7 @@ class UdpDiscovery:
             sock.close()
             raise
         transports.append(transport)
+        socks = [sock]
         wide = scope_on_link(ctx)
         try:
             if self.listen_group and self.group is not None and wide:
@@ -251,6 +252,7 @@ class UdpDiscovery:
                     gsock = open_group_listener(ctx.interface, iface_ip, self.group, self.port)
                     gt, _ = await loop.create_datagram_endpoint(lambda: _Inbox(queue, wake), sock=gsock)
                     transports.append(gt)
+                    socks.append(gsock)
                 except OSError:
                     pass  # port busy (another SADP tool): unicast replies still arrive
             collector = _Collector(self, ctx)
@@ -263,6 +265,7 @@ class UdpDiscovery:
                     sender.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await sender
+            _read_what_is_left(socks, queue)
             collector.drain(queue)
         finally:
             for t in transports:
@@ -437,6 +440,26 @@ async def paced_to(ctx: ProbeContext, ip: str, probe: str, *, bypass: bool = Fal
     except (TimeoutError, HostGivenUp):
         return False
     return True
+
+
+def _read_what_is_left(socks: list[socket.socket], queue: deque[tuple[bytes, str, float]],
+                       limit: int = 65536) -> None:
+    """Every datagram the kernel still holds for these sockets, before they close.
+
+    asyncio reads one datagram per trip through the event loop; on a loop busy probing a
+    thousand hosts, a thousand multicast replies can still sit in the socket buffer when the
+    listening window ends, and closing the socket would throw them away (a device heard by
+    the network, lost by the scan). Non-blocking, bounded.
+    """
+    for sock in socks:
+        for _ in range(limit):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            queue.append((data, str(addr[0]), time.time()))
 
 
 def _send(transport: asyncio.DatagramTransport, payload: bytes, dest: tuple[str, int]) -> None:

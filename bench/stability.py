@@ -83,6 +83,8 @@ def main() -> int:
                 unstable += bool(bad)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
+                for key in sorted(k for k in ids.keys() | first.keys() if ids.get(k) != first.get(k))[:5]:
+                    print(f"  differs from run 1: {key}: {first.get(key)} -> {ids.get(key)}", flush=True)
     finally:
         lab_down(args.tag)
     durations = [r["seconds"] for r in rows]

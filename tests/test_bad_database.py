@@ -207,10 +207,19 @@ COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                                "observations.fields")),
     # scan checks every page before its first write; a bad value elsewhere is sound SQLite it never reads
     "scan": (("scan", "198.18.0.0/24", "-i", "lo", "--quiet"), ("file", *_ALL_PAGES)),
+    # the same through an audit config's `database:` (the argv names the config, not --db)
+    "audit": (("audit", "--config", "{out}/site.yaml", "--quiet"), ("file", *_ALL_PAGES)),
 }
+CONFIG = """site: Test
+targets: [198.18.0.0/24]
+interface: lo
+database: {db}
+report_dir: {out}/reports
+formats: [json]
+"""
 
 
-WRITERS = ("identify", "scan")
+WRITERS = ("identify", "scan", "audit")
 
 
 @dataclass(frozen=True)
@@ -234,7 +243,7 @@ def _cases() -> Iterator[Case]:
     for damage_name, damage in DAMAGE.items():
         for name, (argv, reads) in COMMANDS.items():
             refused = damage.part in reads
-            if name == "scan" and not refused:
+            if name in ("scan", "audit") and not refused:
                 continue  # a scan that may go ahead would send packets: not a row for this table
             yield Case(f"{name}:{damage_name}", argv, damage.message if refused else None, 2 if refused else 0,
                        damage.make, writes=name in WRITERS)
@@ -277,10 +286,15 @@ def test_bad_database(row: Case, good_db: Path, tmp_path: Path) -> None:
     row.make(db)
     before = _fingerprint(db)
     argv = [a.format(out=tmp_path) for a in row.argv]
+    if "--config" in argv:
+        (tmp_path / "reports").mkdir()
+        (tmp_path / "site.yaml").write_text(CONFIG.format(db=db, out=tmp_path))
+    else:
+        argv += ["--db", str(db)]
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(int(row.timeout))
     try:
-        result = CliRunner().invoke(cli, [*argv, "--db", str(db)])
+        result = CliRunner().invoke(cli, argv)
     except _Timeout:
         pytest.fail(f"{row.id}: no answer within {row.timeout} s")
     finally:

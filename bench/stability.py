@@ -59,6 +59,8 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     unstable = 0
     first: dict[str, tuple[Any, ...]] | None = None
+    previous: dict[str, tuple[Any, ...]] | None = None
+    inventories: set[str] = set()
     try:
         with tempfile.TemporaryDirectory(prefix="camaudit-stability-") as tmp:
             for run in range(1, args.runs + 1):
@@ -74,12 +76,16 @@ def main() -> int:
                 severities = Counter(f["severity"] for f in doc["findings"])
                 ids = identities(doc)
                 first = first or ids
+                inventories.add(json.dumps(sorted(ids.items()), default=str))
                 row = {"run": run, "rc": proc.returncode, "status": doc["scan"]["status"], "seconds": round(took, 1),
                        "devices": len(doc["devices"]), "findings": dict(sorted(severities.items())),
                        **{k: len(changes.get(k) or []) for k in CHANGES},
                        "differs_from_first": sum(1 for k in ids.keys() | first.keys() if ids.get(k) != first.get(k)),
+                       "differs_from_previous": sum(1 for k in ids.keys() | (previous or ids).keys()
+                                                    if ids.get(k) != (previous or ids).get(k)),
                        "degraded": doc["scan"]["stats"].get("degraded")}
-                bad = row["status"] != "complete" or any(row[k] for k in CHANGES) or row["differs_from_first"]
+                previous = ids
+                bad = row["status"] != "complete" or any(row[k] for k in CHANGES) or row["differs_from_previous"]
                 unstable += bool(bad)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
@@ -88,11 +94,12 @@ def main() -> int:
     finally:
         lab_down(args.tag)
     durations = [r["seconds"] for r in rows]
-    print(f"{args.runs} scans of {len(fleet.devices) + scale} devices: {unstable} unstable; "
+    print(f"{args.runs} scans of {len(fleet.devices) + scale} devices: {unstable} unstable (not complete, or "
+          f"different from the scan before), {len(inventories)} distinct inventories; "
           f"{min(durations):.1f}-{max(durations):.1f} s per scan")
     if args.json:
-        args.json.write_text(json.dumps({"size": len(fleet.devices) + scale, "runs": rows, "unstable": unstable},
-                                        indent=2) + "\n")
+        args.json.write_text(json.dumps({"size": len(fleet.devices) + scale, "runs": rows, "unstable": unstable,
+                                         "inventories": len(inventories)}, indent=2) + "\n")
     return 1 if unstable else 0
 
 

@@ -342,6 +342,7 @@ class UdpDiscovery:
                     wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), timeout=max(0.0, min(end - now, 0.25)))
+                _read_what_is_left([sock], queue)  # a reply the busy loop has not read yet is still a reply
                 collector.drain(queue)
                 if ip in collector.answered:
                     break

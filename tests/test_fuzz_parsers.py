@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from real_corpus import load_manifest, message
 
-from auditor.probes import dhip, onvif, ports, rtsp, sadp, wsdiscovery, x509
+from auditor.probes import dhip, onvif, ping, ports, rtsp, sadp, wsdiscovery, x509
 from auditor.probes import http as http_probe
 from auditor.probes.arp import parse_arp_reply, parse_neighbours, parse_proc_arp
 
@@ -152,6 +152,34 @@ def test_neighbour_tables(text: str | bytes) -> None:
                       list)
 
 
+def _icmp_seeds() -> list[tuple[bytes, bool]]:
+    """Echo replies and a destination-unreachable quoting our echo, with and without the IP header
+    (raw socket vs the kernel's ping socket), built to RFC 792 from our own echo request."""
+    echo = ping.build_echo(0x1234, 7)
+    reply = bytes([ping.ECHO_REPLY, 0]) + echo[2:]
+    ip = bytes([0x45, 0, 0, 28 + len(reply) - 8, 0, 0, 0, 0, 64, 1, 0, 0, 198, 18, 0, 11, 198, 18, 0, 2])
+    inner = bytes([0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 198, 18, 0, 2, 198, 18, 32, 99]) + echo[:8]
+    unreachable = bytes([ping.DEST_UNREACHABLE, 1, 0, 0, 0, 0, 0, 0]) + inner
+    return [(reply, False), (ip + reply, True), (unreachable, False), (ip + unreachable, True)]
+
+
+def test_the_icmp_seeds_are_what_they_claim() -> None:
+    kinds = [ping.parse_icmp(raw, "198.18.0.11", 0x1234, header) for raw, header in _icmp_seeds()]
+    assert [(k.kind, k.address) if k else None for k in kinds] == [
+        ("echo", "198.18.0.11"), ("echo", "198.18.0.11"), ("unreachable", "198.18.32.99"),
+        ("unreachable", "198.18.32.99")]
+
+
+@FUZZ
+@given(data=st.data(), ident=st.sampled_from([None, 0x1234, 0]))
+def test_icmp(data: st.DataObject, ident: int | None) -> None:
+    seeds = _icmp_seeds()
+    has_header = data.draw(st.booleans())
+    raw = data.draw(mutated([s for s, h in seeds if h == has_header]))
+    got = _bounded(lambda: ping.parse_icmp(raw, "198.18.0.11", ident, has_header))
+    assert got is None or (got.kind in ("echo", "unreachable") and got.address.count(".") == 3)
+
+
 # ---------------------------------------------------------------- host probes
 
 
@@ -249,7 +277,7 @@ def test_every_probe_parser_is_fuzzed() -> None:
     """A new probe module with a parser joins this file: the list of modules is closed."""
     from auditor.probes.registry import ALL_PROBES
 
-    fuzzed = {"arp", "sadp", "dhip", "wsdiscovery", "ports", "http", "rtsp", "onvif"}
+    fuzzed = {"arp", "ping", "sadp", "dhip", "wsdiscovery", "ports", "http", "rtsp", "onvif"}
     assert set(ALL_PROBES) <= fuzzed, set(ALL_PROBES) - fuzzed
 
 

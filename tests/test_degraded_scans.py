@@ -115,11 +115,12 @@ def test_silenced_discovery_in_the_lab_is_recorded_degraded(demo_lab: LabState, 
     code, output = run(1)
     assert code in (0, 1), output
 
-    async def silent(self: UdpProbe, ctx: object) -> None:
-        return None
+    async def silent(self: UdpProbe, ctx: object, *args: object, **kwargs: object) -> bool:
+        return False
 
     with monkeypatch.context() as patch:
-        patch.setattr(UdpProbe, "run", silent)
+        for entry in ("run", "probe_host", "ask"):  # multicast, unicast to routed hosts, the re-check
+            patch.setattr(UdpProbe, entry, silent)
         code, output = run(2)
     assert code == 2, output
     assert "scan 2 degraded: wsdiscovery heard nothing" in output

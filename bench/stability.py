@@ -7,7 +7,7 @@ scan prints its status, duration, devices, findings by severity and the diff aga
 previous complete scan (devices new/gone/changed, findings new/resolved). Ends with a
 one-line verdict: the number of unstable scans (not complete, or any difference at all).
 
-    python bench/stability.py [--size 1000] [--runs 20] [--rate 2000] [--json out.json]
+    python bench/stability.py [--size 1000] [--runs 20] [--profile default] [--json out.json]
 
 Nothing leaves the lab: every scan runs inside its namespaces.
 """
@@ -41,8 +41,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=1000, help="devices in the lab (demo fleet + generic cameras)")
     ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--rate", default="2000")
-    ap.add_argument("--deadline", default="300")
+    ap.add_argument("--profile", default="default", help="camaudit --profile (pacing), as an operator runs it")
+    ap.add_argument("--deadline", default="600")
     ap.add_argument("--tag", default="stab")
     ap.add_argument("--json", type=Path, help="write the per-scan figures here")
     args = ap.parse_args()
@@ -66,7 +66,7 @@ def main() -> int:
             for run in range(1, args.runs + 1):
                 out = Path(tmp) / f"{run}.json"
                 cmd = [camaudit, "scan", *targets, "-i", topology.SCANNER_IFACE, "--db", f"{tmp}/s.db",
-                       "--rate", args.rate, "--timeout", "1.5", "--deadline", args.deadline, "--quiet",
+                       "--profile", args.profile, "--deadline", args.deadline, "--quiet",
                        "--json", str(out)]
                 t0 = time.monotonic()
                 proc = subprocess.run(scanner_argv(args.tag, cmd), capture_output=True, text=True, timeout=900)

@@ -25,7 +25,7 @@ from real_corpus import load_manifest, message
 
 from auditor.probes import dhip, onvif, ping, ports, rtsp, sadp, wsdiscovery, x509
 from auditor.probes import http as http_probe
-from auditor.probes.arp import parse_arp_reply, parse_neighbours, parse_proc_arp
+from auditor.probes.arp import parse_arp_reply, parse_neighbours
 
 EXAMPLES = 150
 PER_CALL_S = 1.0
@@ -148,8 +148,6 @@ def test_arp(frame: bytes) -> None:
 @given(text=st.one_of(st.text(max_size=512), st.binary(max_size=512)))
 def test_neighbour_tables(text: str | bytes) -> None:
     assert isinstance(_documented(lambda: parse_neighbours(text)) or [], list)
-    assert isinstance(_bounded(lambda: parse_proc_arp(text if isinstance(text, str) else text.decode("latin-1"))),
-                      list)
 
 
 def _icmp_seeds() -> list[tuple[bytes, bool]]:

@@ -5,9 +5,12 @@ clock offset), then GetDeviceInformation, GetNetworkInterfaces (the MAC of route
 cameras), GetScopes, GetHostname. Each call goes out without credentials first; when
 the device answers "not authorised" and the credentials file has an entry for the
 host, once more with a WS-Security UsernameToken digest whose Created time is the
-device's clock (our clock + offset). Each call's outcome (open/auth/denied/error) is
-recorded: whether a call needs auth is itself a policy input. After one rejected
-digest no further credentials are sent to that device (cameras lock accounts).
+device's clock (our clock + offset) — or, when the device refused the call with an HTTP
+401 carrying a Digest challenge (firmware that authenticates ONVIF at the HTTP layer),
+with HTTP Digest (``auditor/probes/httpauth.py``). Each call's outcome
+(open/auth/denied/error) is recorded: whether a call needs auth is itself a policy input.
+After one rejected login no further credentials are sent to that device by any probe
+(cameras lock accounts: the device's login record in ``auditor/probes/pacing.py``).
 
 Performance: the devicemgmt WSDL is parsed once per process (``device_document()``);
 each device gets a ``zeep.Client`` built on that Document (tens of microseconds).
@@ -47,6 +50,7 @@ from ..mac import normalise_mac
 from ..models import Observation
 from ..text import clean_or_none, clean_text
 from ..xmlsafe import UnsafeXML, parse_xml
+from . import httpauth
 from .base import HostState, ProbeContext
 from .contract import Field, ProbeFields
 from .daemon_pool import DaemonThreadPool
@@ -70,6 +74,8 @@ FIELDS = ProbeFields("onvif", (
           "file's worked) | `denied` (needed; none or wrong) | `error` (fault, timeout)",
           {"GetSystemDateAndTime": "open", "GetDeviceInformation": "auth"}),
     Field("auth_used", "bool", "credentials were sent in at least one call", True, kept="for a person"),
+    Field("auth_method", "str", "how the credentials went: `wsse` (WS-Security UsernameToken digest) or `http-digest` "
+          "(the device asked for HTTP Digest with a 401)", "http-digest", kept="for a person"),
 ), note="Calls are made in the order GetSystemDateAndTime, GetDeviceInformation, GetNetworkInterfaces, "
         "GetScopes, GetHostname; a call missing from `calls` was not attempted (deadline, or the device stopped "
         "answering). After one rejected digest the remaining calls are `denied` without offering credentials again. "
@@ -105,9 +111,11 @@ class HostileReply(Exception):
 class NotSoap(Exception):
     """The reply is not XML at all (an HTML page, an empty 401): no SOAP service answered."""
 
-    def __init__(self, status_code: int) -> None:
+    def __init__(self, status_code: int, challenge: str | None = None) -> None:
         super().__init__(f"HTTP {status_code} without a SOAP body")
         self.status_code = status_code
+        self.challenge = challenge
+        """The ``WWW-Authenticate`` header of a 401 (HTTP-layer authentication), if any."""
 
 
 def wsdl_dir() -> Path:
@@ -350,6 +358,10 @@ def _transport_class() -> type:
                      session: requests.Session | None = None) -> None:
             super().__init__(timeout=timeout, operation_timeout=timeout, session=session)
             self.cap = cap
+            self.http_auth: httpauth.Attempt | None = None
+            """HTTP Digest for a device that authenticates ONVIF at the HTTP layer (one account's attempt)."""
+            self.last_challenge: str | None = None
+            """The ``WWW-Authenticate`` of the last 401 this transport received."""
             self.session.trust_env = False  # no proxies from the environment: packets go to the device only
             self.session.verify = False
             self.session.headers["Accept-Encoding"] = "identity"
@@ -372,6 +384,10 @@ def _transport_class() -> type:
             watchdog = _WATCHDOG.start(t, functools.partial(_cut, socks, fired))
             _WATCH.socks = socks
             answered = [False]
+            if self.http_auth is not None:
+                parts = urlsplit(address)
+                uri = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                headers = {**headers, "Authorization": self.http_auth.header("POST", uri)}
             try:
                 resp = _post(self.session, address, message, headers, t, self.cap, end,
                              lambda: answered.__setitem__(0, True))
@@ -384,13 +400,16 @@ def _transport_class() -> type:
                 _WATCH.socks = None
             if fired.is_set():
                 raise HostileReply(f"SOAP reply still arriving after {t:.1f}s")
-            check_reply(resp.headers.get("Content-Type", ""), resp._content, self.cap, resp.status_code)
+            self.last_challenge = resp.headers.get("WWW-Authenticate") if resp.status_code == 401 else None
+            check_reply(resp.headers.get("Content-Type", ""), resp._content, self.cap, resp.status_code,
+                        self.last_challenge)
             return resp
 
     return SafeTransport
 
 
-def check_reply(content_type: str, body: bytes, cap: int = MAX_SOAP_REPLY, status: int = 200) -> None:
+def check_reply(content_type: str, body: bytes, cap: int = MAX_SOAP_REPLY, status: int = 200,
+                challenge: str | None = None) -> None:
     """Run anything that claims to be XML through the hardened parser first.
 
     Raises ``HostileReply`` for refused XML, ``NotSoap`` for a reply that is not XML at all.
@@ -398,7 +417,7 @@ def check_reply(content_type: str, body: bytes, cap: int = MAX_SOAP_REPLY, statu
     head = body[:512].lstrip()
     looks_xml = "xml" in content_type.lower() or head.startswith(b"<?xml") or b"Envelope" in head
     if not looks_xml:
-        raise NotSoap(status)
+        raise NotSoap(status, challenge)
     try:
         parse_xml(body, max_bytes=cap)
     except UnsafeXML as exc:
@@ -483,6 +502,10 @@ _AUTH_FAULT = re.compile(r"not\s*authori[sz]ed|unauthori[sz]ed|authority|authent
                          re.I)
 
 
+_LOCK_FAULT = re.compile(r"\block(?:ed|out)?\b|too many", re.I)
+"""An ONVIF fault (or its note) that says the account or the client is locked out."""
+
+
 def classify_error(exc: BaseException) -> tuple[str, str | None]:
     """(kind, warning or None) for a failed call.
 
@@ -498,6 +521,8 @@ def classify_error(exc: BaseException) -> tuple[str, str | None]:
         return ("auth_needed", None) if exc.status_code in (401, 403) else ("not_soap", None)
     if isinstance(exc, Fault):
         text = " ".join(str(x) for x in (exc.message, exc.code, exc.subcodes) if x)
+        if _LOCK_FAULT.search(text):  # the device says the account (or this client) is locked: stop logging in
+            return "auth_needed", f"fault mentions a lockout: {clean_text(text, 160)}"
         return ("auth_needed", None) if _AUTH_FAULT.search(text) else ("fault", None)
     if isinstance(exc, TransportError):
         if exc.status_code in (401, 403):
@@ -586,6 +611,18 @@ class CallResult:
     note: str | None = None
     sent_at: float = 0.0
     received_at: float = 0.0
+    challenge: str | None = None
+    """The ``WWW-Authenticate`` of an HTTP 401 (the device authenticates ONVIF at the HTTP layer)."""
+
+    def digest_challenge(self) -> httpauth.Challenge | None:
+        """The Digest challenge of an HTTP 401 refusal, when there is one camaudit may answer."""
+        if self.kind != "auth_needed" or not self.challenge:
+            return None
+        found = [c for c in httpauth.parse_challenges([self.challenge]) if c.scheme == "Digest"]
+        try:
+            return httpauth.choose(found, tls=False) if found else None
+        except httpauth.AuthRefused:
+            return None
 
 
 @dataclass
@@ -594,8 +631,10 @@ class _Device:
     timeout: float
     offset_s: float = 0.0
     session: Any = None
-    services: dict[bool, Any] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=dict)
     transports: list[Any] = field(default_factory=list)
+    http_auth: httpauth.Attempt | None = None
+    """Set once the device asked for HTTP Digest: the account's attempt every credentialed call reuses."""
 
     @property
     def ip(self) -> str:
@@ -608,18 +647,25 @@ class _Device:
             transport.operation_timeout = seconds
 
     def service(self, cred: Any) -> Any:
-        """The proxy without (cred None) or with a WS-Security token (one client each, one HTTP session)."""
-        key = cred is not None
+        """The proxy without credentials (cred None), with a WS-Security token, or with HTTP Digest once the
+        device asked for it (``http_auth`` set): one client each, one HTTP session."""
+        key = "none" if cred is None else "digest" if self.http_auth is not None else "wsse"
         if key not in self.services:
             import requests
 
             if self.session is None:
                 self.session = requests.Session()
-            wsse = _token_class()(cred.username, cred.password, lambda: self.offset_s) if cred else None
+            wsse = _token_class()(cred.username, cred.password, lambda: self.offset_s) if key == "wsse" else None
             service = make_service(self.xaddr, self.timeout, session=self.session, wsse=wsse)
+            service._client.transport.http_auth = self.http_auth if key == "digest" else None
             self.transports.append(service._client.transport)
             self.services[key] = service
         return self.services[key]
+
+    def last_challenge(self, cred: Any) -> str | None:
+        key = "none" if cred is None else "digest" if self.http_auth is not None else "wsse"
+        service = self.services.get(key)
+        return getattr(service._client.transport, "last_challenge", None) if service is not None else None
 
     def close(self) -> None:
         if self.session is not None:
@@ -742,7 +788,9 @@ class OnvifProbe:
                 host.silent()
             else:
                 host.answered()
-            return CallResult(kind, note=note, sent_at=stamp["sent"], received_at=time.time())
+            challenge = exc.challenge if isinstance(exc, NotSoap) else dev.last_challenge(cred)
+            return CallResult(kind, note=note, sent_at=stamp["sent"], received_at=time.time(),
+                              challenge=challenge if kind == "auth_needed" else None)
         host.answered()
         return CallResult("ok", value=value, sent_at=stamp["sent"], received_at=time.time())
 
@@ -796,10 +844,14 @@ class OnvifProbe:
     async def _run_calls(self, ctx: ProbeContext, host: HostState, dev: _Device, first: CallResult,
                          warnings: list[str]) -> dict[str, Any]:
         cred = ctx.credentials.for_host(host.ip) if ctx.credentials is not None else None
+        pacer = ctx.host(host.ip)
         calls: dict[str, str] = {}
         fields: dict[str, Any] = {"xaddr": dev.xaddr}
         auth_used = False
-        creds_rejected = False
+        creds_rejected = cred is not None and not pacer.may_log_in(cred.username)
+        if creds_rejected:
+            warnings.append("credentials not offered: the account was refused earlier in this scan, or the device "
+                            "signalled a lockout")
         hostile_run = 0
         for op in CALLS:
             if op in calls:
@@ -811,13 +863,31 @@ class OnvifProbe:
             outcome = "open"
             if res.kind == "auth_needed":
                 if cred is not None and not creds_rejected:
+                    if dev.http_auth is None and (challenge := res.digest_challenge()) is not None:
+                        dev.http_auth = httpauth.Attempt(challenge, cred.username, cred.password,
+                                                         tls=dev.xaddr.startswith("https:"))
+                        fields["auth_method"] = "http-digest"
+                    fields.setdefault("auth_method", "wsse")
                     auth_used = True
                     res = await self._call(ctx, dev, op, cred)
+                    if res.kind == "auth_needed" and dev.http_auth is not None and \
+                            (fresh := res.digest_challenge()) is not None and \
+                            fresh.params.get("stale", "").lower() == "true":
+                        # The nonce expired (the password was not refused): once more with the new one.
+                        dev.http_auth = httpauth.Attempt(fresh, cred.username, cred.password,
+                                                         tls=dev.xaddr.startswith("https:"))
+                        dev.services.pop("digest", None)
+                        res = await self._call(ctx, dev, op, cred)
                     if res.kind == "auth_needed":
                         creds_rejected = True
+                        pacer.login(cred.username, False)
+                        if res.note and _LOCK_FAULT.search(res.note):
+                            pacer.locked_out(f"ONVIF {op}: {res.note}")
                         warnings.append("credentials rejected; not offered again")
                         outcome = "denied"
                     else:
+                        if res.kind == "ok":
+                            pacer.login(cred.username, True)
                         outcome = "auth"
                 else:
                     outcome = "denied"

@@ -136,6 +136,15 @@ class HostRecord:
     silent_run: int = 0
     given_up: str | None = None
     """Why the scan stopped probing the device; None while it is probed."""
+    logins: dict[str, str] = field(default_factory=dict)
+    """username → ``accepted`` | ``refused``: the login attempts every probe made on the device. An
+    account refused once is never offered again in this scan (cameras lock accounts)."""
+    failed_logins: int = 0
+    """Refused logins on the device in this scan, every probe and account counted (the factory-default
+    check never tries one after a failure, and stays under the maker's lockout threshold)."""
+    lockout: str | None = None
+    """Set when the device signalled a lockout (HTTP 423/429, Hikvision lockStatus...): no further
+    login is attempted on it in this scan."""
 
     def count(self, probe: str, kind: str, n: int = 1) -> None:
         self.sent.setdefault(probe, Counter())[kind] += n
@@ -320,6 +329,28 @@ class HostPacer:
         except Exception as exc:  # timed out, loop closing: the connection is not opened
             future.cancel()
             raise OSError(f"no pacing token before the deadline ({type(exc).__name__})") from None
+
+    # ---------------------------------------------------------------- logins
+
+    def may_log_in(self, username: str) -> bool:
+        """True unless this account was refused already in this scan, or the device signalled a lockout."""
+        return self.record.lockout is None and self.record.logins.get(username) != "refused"
+
+    def login(self, username: str, accepted: bool) -> None:
+        """Record one login attempt's outcome (any probe: ONVIF, a maker's API, the default check)."""
+        rec = self.record
+        if accepted:
+            rec.logins.setdefault(username, "accepted")
+            if rec.logins[username] != "refused":
+                rec.logins[username] = "accepted"
+            return
+        rec.logins[username] = "refused"
+        rec.failed_logins += 1
+
+    def locked_out(self, why: str) -> None:
+        """The device signalled a lockout: stop every login attempt on it at once."""
+        if self.record.lockout is None:
+            self.record.lockout = why
 
     # ---------------------------------------------------------------- health
 

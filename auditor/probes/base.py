@@ -21,7 +21,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..models import Observation
 
@@ -141,6 +141,9 @@ class ProbeContext:
     unicast_routed: bool = True
     """Discovery probes unicast to every routed target themselves (a probe run on its own). The
     engine sets False: it sweeps routed ranges first and unicasts discovery per live host."""
+    default_credentials: Any = None
+    """The makers' factory-default credentials (``auditor.defaultcreds.DefaultCredentials``) when the
+    operator asked for the check (``--check-default-credentials``); None: the check is off."""
 
     def __post_init__(self) -> None:
         if self.pacing is None:

@@ -83,6 +83,11 @@ class ScanOptions:
     maker_hints: Callable[[list[Observation]], set[str]] | None = None
     """Observations → the makers they point to (the pipeline passes ``identify.maker_hints`` with the
     knowledge base): a probe sends a maker's own identity request only where these name that maker."""
+    check_default_credentials: bool = False
+    """The factory-default password check (opt-in: ``--check-default-credentials``, audit config
+    ``check_default_credentials``); the pipeline loads the seed into ``default_credentials``."""
+    default_credentials: Any = None
+    """``auditor.defaultcreds.DefaultCredentials`` when the check is on; None: off."""
 
 
 @dataclass
@@ -236,6 +241,7 @@ async def run_scan(
         scope=options.scope, interface=options.interface, iface_addr=iface,
         rate=limiter, timeout=options.timeout, deadline=final - reserve, emit=guard,
         credentials=options.credentials, pacing=pacing, unicast_routed=False,
+        default_credentials=options.default_credentials,
     )
     probes = {n: load(n) for n in options.probes}
     rechecker = Rechecker(dataclasses.replace(ctx, deadline=final),
@@ -383,7 +389,10 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
     contexts = {n: for_probe(n) for n in probes}
     host_probes = [p for n, p in probes.items() if n in HOST_PROBES]
     port_probe = next((p for p in host_probes if p.name == "ports"), None)
-    others = [p for p in host_probes if p.name != "ports"]
+    # Probes that build on what the others found (a maker's API with the site's credentials, once the
+    # web and ONVIF answers say whose firmware it is and whether a login already failed) run after them.
+    late = [p for p in host_probes if getattr(p, "after_others", False)]
+    others = [p for p in host_probes if p.name != "ports" and p not in late]
     unicast = [p for n, p in probes.items() if n in _UNICAST_DISCOVERY and hasattr(p, "probe_host")]
     sem = asyncio.Semaphore(host_concurrency(options))
     own = str(ctx.iface_addr.ip)
@@ -406,6 +415,8 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
             if ip in ctx.live:
                 state.xaddrs = list(dict.fromkeys(guard.xaddrs.get(ip, [])))
                 await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in others))
+                if late:
+                    await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in late))
             done += 1
             progress.hosts(done, len(scheduled), len(ctx.live))
 

@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -85,8 +85,9 @@ FIELDS = ProbeFields("http", (
         Field("serial", "str", "serialNumber / SerialNumber (an Axis serial is its MAC)",
               "DS-2CD2032-I20150908CCWR541234567"),
         Field("firmware", "str", "firmwareVersion / Version", "V5.3.0"),
-        Field("firmware_date", "str", "firmwareReleasedDate / BuildDate", "build 150513",
-              kept="for a person; the version is what is compared"),
+        Field("firmware_date", "str", "firmwareReleasedDate / BuildDate: joined to a version that carries no build "
+              "date of its own (ISAPI's), so the build can be placed against an advisory's fixed build",
+              "build 150513"),
         Field("mac", "str", "macAddress, normalised: the MAC the device reports for itself", "c0:56:e3:12:34:56"),
         Field("hardware_id", "str", "hardwareVersion / HardwareID", "0x0",
               kept="for a person: hardware revision"),
@@ -511,9 +512,10 @@ class HttpProbe:
 
     async def _exchange(self, ctx: ProbeContext, stream: Stream, ip: str, port: int, path: str, *, tls: bool,
                         last: bool, method: str = "GET", body: bytes = b"",
-                        content_type: str | None = None) -> tuple[bytes, str | None, bool]:
+                        content_type: str | None = None,
+                        headers: dict[str, str] | None = None) -> tuple[bytes, str | None, bool]:
         """Send one request (GET, or a maker's identity POST) on ``stream``: (reply bytes, warning note or
-        None, may the connection be reused)."""
+        None, may the connection be reused). ``headers``: more request headers (a login's Authorization)."""
         await stream.request()
         default = 443 if tls else 80
         hostport = ip if port == default else f"{ip}:{port}"
@@ -521,6 +523,8 @@ class HttpProbe:
         extra = ""
         if method != "GET":
             extra = f"Content-Length: {len(body)}\r\n" + (f"Content-Type: {content_type}\r\n" if content_type else "")
+        for name, value in (headers or {}).items():
+            extra += f"{name}: {value}\r\n"
         stream.writer.write(
             f"{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: camaudit/{__version__}\r\n"
             f"Accept: */*\r\nAccept-Encoding: identity\r\n{extra}Connection: {connection}\r\n\r\n".encode("ascii")
@@ -574,7 +578,11 @@ class _Persistent:
         return self._stream is not None
 
     async def get(self, path: str, *, last: bool, want_cert: bool = False, method: str = "GET", body: bytes = b"",
-                  content_type: str | None = None) -> tuple[bytes, str | None, bytes | None]:
+                  content_type: str | None = None,
+                  headers: dict[str, str] | Callable[[], dict[str, str]] | None = None,
+                  ) -> tuple[bytes, str | None, bytes | None]:
+        """``headers``: more request headers, or a function giving them for each send (a Digest
+        Authorization must not be sent twice: a request resent on a fresh connection gets a new one)."""
         """(reply bytes, warning note or None, DER certificate or None); raises ``ConnectFailed``."""
         cert: bytes | None = None
         reused = self._stream is not None
@@ -583,7 +591,8 @@ class _Persistent:
 
         async def send(stream: Stream) -> tuple[bytes, str | None, bool]:
             return await self.probe._exchange(self.ctx, stream, self.ip, self.port, path, tls=self.tls, last=last,
-                                              method=method, body=body, content_type=content_type)
+                                              method=method, body=body, content_type=content_type,
+                                              headers=headers() if callable(headers) else headers)
 
         try:
             assert self._stream is not None

@@ -23,17 +23,23 @@ HOST_PROBES: dict[str, str] = {
     "http": "auditor.probes.http:HttpProbe",
     "rtsp": "auditor.probes.rtsp:RtspProbe",
     "onvif": "auditor.probes.onvif:OnvifProbe",
+    "login": "auditor.probes.login:LoginProbe",
 }
-"""Run per live host; ``ports`` first (it fills the open ports the others read)."""
+"""Run per live host; ``ports`` first (it fills the open ports the others read), ``login`` last (a
+maker's identity API with the site's credentials, where the others' answers point to that maker;
+sends nothing without credentials or the factory-default check)."""
 
 ALL_PROBES: tuple[str, ...] = (*DISCOVERY_PROBES, *HOST_PROBES)
 
 OTHER_SOURCES: dict[str, str] = {
     "inventory": "auditor.inventory_reader",
+    "channel": "auditor.probes.channels",
 }
 """Observations that do not come from a network probe (never run by a scan; not a ``--probes``
-name): the rows of an inventory a site already has (``camaudit classify``). Each module
-declares ``FIELDS`` like a probe does."""
+name): the rows of an inventory a site already has (``camaudit classify``), and the channels a
+recorder reports (``channel``: one observation per camera in its channel list, emitted by the
+``login`` probe at the recorder's address; assembly makes each a device behind the recorder).
+Each module declares ``FIELDS`` like a probe does."""
 
 
 def load_probe(name: str) -> Any:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..mac import normalise_mac
@@ -119,6 +119,10 @@ class RecorderChannel:
     serial: str | None = None
     firmware: str | None = None
     mac: str | None = None
+    online: bool | None = None
+    """Whether the recorder reaches the camera now (ISAPI ``channels/status`` ``online``); None: not said."""
+    state: str | None = None
+    """The recorder's word for the channel's state (ISAPI ``chanDetectResult``: ``connect``, ``offline``…)."""
 
     @property
     def empty(self) -> bool:
@@ -217,6 +221,29 @@ def parse_isapi_channels(data: bytes) -> list[RecorderChannel]:
             serial=src.get("serialNumber"), firmware=src.get("firmwareVersion"),
         ))
     return out
+
+
+def parse_isapi_channel_status(data: bytes) -> dict[int, tuple[bool | None, str | None]]:
+    """``<InputProxyChannelStatusList>`` of ``/ISAPI/ContentMgmt/InputProxy/channels/status``:
+    channel → (online, chanDetectResult). A channel without ``<online>`` is not said to be offline."""
+    root = parse_xml(_body(data), max_bytes=MAX_BODY)
+    if local(root.tag) != "InputProxyChannelStatusList":
+        raise VendorReplyError(f"not an ISAPI InputProxyChannelStatusList (root <{local(root.tag)[:40]}>)")
+    out: dict[int, tuple[bool | None, str | None]] = {}
+    for elem in root:
+        if local(elem.tag) != "InputProxyChannelStatus" or len(out) >= MAX_CHANNELS:
+            continue
+        number = _int(_child_text(elem, "id"))
+        if number is not None:
+            out[number] = (_bool(_child_text(elem, "online")), _child_text(elem, "chanDetectResult"))
+    return out
+
+
+def with_status(channels: list[RecorderChannel],
+                status: dict[int, tuple[bool | None, str | None]]) -> list[RecorderChannel]:
+    """The channel list with each channel's online state from ``channels/status`` filled in."""
+    return [replace(c, online=status[c.channel][0], state=status[c.channel][1]) if c.channel in status else c
+            for c in channels]
 
 
 # ---------------------------------------------------------------- Axis VAPIX
@@ -394,6 +421,6 @@ def parse_identity(api: str, data: bytes) -> VendorIdentity:
 __all__ = [
     "APIS", "AXIS_UNRESTRICTED_REQUEST", "RecorderChannel", "UnsafeXML", "VendorIdentity", "VendorReplyError",
     "axis_param_identity", "dahua_magicbox_identity", "parse_axis_basicdeviceinfo", "parse_axis_params",
-    "parse_dahua_remote_devices", "parse_dahua_table", "parse_identity", "parse_isapi_channels",
-    "parse_isapi_device_info",
+    "parse_dahua_remote_devices", "parse_dahua_table", "parse_identity", "parse_isapi_channel_status",
+    "parse_isapi_channels", "parse_isapi_device_info", "with_status",
 ]

@@ -14,6 +14,14 @@ base). Serials come from SADP, DHIP, ONVIF, the vendor identity APIs and invento
 The result depends on the observations, never on the order they arrived in
 (``ordering.sort_observations``): the same answers fold into the same devices with the
 same keys on every scan.
+
+Cameras behind a recorder (``channel`` observations, one per camera a recorder lists, made
+at the recorder's address) are never grouped by address: each becomes a device of its own
+with ``behind`` set to the recorder's key, keyed by the MAC or serial the recorder reports,
+else by the recorder's slot (``auditor/probes/channels.py``). The one exception: a camera
+whose reported MAC or serial is that of a device the scan reached itself (a LAN camera the
+recorder records over the network) is that device, and its channel entry becomes more of
+its evidence; it is not also counted behind the recorder.
 """
 
 from __future__ import annotations
@@ -26,17 +34,21 @@ from typing import Any
 from .mac import normalise_mac
 from .models import Host, Observation
 from .ordering import ip_sort_key, sort_observations
+from .probes.channels import camera_key, camera_mac, camera_serial
 
 SerialMac = Callable[[str], "tuple[str, str] | None"]
 """serial → (MAC, maker) for makers whose serials are MACs (``KnowledgeBase.mac_from_serial``)."""
 
-_SELF_REPORTED_MAC = ("sadp", "dhip", "onvif", "wsdiscovery", "http", "inventory")
-_SERIAL_SOURCES = ("sadp", "dhip", "onvif", "http", "inventory")
+_SELF_REPORTED_MAC = ("sadp", "dhip", "onvif", "wsdiscovery", "login", "http", "inventory")
+_SERIAL_SOURCES = ("sadp", "dhip", "onvif", "login", "http", "inventory")
+_DEVICE_INFO_PROBES = ("http", "login")
+CHANNEL = "channel"
+"""The observations of a recorder's channel list: cameras behind it (``auditor/probes/channels.py``)."""
 
 
 def device_info(obs: Observation) -> dict[str, Any]:
-    """The vendor identity record of an http observation (``{}`` for other probes or none)."""
-    info = obs.fields.get("device_info") if obs.probe == "http" else None
+    """The vendor identity record of an http or login observation (``{}`` for other probes or none)."""
+    info = obs.fields.get("device_info") if obs.probe in _DEVICE_INFO_PROBES else None
     return info if isinstance(info, dict) else {}
 
 
@@ -44,14 +56,14 @@ def reported_macs(obs: Observation) -> list[Any]:
     """The MACs an observation says the device has (raw values, not normalised)."""
     if obs.probe == "onvif":
         return list(obs.fields.get("macs") or [])[:8]
-    if obs.probe == "http":
+    if obs.probe in _DEVICE_INFO_PROBES:
         return [device_info(obs).get("mac")]
     return [obs.fields.get("mac")]
 
 
 def reported_serial(obs: Observation) -> str | None:
     """The serial number an observation reports for the device itself, if any."""
-    value = device_info(obs).get("serial") if obs.probe == "http" else obs.fields.get("serial")
+    value = device_info(obs).get("serial") if obs.probe in _DEVICE_INFO_PROBES else obs.fields.get("serial")
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
@@ -103,8 +115,12 @@ def assemble(observations: Iterable[Observation], serial_mac: SerialMac | None =
     address that reported its MAC, and keeps one key across scans.
     """
     by_ip: dict[str, list[Observation]] = defaultdict(list)
+    channels: list[Observation] = []
     for obs in sort_observations(observations):
-        by_ip[obs.ip].append(obs)
+        if obs.probe == CHANNEL:
+            channels.append(obs)  # a camera behind the recorder at obs.ip, not the recorder itself
+        else:
+            by_ip[obs.ip].append(obs)
 
     parent = {ip: ip for ip in by_ip}
 
@@ -150,8 +166,52 @@ def assemble(observations: Iterable[Observation], serial_mac: SerialMac | None =
         unique_endpoint = endpoint_count[_endpoint_of(merged)] == 1
         hosts.append(Host(key=_key(mac, merged, primary, unique_endpoint), ip=primary, mac=mac, ips=tuple(ips),
                           observations=tuple(merged)))
-    hosts.sort(key=lambda h: ipaddress.IPv4Address(h.ip))
+    if channels:
+        hosts = _with_cameras_behind(hosts, channels)
+    hosts.sort(key=lambda h: (ipaddress.IPv4Address(h.recorder_ip or h.ip), h.behind is not None,
+                              h.channels[:1], ipaddress.IPv4Address(h.ip)))
     return hosts
+
+
+def _ipv4(text: Any) -> str | None:
+    try:
+        return str(ipaddress.IPv4Address(str(text).strip()))
+    except ValueError:
+        return None
+
+
+def _with_cameras_behind(hosts: list[Host], channels: list[Observation]) -> list[Host]:
+    """The hosts plus one host per camera the recorders list (see the module docstring)."""
+    at: dict[str, Host] = {ip: h for h in hosts for ip in h.ips}
+    by_mac = {h.mac: h for h in hosts if h.mac}
+    by_serial: dict[str, Host] = {}
+    for h in hosts:
+        for obs in h.observations:
+            if (serial := reported_serial(obs)) is not None:
+                by_serial.setdefault(serial, h)
+    extra: dict[str, list[Observation]] = defaultdict(list)
+    cameras: dict[str, tuple[Host, list[Observation]]] = {}
+    for obs in sorted(channels, key=lambda o: (o.ip, o.fields.get("channel") or 0, o.seen_at)):
+        recorder = at.get(obs.ip)
+        if recorder is None:
+            continue
+        mac, serial = camera_mac(obs.fields.get("mac")), camera_serial(obs.fields.get("serial"))
+        seen = (by_mac.get(mac) if mac else None) or (by_serial.get(serial) if serial else None)
+        if seen is not None and seen is not recorder:
+            extra[seen.key].append(obs)  # the scan reached this camera itself: it is that device
+            continue
+        key = camera_key(obs.fields, recorder.key)
+        cameras.setdefault(key, (recorder, []))[1].append(obs)
+    out = [Host(key=h.key, ip=h.ip, mac=h.mac, ips=h.ips, observations=(*h.observations, *extra[h.key]))
+           if h.key in extra else h for h in hosts]
+    for key, (recorder, found) in cameras.items():
+        address = next((a for o in found if (a := _ipv4(o.fields.get("address")))), None)
+        numbers = sorted({n for o in found if isinstance(n := o.fields.get("channel"), int)})
+        out.append(Host(key=key, ip=address or recorder.ip, mac=next(
+            (m for o in found if (m := camera_mac(o.fields.get("mac")))), None),
+            ips=(address,) if address else (), observations=tuple(found), behind=recorder.key,
+            recorder_ip=recorder.ip, channels=tuple(numbers)))
+    return out
 
 
 def _primary_ip(ips: list[str], by_ip: dict[str, list[Observation]]) -> str:

@@ -210,7 +210,7 @@ def _macs(host: Host, kb: KnowledgeBase) -> list[_Mac]:
     seen: dict[str, _Mac] = {}
     ordered = sorted(host.observations, key=lambda o: o.probe != "arp")
     for obs in ordered:
-        if obs.probe not in ("arp", "sadp", "dhip", "wsdiscovery", "onvif", "http", "inventory"):
+        if obs.probe not in ("arp", "sadp", "dhip", "wsdiscovery", "onvif", "login", "http", "inventory", "channel"):
             continue
         for value in reported_macs(obs):
             mac = normalise_mac(value)
@@ -358,32 +358,63 @@ def _class_text_clues(kb: KnowledgeBase, probe: str, field: str, value: Any) -> 
         yield _from_signature(kb, sig, probe, field, text)
 
 
-def _device_info_clues(kb: KnowledgeBase, info: dict[str, Any]) -> Iterator[_Clue]:
+def _device_info_clues(kb: KnowledgeBase, info: dict[str, Any], probe: str = "http") -> Iterator[_Clue]:
     """A maker's identity API answered (ISAPI, VAPIX, Dahua CGI): the API itself is the maker's
     firmware (``vendor_api`` signatures, firmware-level like SADP/DHIP); model, firmware and
     brand as the firmware states them; what kind of device it declares."""
     api = _text(info.get("api"))
     for sig in kb.match_signatures("vendor_api", api):
-        yield replace(_from_signature(kb, sig, "http", "device_info.api", api), firmware_level=True)
+        yield replace(_from_signature(kb, sig, probe, "device_info.api", api), firmware_level=True)
     for key in ("model", "model_code"):
-        yield from _signature_clues(kb, "http", f"device_info.{key}", "model", info.get(key), 60)
-    yield from _signature_clues(kb, "http", "device_info.firmware", "firmware", info.get("firmware"))
-    if brand := _name_clue(kb, "http", "device_info.brand", info.get("brand"), "medium", 2, keep_unknown=True):
+        yield from _signature_clues(kb, probe, f"device_info.{key}", "model", info.get(key), 60)
+    yield from _signature_clues(kb, probe, "device_info.firmware", "firmware", info.get("firmware"))
+    if brand := _name_clue(kb, probe, "device_info.brand", info.get("brand"), "medium", 2, keep_unknown=True):
         yield brand
     for key in ("device_type", "device_name"):
-        yield from _class_text_clues(kb, "http", f"device_info.{key}", info.get(key))
+        yield from _class_text_clues(kb, probe, f"device_info.{key}", info.get(key))
     video, channels = info.get("video"), info.get("channels")
     if video is False:
-        yield _Clue(Evidence("http", "device_info.video", "false", None, "medium",
+        yield _Clue(Evidence(probe, "device_info.video", "false", None, "medium",
                              "the firmware lists its capabilities and no video source"),
                     device_class="other", class_strength="medium")
     elif video is True:
-        yield _Clue(Evidence("http", "device_info.video", "true", None, "weak", "the firmware lists video sources"),
+        yield _Clue(Evidence(probe, "device_info.video", "true", None, "weak", "the firmware lists video sources"),
                     device_class="camera", class_strength="weak")
     if isinstance(channels, int) and not isinstance(channels, bool):
-        yield _Clue(Evidence("http", "device_info.channels", str(channels), None, "strong",
+        yield _Clue(Evidence(probe, "device_info.channels", str(channels), None, "strong",
                              "lists the IP cameras it records (a recorder's channel list)"),
                     device_class="recorder", class_strength="strong")
+
+
+def _login_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
+    """What a maker's API said with the site's credentials: firmware-level identity like the http probe's."""
+    if info := device_info(obs):
+        yield from _device_info_clues(kb, info, "login")
+
+
+def _channel_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
+    """A camera as a recorder lists it (``auditor/probes/channels.py``): the maker the recorder names, the
+    model and firmware, and how the recorder talks to it (Hikvision's or Dahua's own protocol is that
+    maker's firmware answering, when the recorder reaches the camera)."""
+    fields = obs.fields
+    yield _Clue(Evidence("channel", "channel", _text(fields.get("channel")), None, "medium",
+                         "connected to a recorder's channel"), device_class="camera", class_strength="medium")
+    models = list(_signature_clues(kb, "channel", "model", "model", fields.get("model"), 60))
+    yield from models
+    yield from _signature_clues(kb, "channel", "firmware", "firmware", fields.get("firmware"))
+    online = fields.get("online")
+    for sig in kb.match_signatures("channel_protocol", _text(fields.get("protocol"))):
+        said = _from_signature(kb, sig, "channel", "protocol", _text(fields.get("protocol")))
+        if online is False:  # the recorder cannot reach it: the protocol is what someone configured, not proof
+            said = replace(said, evidence=replace(said.evidence, strength="medium",
+                                                  note=said.evidence.note + "; the channel is offline"))
+        yield replace(said, firmware_level=online is True)
+    clue = _name_clue(kb, "channel", "vendor", fields.get("vendor"), "medium", 3, keep_unknown=True)
+    if clue:
+        if clue.maker is not None and any(_corroborates(kb, m, clue.maker) for m in models):
+            ev = replace(clue.evidence, strength="strong", note=clue.evidence.note + "; model matches its pattern")
+            clue = replace(clue, evidence=ev)
+        yield clue
 
 
 def _http_clues(kb: KnowledgeBase, obs: Observation) -> Iterator[_Clue]:
@@ -497,6 +528,7 @@ def _banner_text(banner: Any) -> str:
 _COLLECTORS = {
     "sadp": _sadp_clues, "dhip": _dhip_clues, "onvif": _onvif_clues, "wsdiscovery": _wsd_clues,
     "http": _http_clues, "rtsp": _rtsp_clues, "ports": _port_clues, "inventory": _inventory_clues,
+    "login": _login_clues, "channel": _channel_clues,
 }
 
 
@@ -665,24 +697,35 @@ def _decide_class(kb: KnowledgeBase, maker: str | None, clues: list[_Clue]) -> s
 
 
 _PREFERENCE: dict[str, tuple[tuple[str, str], ...]] = {
-    "model": (("onvif", "model"), ("sadp", "model"), ("dhip", "model"), ("http", "device_info.model"),
-              ("wsdiscovery", "hardware"), ("inventory", "model")),
-    "firmware": (("onvif", "firmware"), ("sadp", "firmware"), ("dhip", "firmware"), ("http", "device_info.firmware"),
-                 ("inventory", "firmware")),
-    "serial": (("onvif", "serial"), ("sadp", "serial"), ("dhip", "serial"), ("http", "device_info.serial"),
-               ("inventory", "serial")),
+    "model": (("onvif", "model"), ("sadp", "model"), ("dhip", "model"), ("login", "device_info.model"),
+              ("http", "device_info.model"), ("wsdiscovery", "hardware"), ("inventory", "model"), ("channel", "model")),
+    "firmware": (("onvif", "firmware"), ("sadp", "firmware"), ("dhip", "firmware"), ("login", "device_info.firmware"),
+                 ("http", "device_info.firmware"), ("inventory", "firmware"), ("channel", "firmware")),
+    "serial": (("onvif", "serial"), ("sadp", "serial"), ("dhip", "serial"), ("login", "device_info.serial"),
+               ("http", "device_info.serial"), ("inventory", "serial"), ("channel", "serial")),
 }
 """Where Identity.model, .firmware and .serial come from, first found wins: what the device presents
 through ONVIF (the standard interface, the name on its label), then its maker's own firmware protocols
-(SADP, DHIP), then a maker's identity API (ISAPI, VAPIX, Dahua CGI: ``device_info``), then the
-WS-Discovery hardware scope, then an imported inventory row (what the device says beats
-what a record says about it). A serial no field holds may still be read out of a realm or a certificate
-name (``AXIS_<serial>``; :meth:`KnowledgeBase.serials_shown_in`)."""
+(SADP, DHIP), then a maker's identity API (ISAPI, VAPIX, Dahua CGI: ``device_info``, read with the
+site's credentials first), then the WS-Discovery hardware scope, then an imported inventory row
+(what the device says beats what a record says about it), then what a recorder says of a camera
+behind it. A vendor API's firmware carries its build date when the API gives it apart
+(ISAPI ``firmwareReleasedDate``), so the version can be placed against an advisory's fixed build.
+A serial no field holds may still be read out of a realm or a certificate name (``AXIS_<serial>``;
+:meth:`KnowledgeBase.serials_shown_in`)."""
+
+
+_BUILD_DATE = re.compile(r"^(?:build\s*\d{6}|\d{4}-\d{2}-\d{2})$", re.IGNORECASE)
 
 
 def _value(obs: Observation, field: str) -> str:
     if field.startswith("device_info."):
-        return _text(device_info(obs).get(field.split(".", 1)[1]))
+        info = device_info(obs)
+        value = _text(info.get(field.split(".", 1)[1]))
+        date = _text(info.get("firmware_date"))
+        if field == "device_info.firmware" and value and _BUILD_DATE.match(date) and date not in value:
+            return f"{value} {date}"
+        return value
     return _text(obs.fields.get(field))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ KINDS: tuple[str, ...] = ("video", "telecom", "radio", "printer", "computer", "n
 SIGNATURE_KINDS: tuple[str, ...] = (
     "protocol", "model", "firmware", "http_server", "http_title", "http_realm", "http_path",
     "http_p3p", "http_headers_upper", "rtsp_server", "rtsp_realm", "port", "wsd_type", "ssh_banner", "banner",
-    "vendor_api", "class_text", "challenge", "rtsp_path", "cert_fingerprint",
+    "vendor_api", "class_text", "challenge", "rtsp_path", "cert_fingerprint", "channel_protocol",
 )
 CLASSES: tuple[str, ...] = ("camera", "recorder", "other")
 _MAX_TEXT = 256
@@ -245,6 +245,8 @@ class KevEntry:
     maker: str
     title: str
     kev_status: str
+    """listed (in CISA's catalogue as of the seed's review) | not_listed (kept for reference: no finding
+    unless an imported catalogue lists it)."""
     kev_date: date | None
     source: str
     lines: tuple[KevLine, ...]
@@ -252,6 +254,7 @@ class KevEntry:
     models: re.Pattern[str] | None = None
     advisory: str | None = None
     verified: str = "partial"
+    due_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -260,14 +263,46 @@ class KevMatch:
     maker: str
     title: str
     kev_status: str
-    """listed | unconfirmed"""
+    """listed | not_listed"""
     kev_date: str | None
     status: str
-    """vulnerable | fixed | unknown (unknown: check the advisory by hand)"""
+    """vulnerable | fixed | unknown (unknown: the firmware cannot be placed against the advisory)"""
     reason: str
     fixed: str | None
     source: str
     advisory: str | None = None
+    due_date: str | None = None
+    """CISA's due date (the imported catalogue's, else the seed's)."""
+    unknown_kind: str | None = None
+    """Why ``unknown``: ``no_firmware`` (none reported), ``unorderable`` (no version a comparison can
+    use), ``no_build_date`` (the advisory's fix is by build date and the firmware has none),
+    ``line`` (a firmware line the knowledge base's excerpt of the advisory does not cover),
+    ``between`` (between the last affected and the first fixed build the advisory names)."""
+
+
+@dataclass(frozen=True)
+class KevCatalogEntry:
+    """One entry of CISA's Known Exploited Vulnerabilities catalogue, as imported (``camaudit kev update``)."""
+
+    cve: str
+    vendor: str
+    product: str
+    name: str
+    date_added: str
+    due_date: str
+    ransomware: str = "Unknown"
+    description: str = ""
+    required_action: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class KevCatalog:
+    """The imported catalogue: which CVEs are listed, when they were added and their due dates."""
+
+    version: str
+    released: str
+    entries: Mapping[str, KevCatalogEntry]
 
 
 class _File:
@@ -339,6 +374,9 @@ class KnowledgeBase:
     oui_rules: tuple[OuiRule, ...]
     kev: tuple[KevEntry, ...]
     law: Mapping[str, Any] = field(default_factory=dict)
+    kev_catalog: KevCatalog | None = None
+    """CISA's catalogue as the operator imported it (``camaudit kev update``), when there is one: it
+    decides which CVEs are listed and their dates; the version ranges stay the seed's."""
     registry: Registry = field(default_factory=default_registry)
     _names: tuple[tuple[re.Pattern[str], str, bool], ...] = ()
     _org_cache: dict[str, OuiRule | None] = field(default_factory=dict)
@@ -487,32 +525,63 @@ class KnowledgeBase:
 
     # -- KEV
 
+    def with_catalog(self, catalog: KevCatalog | None) -> KnowledgeBase:
+        """This knowledge base with CISA's catalogue as the operator imported it (None: the seed alone)."""
+        return self if catalog is None else replace(self, kev_catalog=catalog, _org_cache={})
+
+    def kev_listing(self, entry: KevEntry) -> tuple[bool, str | None, str | None]:
+        """(listed, date added, due date) of a seed entry: the imported catalogue's word when there is one,
+        else the seed's reviewed status."""
+        if self.kev_catalog is not None:
+            found = self.kev_catalog.entries.get(entry.cve)
+            if found is not None:
+                return True, found.date_added, found.due_date
+        listed = entry.kev_status == "listed"
+        return (listed, entry.kev_date.isoformat() if entry.kev_date else None,
+                entry.due_date.isoformat() if entry.due_date else None)
+
     def kev_for(self, maker: str | None, model: str | None, firmware: str | None,
-                brand: str | None = None) -> list[KevMatch]:
-        """Known-exploited vulnerabilities that apply to this device, each vulnerable/fixed/unknown."""
+                brand: str | None = None, relation: str | None = None) -> list[KevMatch]:
+        """Known-exploited vulnerabilities that may apply to this device, each vulnerable/fixed/unknown.
+
+        The firmware's real ``maker`` decides (whatever the label): a relabelled unit or an own brand
+        (``relation`` ``OEM relabel``, ``own brand``) is checked against its maker's advisory even though
+        its model name is the brand's, since it runs the maker's firmware. CVEs not in CISA's catalogue
+        (per the imported catalogue, else the seed's review) are left out: they are not known-exploited.
+        """
         results: list[KevMatch] = []
         for entry in self.kev:
             if maker is None or not self.same_group(entry.maker, maker):
                 continue
+            listed, added, due = self.kev_listing(entry)
+            if not listed:
+                continue
+            # A relabel or an own brand runs the maker's own firmware platform under other model names; a
+            # subsidiary (EZVIZ) has its own product lines and advisories, so the maker's models decide there.
+            relabel = relation in ("OEM relabel", "own brand")
             if entry.brand is not None:
                 by_model = bool(model and entry.models and entry.models.search(model))
                 if brand != entry.brand and not by_model:
                     continue
-            elif entry.models is not None and model and not entry.models.search(model):
+            elif entry.models is not None and model and not entry.models.search(model) and not relabel:
                 continue
-            status, reason, fixed = _kev_status(entry, firmware)
+            status, reason, fixed, kind = _kev_status(entry, firmware)
             results.append(KevMatch(
-                cve=entry.cve, maker=entry.maker, title=entry.title, kev_status=entry.kev_status,
-                kev_date=entry.kev_date.isoformat() if entry.kev_date else None, status=status,
-                reason=reason, fixed=fixed, source=entry.source, advisory=entry.advisory,
+                cve=entry.cve, maker=entry.maker, title=entry.title, kev_status="listed", kev_date=added,
+                status=status, reason=reason, fixed=fixed, source=entry.source, advisory=entry.advisory,
+                due_date=due, unknown_kind=kind,
             ))
         return results
 
 
-def _kev_status(entry: KevEntry, firmware: str | None) -> tuple[str, str, str | None]:
+def _kev_status(entry: KevEntry, firmware: str | None) -> tuple[str, str, str | None, str | None]:
+    """(vulnerable | fixed | unknown, the reason in words, the fixed firmware, why unknown)."""
+    if not firmware or not str(firmware).strip():
+        return "unknown", "the device reported no firmware version", None, "no_firmware"
     version = parse_firmware_version(firmware)
     if version is None:
-        return "unknown", "firmware version not known", None
+        return ("unknown", f"firmware {shown(str(firmware)[:60])} holds no version number to compare with the "
+                           "advisory", None, "unorderable")
     for line in entry.lines:
         if not line.firmware.search(version.raw):
             continue
@@ -520,32 +589,40 @@ def _kev_status(entry: KevEntry, firmware: str | None) -> tuple[str, str, str | 
         if line.built_before or line.fixed_built_from:
             built = version.build_date
             if built is None:
-                return "unknown", f"{version.raw}: no build date to compare", fixed
+                return ("unknown", f"{version.raw} carries no build date, and the advisory's fix is by build date "
+                                   f"({line.fixed_built_from or line.built_before})", fixed, "no_build_date")
             if line.built_before and built < line.built_before:
-                return "vulnerable", f"built {built} before {line.built_before}", fixed
+                return "vulnerable", f"{version.raw} was built {built}, before {line.built_before}", fixed, None
             if line.fixed_built_from and built >= line.fixed_built_from:
-                return "fixed", f"built {built}, on or after {line.fixed_built_from}", fixed
-            return "unknown", f"built {built}: check the advisory's per-product table", fixed
+                return "fixed", f"{version.raw} was built {built}, on or after {line.fixed_built_from}", fixed, None
+            return ("unknown", f"{version.raw} was built {built}, between the advisory's affected builds (before "
+                               f"{line.built_before}) and its fixed ones ({line.fixed_built_from}): check its "
+                               "per-product table", fixed, "between")
         if line.affected_all:
-            return "vulnerable", f"{version.raw}: every build of this line is affected ({line.note})", fixed
+            return "vulnerable", f"{version.raw}: every build of this line is affected ({line.note})", fixed, None
         if line.introduced and (compare_firmware(version, line.introduced) or 0) < 0:
-            return "fixed", f"{version.raw} predates the affected range ({line.introduced})", fixed
+            return "fixed", f"{version.raw} predates the affected range ({line.introduced})", fixed, None
         if fixed:
             cmp = compare_firmware(version, fixed)
             if cmp is not None:
                 if cmp < 0:
                     if line.last_affected is None or (compare_firmware(version, line.last_affected) or 0) <= 0:
-                        return "vulnerable", f"{version.raw} is older than fixed {fixed}", fixed
-                    return "unknown", f"{version.raw} is after {line.last_affected} but before {fixed}", fixed
-                return "fixed", f"{version.raw} is at or after fixed {fixed}", fixed
+                        return "vulnerable", f"{version.raw} is older than the fixed {fixed}", fixed, None
+                    return ("unknown", f"{version.raw} is after the last affected {line.last_affected} but before "
+                                       f"the fixed {fixed}", fixed, "between")
+                return "fixed", f"{version.raw} is at or after the fixed {fixed}", fixed, None
         if line.last_affected:
             cmp = compare_firmware(version, line.last_affected)
             if cmp is not None and cmp <= 0:
-                return "vulnerable", f"{version.raw} is at or before last affected {line.last_affected}", fixed
+                return ("vulnerable", f"{version.raw} is at or before the last affected {line.last_affected}",
+                        fixed, None)
             if cmp is not None:
-                return "unknown", f"{version.raw} is after {line.last_affected}; no fixed version published", fixed
-        return "unknown", f"{version.raw}: cannot be compared with the advisory", fixed
-    return "unknown", f"{version.raw}: firmware line not in the advisory excerpt", None
+                return ("unknown", f"{version.raw} is after the last affected {line.last_affected}, and the vendor "
+                                   "published no fixed version", fixed, "between")
+        return ("unknown", f"{version.raw} cannot be ordered against the advisory's versions (another numbering)",
+                fixed, "unorderable")
+    return ("unknown", f"{version.raw} is a firmware line the knowledge base's excerpt of the advisory does not "
+                       "cover", None, "line")
 
 
 # ---------------------------------------------------------------- loading
@@ -744,7 +821,7 @@ def _load_kev(f: _File, makers: Mapping[str, Maker], brands: Mapping[str, Brand]
     f.keys(f.data, ("kev",), "firmware-kev.yaml")
     for item in f.items(f.data, "kev"):
         f.keys(item, ("cve", "maker", "brand", "title", "kev", "source", "kev_source", "advisory", "verified", "models",
-                      "lines"),
+                      "lines", "review"),
                "kev entry")
         cve = f.text(item, "cve")
         maker = f.text(item, "maker")
@@ -759,7 +836,7 @@ def _load_kev(f: _File, makers: Mapping[str, Maker], brands: Mapping[str, Brand]
         kev = item.get("kev")
         if not isinstance(kev, dict):
             raise f.fail(f"{cve}: 'kev' must be a mapping with status", item)
-        f.keys(kev, ("status", "date_added"), f"{cve} kev")
+        f.keys(kev, ("status", "date_added", "due_date", "checked"), f"{cve} kev")
         for line in f.items(item, "lines"):
             f.keys(line, ("firmware", "platforms", "introduced", "last_affected", "fixed", "affected_all",
                           "built_before", "fixed_built_from", "note"), f"{cve} line")
@@ -780,8 +857,8 @@ def _load_kev(f: _File, makers: Mapping[str, Maker], brands: Mapping[str, Brand]
         ]
         out.append(KevEntry(
             cve=cve, maker=maker, title=f.text(item, "title") or "",
-            kev_status=f.choice(kev, "status", ("listed", "unconfirmed")) or "unconfirmed",
-            kev_date=f.day(kev, "date_added"), source=f.text(item, "source") or "",
+            kev_status=f.choice(kev, "status", ("listed", "not_listed")) or "not_listed",
+            kev_date=f.day(kev, "date_added"), due_date=f.day(kev, "due_date"), source=f.text(item, "source") or "",
             lines=tuple(lines), brand=brand,
             models=f.regex(item, "models", models) if models else None,
             advisory=f.text(item, "advisory", required=False),

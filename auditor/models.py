@@ -55,6 +55,13 @@ class Host:
     ips: tuple[str, ...] = ()
     """Every address folded into this device."""
     observations: tuple[Observation, ...] = ()
+    behind: str | None = None
+    """For a camera behind a recorder (seen only through the recorder's channel list): the
+    recorder's key. None for a device the scan reached itself."""
+    recorder_ip: str | None = None
+    """The address of the recorder a camera is behind (its zones are the recorder's)."""
+    channels: tuple[int, ...] = ()
+    """The recorder's channel numbers this camera fills (a multi-sensor camera fills several)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,11 @@ class Device:
     @property
     def mac(self) -> str | None:
         return self.host.mac
+
+    @property
+    def behind(self) -> str | None:
+        """The key of the recorder this camera is behind (None: reached by the scan itself)."""
+        return self.host.behind
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from auditor.errors import OperatorError
-from auditor.knowledge import FILES, default_directory, load_knowledge
+from auditor.knowledge import FILES, KevCatalog, KevCatalogEntry, default_directory, load_knowledge
 
 KB = load_knowledge()
 
@@ -150,10 +150,18 @@ def test_kev_hikvision_36260() -> None:
     assert unknown.status == "unknown"
 
 
-def test_kev_2017_7921_unconfirmed() -> None:
-    (match,) = [m for m in KB.kev_for("Hikvision", "DS-2CD2032-I", "V5.3.0 build 150513") if m.cve == "CVE-2017-7921"]
-    assert match.status == "vulnerable" and match.kev_status == "unconfirmed"
-    (fixed,) = [m for m in KB.kev_for("Hikvision", "DS-2CD2032-I", "V5.4.41 build 170312") if m.cve == "CVE-2017-7921"]
+def test_kev_2017_7921_not_in_the_catalogue_gives_nothing() -> None:
+    """CVE-2017-7921 is not in CISA's catalogue (checked against 2025.08.25): no KEV answer at all, unless an
+    imported catalogue lists it; then its version range (ICSA-17-124-01) decides."""
+    assert [m for m in KB.kev_for("Hikvision", "DS-2CD2032-I", "V5.3.0 build 150513") if m.cve == "CVE-2017-7921"] == []
+    entry = KevCatalogEntry("CVE-2017-7921", "Hikvision", "IP cameras", "Hikvision Improper Authentication",
+                            "2030-01-02", "2030-01-23")
+    listed = KB.with_catalog(KevCatalog("2030.01.02", "2030-01-02T00:00:00Z", {entry.cve: entry}))
+    (match,) = [m for m in listed.kev_for("Hikvision", "DS-2CD2032-I", "V5.3.0 build 150513")
+                if m.cve == "CVE-2017-7921"]
+    assert match.status == "vulnerable" and (match.kev_date, match.due_date) == ("2030-01-02", "2030-01-23")
+    (fixed,) = [m for m in listed.kev_for("Hikvision", "DS-2CD2032-I", "V5.4.41 build 170312")
+                if m.cve == "CVE-2017-7921"]
     assert fixed.status == "fixed"
 
 

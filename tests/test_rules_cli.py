@@ -14,7 +14,7 @@ SHIPPED = sorted(str(p) for p in (Path(__file__).parent.parent / "rules").glob("
 def test_check_shipped_files_ok() -> None:
     result = CliRunner().invoke(rules, ["check", *SHIPPED])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("ok: 4 file(s), 18 rules (18 enabled), 2 zones, 9 inventory entries, 3 waivers")
+    assert result.output.startswith("ok: 4 file(s), 20 rules (20 enabled), 2 zones, 9 inventory entries, 3 waivers")
 
 
 def test_check_reports_each_bad_file_on_one_line_and_exits_2(tmp_path: Path) -> None:

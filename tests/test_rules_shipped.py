@@ -39,7 +39,8 @@ def test_rule_case(rule_id: str, path: Path, expect: str) -> None:
     assert expect in ("pass", "fail"), f"{path}: name must start with pass_ or fail_"
     case = yaml.safe_load(path.read_text())
     device = make_device(ip=case["device"]["ip"], mac=case["device"].get("mac"),
-                         identity=case.get("identity"), observations=case.get("observations"))
+                         identity=case.get("identity"), observations=case.get("observations"),
+                         behind=case.get("behind"))
     answers = [SimpleNamespace(cve=c, status="vulnerable", kev_status="listed") for c in case.get("kev") or []]
     answers += [SimpleNamespace(cve=c, status="unknown", kev_status="listed") for c in case.get("kev_unverified") or []]
 

@@ -115,7 +115,8 @@ class Policy:
 
     def policy_facts(self, device: Device) -> dict[str, Any]:
         """The facts this policy supplies: zones and (when an inventory is loaded) inventory membership."""
-        facts: dict[str, Any] = {"zones": self.zones_of(device.ip)}
+        # A camera behind a recorder sits on the recorder's own network: it is where the recorder is.
+        facts: dict[str, Any] = {"zones": self.zones_of(device.host.recorder_ip or device.ip)}
         if self.inventory is not None:
             entry = self.inventory_entry(device)
             facts["in_inventory"] = entry is not None

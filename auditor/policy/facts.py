@@ -28,7 +28,7 @@ class KevSource(Protocol):
     """
 
     def kev_for(self, maker: str | None, model: str | None, firmware: str | None,
-                brand: str | None = None) -> Iterable[Any]: ...
+                brand: str | None = None, relation: str | None = None) -> Iterable[Any]: ...
 
 
 class PolicyFacts(Protocol):
@@ -77,10 +77,30 @@ FACTS: dict[str, Fact] = {
     "activated": Fact("bool", "Hikvision SADP 'Activated' (False: no admin password set); None if unknown"),
     "clock_offset_s": Fact("number", "device clock minus ours, seconds (ONVIF GetSystemDateAndTime)"),
     "clock_skew_s": Fact("number", "absolute value of clock_offset_s"),
-    "kev": Fact("list[str]", "CVE ids on the CISA KEV list that this maker/model/firmware is vulnerable to"),
+    "kev": Fact("list[str]", "CVE ids on the CISA KEV list that this maker/model/firmware is vulnerable to (the "
+                             "firmware's real maker decides, whatever the label)"),
+    "kev_listed": Fact("list[str]", "the same CVEs with CISA's dates: 'CVE-… (added to KEV 2022-01-10, due "
+                                    "2022-01-24)'"),
     "kev_unverified": Fact("list[str]", "KEV CVE ids for this product line where the firmware could not be "
-                                        "placed (or the KEV listing is unconfirmed): check by hand"),
+                                        "placed against the advisory (never one the firmware is clearly fixed for)"),
+    "kev_notes": Fact("list[str]", "why each kev_unverified CVE could not be ruled out: 'CVE-…: reason'"),
     "probes": Fact("list[str]", "probes that observed the device"),
+    "behind": Fact("str", "for a camera behind a recorder (seen only in the recorder's channel list): the "
+                          "recorder's device key; None for a device the scan reached itself"),
+    "recorder_ip": Fact("ip", "the address of the recorder a camera is behind"),
+    "channel": Fact("number", "the recorder's channel the camera is on (the first, for a multi-sensor camera)"),
+    "channel_online": Fact("bool", "the recorder reports the camera online (None: the recorder does not say)"),
+    "channels_enumerated": Fact("bool", "for a recorder: its channel list (the cameras behind it) was read; None "
+                                        "for other devices"),
+    "channels_note": Fact("str", "why a recorder's channel list was not read"),
+    "cameras_behind": Fact("number", "cameras configured on the recorder's channels (None: not read)"),
+    "login": Fact("str", "the site's credentials on the maker's API: accepted, refused, open, locked, not_tried, "
+                         "unavailable (None: no login attempted)"),
+    "login_note": Fact("str", "why the maker's API gave no identity or channel list, or the lockout the device "
+                              "signalled"),
+    "default_credentials": Fact("list[str]", "user names of factory-default accounts the device accepted "
+                                             "(--check-default-credentials; passwords are never kept)"),
+    "default_check": Fact("str", "why the factory-default check was not made on this device, or stopped"),
     "stopped_answering": Fact("bool", "answered earlier in this scan but not the re-check at its end "
                                       "(None: not re-checked)"),
     "backed_off": Fact("bool", "stopped answering in the middle of its probes; no further probes were sent to it"),
@@ -101,21 +121,36 @@ _PROBE_SERVICES = {"rtsp": "rtsp", "onvif": "onvif", "sadp": "sadp", "dhip": "dh
                    "wsdiscovery": "wsdiscovery"}
 
 
-def _kev(kb: KevSource, device: Device) -> tuple[list[str], list[str]]:
-    """(confirmed, unverified) KEV CVE ids; nothing without a maker."""
+@dataclass(frozen=True)
+class KevFacts:
+    confirmed: list[str]
+    listed: list[str]
+    """Each confirmed CVE with CISA's dates."""
+    unverified: list[str]
+    notes: list[str]
+    """``CVE: why it cannot be ruled out`` for each unverified one."""
+
+
+def _kev(kb: KevSource, device: Device) -> KevFacts:
+    """The KEV facts; nothing without a maker. A CVE the firmware is clearly fixed for is in none of them."""
     ident = device.identity
     if not ident.maker:
-        return [], []
-    confirmed: set[str] = set()
-    unverified: set[str] = set()
-    for m in kb.kev_for(ident.maker, ident.model, ident.firmware, brand=ident.brand):
+        return KevFacts([], [], [], [])
+    confirmed: dict[str, str] = {}
+    unverified: dict[str, str] = {}
+    for m in kb.kev_for(ident.maker, ident.model, ident.firmware, brand=ident.brand, relation=ident.relation):
         if isinstance(m, str):
-            confirmed.add(m)
-        elif getattr(m, "status", None) == "vulnerable" and getattr(m, "kev_status", "listed") == "listed":
-            confirmed.add(str(m.cve))
-        elif getattr(m, "status", None) != "fixed":
-            unverified.add(str(m.cve))
-    return sorted(confirmed), sorted(unverified - confirmed)
+            confirmed[m] = m
+            continue
+        cve, status = str(m.cve), getattr(m, "status", None)
+        if status == "vulnerable" and getattr(m, "kev_status", "listed") == "listed":
+            added, due = getattr(m, "kev_date", None), getattr(m, "due_date", None)
+            dates = ", ".join(x for x in (f"added to KEV {added}" if added else "", f"due {due}" if due else "") if x)
+            confirmed[cve] = f"{cve} ({dates})" if dates else cve
+        elif status != "fixed":
+            unverified[cve] = f"{cve}: {getattr(m, 'reason', 'the firmware could not be placed')}"
+    left = sorted(set(unverified) - set(confirmed))
+    return KevFacts(sorted(confirmed), [confirmed[c] for c in sorted(confirmed)], left, [unverified[c] for c in left])
 
 
 def _by_probe(observations: Iterable[Observation]) -> dict[str, list[dict[str, Any]]]:
@@ -211,6 +246,46 @@ def _safety(obs: dict[str, list[dict[str, Any]]]) -> tuple[bool | None, bool, st
     return stopped, backed_off, sent
 
 
+def _channel_facts(device: Device, obs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Where the device stands with recorders: a camera behind one, or a recorder and its channel list."""
+    host = device.host
+    channels = obs.get("channel", [])
+    online = [f.get("online") for f in channels if isinstance(f.get("online"), bool)]
+    logins = obs.get("login", [])
+    read = any(f.get("channels_read") is True for f in logins)
+    said = _login_facts(obs)["login_note"]
+    counted = [info.get("channels") for f in logins if isinstance(info := f.get("device_info"), dict)]
+    enumerated: bool | None = None
+    note: str | None = None
+    if device.identity.device_class == "recorder" and host.behind is None:
+        enumerated = read
+        if not read:
+            note = said or (
+                "no login to its maker's API was accepted in this scan (no credentials for it in the credentials "
+                "file, or none its maker's API takes)")
+    return {
+        "behind": host.behind,
+        "recorder_ip": host.recorder_ip,
+        "channel": host.channels[0] if host.channels else None,
+        "channel_online": (any(online) if online else None) if host.behind is not None else None,
+        "channels_enumerated": enumerated,
+        "channels_note": note,
+        "cameras_behind": next((c for c in counted if isinstance(c, int) and not isinstance(c, bool)), None),
+    }
+
+
+def _login_facts(obs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    logins = obs.get("login", [])
+    accepted = sorted({str(u) for f in logins for u in (f.get("default_accepted") or []) if isinstance(u, str)})
+    notes = [text for f in logins for key in ("lockout", "note") if isinstance(text := f.get(key), str)]
+    return {
+        "login": next((f["login"] for f in logins if isinstance(f.get("login"), str)), None),
+        "login_note": "; ".join(dict.fromkeys(notes)) or None,
+        "default_credentials": accepted,
+        "default_check": next((f["default_note"] for f in logins if isinstance(f.get("default_note"), str)), None),
+    }
+
+
 def _needs_review(device: Device) -> bool:
     ident = device.identity
     # Identity has no review flag yet; a knowledge-base 'review' status shows in the relation texts.
@@ -231,7 +306,7 @@ def device_facts(device: Device, kb: KevSource, policy: PolicyFacts | None = Non
     services = _services(obs, open_ports)
     calls = _onvif_calls(obs)
     offset = _clock_offset(obs)
-    kev_ids, kev_unverified = _kev(kb, device)
+    kev = _kev(kb, device)
     stopped, backed_off, sent = _safety(obs)
     name = _first(obs, "onvif", "hostname") or _first(obs, "dhip", "machine_name") or _first(
         obs, "wsdiscovery", "name")
@@ -265,9 +340,13 @@ def device_facts(device: Device, kb: KevSource, policy: PolicyFacts | None = Non
         "activated": _activated(obs),
         "clock_offset_s": offset,
         "clock_skew_s": None if offset is None else abs(offset),
-        "kev": kev_ids,
-        "kev_unverified": kev_unverified,
+        "kev": kev.confirmed,
+        "kev_listed": kev.listed,
+        "kev_unverified": kev.unverified,
+        "kev_notes": kev.notes,
         "probes": sorted(p for p in obs if p != "safety"),
+        **_channel_facts(device, obs),
+        **_login_facts(obs),
         "stopped_answering": stopped,
         "backed_off": backed_off,
         "sent_during_audit": sent,

@@ -11,14 +11,19 @@ from typing import Any
 from .ordering import sort_devices, sort_findings
 
 # Fields whose change is worth telling a person about, in display order.
-TRACKED_FIELDS: tuple[str, ...] = ("ip", "mac", "maker", "brand", "model", "firmware", "device_class", "covered")
+TRACKED_FIELDS: tuple[str, ...] = ("ip", "mac", "maker", "brand", "model", "firmware", "device_class", "covered",
+                                   "behind", "channel")
+"""``behind``/``channel``: a camera moved from behind a recorder onto the LAN (or the reverse), or to another
+channel, is a change; a camera swapped for another on a recorder's channel is one device gone and one new
+(each with ``behind``), or, for cameras the recorder names only by slot, a change of maker/model there."""
 
 Entry = Mapping[str, Any]
 
 
 def _device_brief(d: Entry) -> dict[str, Any]:
     return {"id": d["id"], "ip": d["ip"], "mac": d.get("mac"), "maker": d.get("maker"),
-            "brand": d.get("brand"), "model": d.get("model"), "device_class": d.get("device_class")}
+            "brand": d.get("brand"), "model": d.get("model"), "device_class": d.get("device_class"),
+            "covered": d.get("covered"), "behind": d.get("behind"), "channel": d.get("channel")}
 
 
 def _finding_brief(f: Entry) -> dict[str, Any]:
@@ -51,9 +56,11 @@ def diff_entries(old_devices: Iterable[Entry], old_findings: Iterable[Entry],
     for key in new.keys() & old.keys():
         delta = {name: [old[key].get(name), new[key].get(name)] for name in TRACKED_FIELDS
                  if _canonical(old[key].get(name)) != _canonical(new[key].get(name))}
+        if "ip" in delta and "behind" not in delta and new[key].get("behind") is not None:
+            del delta["ip"]  # a camera behind a recorder: its internal address is the recorder's business
         if delta:
             changed.append({"id": key, "ip": new[key]["ip"], "maker": new[key].get("maker"),
-                            "model": new[key].get("model"), "changes": delta})
+                            "model": new[key].get("model"), "behind": new[key].get("behind"), "changes": delta})
     old_f = {(f["rule"], f["device_id"]): f for f in old_findings}
     new_f = {(f["rule"], f["device_id"]): f for f in new_findings}
     return {

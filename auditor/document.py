@@ -87,6 +87,8 @@ def device_entry(row: Row, finding_count: int = 0) -> dict[str, Any]:
         "facts": loads(row["facts"], {}),
         "warnings": loads(row["warnings"], []),
         "finding_count": finding_count,
+        "behind": row["behind"] if "behind" in row.keys() else None,
+        "channel": row["channel"] if "channel" in row.keys() else None,
     }
     if "first_scan" in row.keys():
         entry["first_seen_scan"] = row["first_scan"]

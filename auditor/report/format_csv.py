@@ -25,8 +25,11 @@ CSV_ROWS: tuple[str, ...] = ("devices", "findings")
 
 DEVICE_COLUMNS: tuple[str, ...] = (
     "scan_id", "id", "ip", "mac", "maker", "brand", "relation", "device_class", "model", "firmware", "serial",
-    "covered", "confidence", "finding_count", "open_ports", "first_seen", "conflicts", "warnings",
+    "covered", "confidence", "finding_count", "open_ports", "first_seen", "conflicts", "warnings", "behind",
+    "channel",
 )
+"""``behind``: for a camera seen only in a recorder's channel list, the recorder's device ``id`` (its row in the
+same file); ``channel``: the recorder's channel it is on."""
 FINDING_COLUMNS: tuple[str, ...] = (
     "scan_id", "severity", "rule", "title", "device_id", "ip", "mac", "maker", "model", "message", "remediation",
     "references", "waived", "waiver_state", "waiver_expires", "waiver_ticket",

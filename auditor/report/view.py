@@ -38,7 +38,7 @@ _DEVICE_DEFAULTS: dict[str, Any] = {
     "id": "", "ip": "", "ips": [], "mac": None, "maker": None, "brand": None, "relation": None,
     "relation_text": None, "device_class": "unknown", "model": None, "firmware": None, "serial": None,
     "covered": False, "covered_basis": None, "confidence": "low", "evidence": [], "conflicts": [],
-    "open_ports": [], "facts": {}, "warnings": [], "finding_count": 0,
+    "open_ports": [], "facts": {}, "warnings": [], "finding_count": 0, "behind": None, "channel": None,
 }
 _EVIDENCE_DEFAULTS: dict[str, Any] = {"probe": "", "field": "", "value": "", "supports": None,
                                       "strength": "medium", "note": ""}
@@ -53,7 +53,7 @@ _FINDING_WAIVER_DEFAULTS: dict[str, Any] = {"reason": "", "owner": "", "ticket":
 _WARNING_DEFAULTS: dict[str, Any] = {"ip": "", "probe": "", "message": ""}
 _CHANGES_DEFAULTS: dict[str, Any] = {"previous_scan_id": None, "new_devices": [], "gone_devices": [],
                                      "changed_devices": [], "new_findings": [], "resolved_findings": []}
-_BRIEF_DEFAULTS: dict[str, Any] = {"id": "", "ip": "", "maker": None, "model": None}
+_BRIEF_DEFAULTS: dict[str, Any] = {"id": "", "ip": "", "maker": None, "model": None, "behind": None}
 _CHANGED_DEFAULTS: dict[str, Any] = {"id": "", "ip": "", "changes": {}}
 _FREF_DEFAULTS: dict[str, Any] = {"rule": "", "device_id": "", "ip": ""}
 

@@ -42,8 +42,10 @@ from .. import document as doc
 from ..completeness import Answers, previous_answers
 from ..diff import diff_entries
 from ..errors import OperatorError, StoreError
+from ..knowledge import KevCatalog, KevCatalogEntry
 from ..models import SEVERITIES, Device, Finding, Host, Observation
 from ..ordering import sort_findings
+from ..probes.channels import camera_key
 from . import history, rows, states
 from .lock import WriterLock
 from .opening import (
@@ -872,15 +874,63 @@ class Store:
         re-identification. A scan that ended before its devices were recorded has none:
         assemble ``observations(scan_id)`` instead."""
         by_ip: dict[str, list[tuple[int, Observation]]] = {}
+        channels: dict[str, list[Observation]] = {}
         for n, obs in enumerate(self.observations(scan_id)):
-            by_ip.setdefault(obs.ip, []).append((n, obs))
+            if obs.probe == "channel":  # a camera behind the recorder at obs.ip, not the recorder's own answer
+                channels.setdefault(obs.ip, []).append(obs)
+            else:
+                by_ip.setdefault(obs.ip, []).append((n, obs))
         out = []
         for r in self._sighting_rows(scan_id):
             ips = tuple(rows.loads(r["ips"], [r["ip"]]))
+            facts = rows.loads(r["facts"], {})
+            if r["behind"] is not None and isinstance(facts.get("recorder_ip"), str):
+                recorder_key, recorder_ip = str(facts.get("behind") or r["behind"]), facts["recorder_ip"]
+                found = tuple(o for o in channels.get(recorder_ip, [])
+                              if camera_key(o.fields, recorder_key) == r["host_key"])
+                numbers = tuple(sorted({c for o in found if isinstance(c := o.fields.get("channel"), int)}))
+                out.append(Host(key=r["host_key"], ip=r["ip"], mac=r["mac"], ips=ips, observations=found,
+                                behind=recorder_key, recorder_ip=recorder_ip, channels=numbers))
+                continue
             mine = sorted(item for ip in dict.fromkeys((*ips, r["ip"])) for item in by_ip.get(ip, []))
             out.append(Host(key=r["host_key"], ip=r["ip"], mac=r["mac"], ips=ips,
                             observations=tuple(obs for _, obs in mine)))
         return out
+
+    # ---- CISA's KEV catalogue ---------------------------------------------------------------
+
+    @_serialised
+    def save_kev_catalog(self, catalog: KevCatalog, sha256: str, path: str | None = None) -> bool:
+        """Store an imported catalogue: recorded in ``kev_catalog``, its entries replacing the previous
+        catalogue's in ``kev_entries`` (one transaction). False (nothing written) when this very file
+        is the newest catalogue already."""
+        with self._writing(), immediate(self.db):
+            newest = self.db.execute("SELECT sha256 FROM kev_catalog ORDER BY id DESC LIMIT 1").fetchone()
+            if newest is not None and newest[0] == sha256:
+                return False
+            self.db.execute("INSERT INTO kev_catalog (version, released, entries, sha256, path, imported_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            [catalog.version, catalog.released, len(catalog.entries), sha256, path, time.time()])
+            self.db.execute("DELETE FROM kev_entries")
+            self.db.conn.executemany(
+                "INSERT INTO kev_entries (cve, vendor, product, name, date_added, due_date, ransomware, description, "
+                "required_action, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[e.cve, e.vendor, e.product, e.name, e.date_added, e.due_date, e.ransomware, e.description,
+                  e.required_action, e.notes] for e in catalog.entries.values()])
+        return True
+
+    @_serialised
+    def kev_catalog(self) -> KevCatalog | None:
+        """The newest imported catalogue (None: ``camaudit kev update`` was never run on this database)."""
+        head = self.db.execute("SELECT version, released FROM kev_catalog ORDER BY id DESC LIMIT 1").fetchone()
+        if head is None:
+            return None
+        entries = {r["cve"]: KevCatalogEntry(
+            cve=r["cve"], vendor=r["vendor"], product=r["product"], name=r["name"], date_added=r["date_added"],
+            due_date=r["due_date"], ransomware=r["ransomware"] or "", description=r["description"] or "",
+            required_action=r["required_action"] or "", notes=r["notes"] or "")
+            for r in self.db.query("SELECT * FROM kev_entries")}
+        return KevCatalog(version=str(head[0]), released=str(head[1] or ""), entries=entries)
 
     @_serialised
     def load_devices(self, scan_id: int) -> list[Device]:

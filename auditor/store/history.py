@@ -14,6 +14,7 @@ Every function here runs inside the caller's write transaction; nothing commits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from sqlite_utils import Database
@@ -175,11 +176,15 @@ def write_records(db: Database, scan_id: int, site: str, scan_started: float, re
     site_devices = SiteDevices(db, site)
     cache = known_states(db, site, scan_id)
     claimed = {r[0] for r in db.execute("SELECT device_id FROM scan_devices WHERE scan_id = ?", [scan_id])}
-    records = list(records)
+    # Recorders before the cameras behind them: a camera's ``behind`` (the recorder's key in this scan)
+    # becomes the recorder's stable device key before the camera's state is stored.
+    records = sorted(records, key=lambda r: r.values.get("behind") is not None)
     owned = {site_devices.by_key[r.host_key] for r in records if r.host_key in site_devices.by_key}
     mapping: dict[str, str] = {}
     sightings: list[tuple[int, int, int]] = []
     for record in records:
+        if (behind := record.values.get("behind")) is not None and behind in mapping:
+            record = replace(record, values={**record.values, "behind": mapping[behind]})
         if keys is not None:
             key = keys[record.host_key]
             device_id = site_devices.by_key.get(key)

@@ -356,13 +356,59 @@ def _v9_degraded(db: Database) -> None:
         db.execute("PRAGMA writable_schema = OFF")
 
 
+# v10: cameras behind recorders, and CISA's KEV catalogue (issue 12).
+# - device_states.behind: the stable key of the recorder a camera is behind (NULL for a device the
+#   scan reached itself); device_states.channel: the recorder's channel it is on. A camera behind
+#   a recorder is a device like any other (devices, states, sightings); the state digest leaves
+#   both out while NULL, so no existing state changes.
+# - kev_catalog: every catalogue imported with `camaudit kev update` (version, release, file digest);
+#   kev_entries: the entries of the newest one (its CVEs, dates added and due dates), what audits
+#   read. The version ranges stay reviewed data in seeds/vendors/firmware-kev.yaml.
+# - the inventory view gains behind and channel.
+_V10 = (
+    "ALTER TABLE device_states ADD COLUMN behind TEXT",
+    "ALTER TABLE device_states ADD COLUMN channel INTEGER",
+    "CREATE INDEX idx_device_states_behind ON device_states(behind) WHERE behind IS NOT NULL",
+    """CREATE TABLE kev_catalog (
+        id INTEGER PRIMARY KEY,
+        version TEXT NOT NULL,
+        released TEXT,
+        entries INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        path TEXT,
+        imported_at REAL NOT NULL
+    )""",
+    """CREATE TABLE kev_entries (
+        cve TEXT PRIMARY KEY,
+        vendor TEXT NOT NULL,
+        product TEXT NOT NULL,
+        name TEXT NOT NULL,
+        date_added TEXT NOT NULL,
+        due_date TEXT NOT NULL,
+        ransomware TEXT,
+        description TEXT,
+        required_action TEXT,
+        notes TEXT
+    )""",
+    "DROP VIEW inventory",
+    """CREATE VIEW inventory AS
+       SELECT s.site, s.id AS scan_id, datetime(s.started_at, 'unixepoch') AS audited_at, d.key AS device,
+              st.ip, st.mac, st.maker, st.brand, st.relation, st.device_class, st.model, st.firmware, st.serial,
+              st.covered, st.covered_basis, st.confidence, st.finding_count AS findings,
+              datetime(d.first_seen, 'unixepoch') AS first_seen, d.id AS device_id, st.id AS state_id,
+              st.behind, st.channel
+       FROM latest_scans s JOIN scan_devices sd ON sd.scan_id = s.id
+       JOIN devices d ON d.id = sd.device_id JOIN device_states st ON st.id = sd.state_id""",
+)
+
+
 Migration = tuple[str, ...] | Callable[[Database], None]
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _v6_history, _V7, _V8, _v9_degraded)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _v6_history, _V7, _V8, _v9_degraded, _V10)
 SCHEMA_VERSION = len(MIGRATIONS)
-READABLE_FROM = 7
+READABLE_FROM = 10
 """The oldest schema the read queries understand as it is (v6 moved devices and findings into
-per-site states; v7 gave scans their kind): a read-only open of a file at this version or later
-needs no migration. An older file is migrated first when it may be written, else refused in
+per-site states; v7 gave scans their kind; v10 gave states the recorder a camera is behind): a
+read-only open of a file at this version or later needs no migration. An older file is migrated first when it may be written, else refused in
 one line."""
 LEGACY_VERSIONS = range(1, 8)
 """Schemas written before the application id existed (v0.1.0 wrote 4)."""

@@ -36,8 +36,12 @@ _VOLATILE_FACTS = ("clock_offset_s", "clock_skew_s")
 STATE_COLUMNS: tuple[str, ...] = (
     "host_key", "ip", "ips", "mac", "maker", "brand", "relation", "relation_text", "device_class", "model",
     "firmware", "serial", "confidence", "covered", "covered_basis", "evidence", "conflicts", "open_ports", "facts",
-    "warnings",
+    "warnings", "behind", "channel",
 )
+OPTIONAL_COLUMNS: tuple[str, ...] = ("behind", "channel")
+"""Columns added after v6 (schema v8: a camera behind a recorder): left out of the digest and of the
+INSERT while None, so every state stored before keeps its digest (and the v6 migration, which runs
+before the columns exist, never names them)."""
 _JSON_COLUMNS = ("ips", "evidence", "conflicts", "open_ports", "facts", "warnings")
 FINDING_COLUMNS: tuple[str, ...] = (
     "rule_id", "title", "severity", "ip", "mac", "message", "remediation", "refs", "evidence", "waiver",
@@ -70,7 +74,7 @@ class DeviceRecord:
 
     def columns(self) -> dict[str, Any]:
         """The device_states columns (JSON text where the column holds JSON)."""
-        out = dict(self.values)
+        out = {k: v for k, v in self.values.items() if k not in OPTIONAL_COLUMNS or v is not None}
         for name in _JSON_COLUMNS:
             out[name] = rows.dumps(out[name])
         out["covered"] = 1 if out["covered"] else 0
@@ -149,7 +153,7 @@ def _finding_key(f: Mapping[str, Any]) -> Any:
 
 def state_digest(values: Mapping[str, Any], findings: Iterable[Mapping[str, Any]]) -> str:
     """The digest two states share when a person would call them the same (see the module doc)."""
-    canon = dict(values)
+    canon = {k: v for k, v in values.items() if k not in OPTIONAL_COLUMNS or v is not None}
     canon["facts"] = _canonical_facts(values.get("facts") or {})
     canon["evidence"] = _ordered(values.get("evidence") or [], _evidence_key)
     for name in ("ips", "conflicts", "warnings", "open_ports"):
@@ -187,6 +191,8 @@ def from_device(device: Device, facts: Mapping[str, Any] | None, default_seen: f
         "open_ports": rows.open_ports(device),
         "facts": dict(facts) if facts else {},
         "warnings": rows.host_warnings(device),
+        "behind": device.host.behind,
+        "channel": device.host.channels[0] if device.host.channels else None,
     }
     return DeviceRecord(host_key=device.key, mac=normalise_mac(device.mac), serial=ident.serial,
                         endpoint=rows.endpoint_of(device), seen=rows.seen_at(device, default_seen), values=values)
@@ -227,6 +233,8 @@ def from_entry(entry: Mapping[str, Any], seen: float) -> DeviceRecord:
         "open_ports": list(entry.get("open_ports") or []),
         "facts": dict(entry.get("facts") or {}),
         "warnings": list(entry.get("warnings") or []),
+        "behind": entry.get("behind"),
+        "channel": entry.get("channel"),
     }
     endpoint = key[4:] if key.startswith("epr:") else None
     return DeviceRecord(host_key=key, mac=values["mac"], serial=entry.get("serial"), endpoint=endpoint,
@@ -260,8 +268,10 @@ def from_finding_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def row_values(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A device_states row as STATE_COLUMNS values."""
-    out = {name: row[name] for name in STATE_COLUMNS}
+    """A device_states row as STATE_COLUMNS values (a row of a table from before schema v8 has no
+    ``behind``/``channel``: None)."""
+    keys = set(row.keys())
+    out = {name: row[name] if name in keys else None for name in STATE_COLUMNS}
     for name in _JSON_COLUMNS:
         out[name] = rows.loads(out[name], {} if name == "facts" else [])
     out["covered"] = bool(out["covered"])

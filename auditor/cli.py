@@ -37,6 +37,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("export", "auditor.commands.history:export"),
     ("report", "auditor.commands.report:report"),
     ("import", "auditor.commands.importing:import_"),
+    ("kev", "auditor.commands.kev:kev"),
     ("serve", "auditor.commands.serve:serve"),
     ("lab", "auditor.commands.lab:lab"),
 )

@@ -61,6 +61,8 @@ class AuditConfig:
     probes: tuple[str, ...] = ALL_PROBES
     allow_public: bool = False
     allow_large: bool = False
+    check_default_credentials: bool = False
+    """Try the makers' factory-default accounts (opt-in; README "Checking for factory-default passwords")."""
     log_file: Path | None = None
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -136,7 +138,7 @@ def rules_path(entry: str, base: Path | None = None) -> Path:
 _KEYS = ("site", "targets", "interface", "exclude", "rules", "credentials", "database", "report_dir", "report_name",
          "formats", "retention", "fail_on", "profile", "rate", "host_rate", "host_connections", "timeout", "deadline",
          "probes", "allow_public", "allow_large",
-         "log_file")
+         "log_file", "check_default_credentials")
 _REQUIRED = ("site", "targets", "interface")
 
 
@@ -248,6 +250,7 @@ def load_config(path: Path) -> AuditConfig:
         limits=limits, timeout=number("timeout", DEFAULT_TIMEOUT),
         deadline=optional_number("deadline"), probes=tuple(probes),
         allow_public=flag("allow_public"), allow_large=flag("allow_large"),
+        check_default_credentials=flag("check_default_credentials"),
         log_file=optional_rel("log_file"), lines=lines,
     )
 

@@ -34,10 +34,11 @@ from typing import Any
 from . import __version__, interrupt, neighbours, opfile
 from .assemble import assemble
 from .completeness import answers, degraded_reason
+from .defaultcreds import load_default_credentials
 from .errors import Interrupted, OperatorError, StoreError, one_line
 from .identify import identify, maker_hints
 from .inventory_reader import read_inventory
-from .knowledge import KnowledgeBase, load_knowledge
+from .knowledge import KevCatalog, KnowledgeBase, load_knowledge
 from .models import SEVERITIES, Device, Finding, Observation
 from .outputs import check_output_path
 from .policy import (
@@ -180,8 +181,12 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
     if callable(announce):
         announce(plan.describe())
     kb = load_knowledge()
+    defaults = (load_default_credentials(known_makers=kb.makers)
+                if request.options.check_default_credentials else None)
     store = Store(request.db_path, lock_timeout=request.lock_timeout, keep_observations=request.keep_observations)
     try:
+        catalog = store.kev_catalog()
+        kb = kb.with_catalog(catalog)
         meta = {
             "targets": list(request.options.scope.targets),
             "excludes": list(request.options.scope.excludes),
@@ -200,14 +205,15 @@ def run_audit(request: AuditRequest, progress: Progress | None = None) -> AuditR
         stats: dict[str, Any] = {}
         try:
             options = dataclasses.replace(request.options, deadline=probing_deadline(deadline),
-                                          maker_hints=lambda seen: maker_hints(seen, kb))
+                                          maker_hints=lambda seen: maker_hints(seen, kb),
+                                          default_credentials=defaults)
             table_before = neighbours.read_table()
             if warning := neighbours.capacity_warning(table_before, plan.on_link):
                 log.warning("%s", warning)
             with interrupt.keep_handlers():
                 outcome = asyncio.run(_scan_with_signals(options, sink, progress))
             table_after = neighbours.read_table()
-            stats = dict(outcome.stats)
+            stats = dict(outcome.stats, **_knowledge_stats(catalog, defaults is not None))
             if table_after is not None:
                 stats["neighbour_table"] = {"limit": table_after.limit, "entries": table_after.entries,
                                             "overflows": table_after.table_fulls - table_before.table_fulls
@@ -263,6 +269,15 @@ def _degraded(store: Store, scan_id: int, observations: list[Observation], probe
         return None
     previous_id, previous_probes, before = previous
     return degraded_reason(answers(observations), probes, before, previous_id, previous_probes)
+
+
+def _knowledge_stats(catalog: KevCatalog | None, default_check: bool) -> dict[str, Any]:
+    """What the scan's method section says of the KEV data and the factory-default check."""
+    return {
+        "kev_catalog": None if catalog is None else {"version": catalog.version, "released": catalog.released,
+                                                      "entries": len(catalog.entries)},
+        "default_credentials_check": default_check,
+    }
 
 
 def write_reports(document: dict[str, Any], reports: list[tuple[str, Path]], site: str | None,
@@ -323,6 +338,7 @@ def run_import(request: ImportRequest) -> AuditResult:
     inventory = read_inventory(request.path)
     store = Store(request.db_path, lock_timeout=request.lock_timeout)
     try:
+        kb = kb.with_catalog(store.kev_catalog())
         meta = {
             "kind": "import",
             "source": inventory.source(),
@@ -464,7 +480,7 @@ def reidentify(store: Store, scan_id: int, rules: list[Path] | None = None, *, d
     own date. Devices and findings are rewritten in one transaction; ``dry_run`` only
     reports what would change. ``OperatorError`` if there is no such scan.
     """
-    kb = kb or load_knowledge()
+    kb = (kb or load_knowledge()).with_catalog(store.kev_catalog())
     before = {d.key: d.identity for d in store.load_devices(scan_id)}
     scan = store.scan(scan_id)
     paths, notes = scan_rules(scan.get("rules") or [], list(rules or []))

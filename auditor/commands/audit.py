@@ -88,7 +88,8 @@ def audit(config_path: Path, wait_s: float | None, quiet: bool) -> None:
         except OperatorError as exc:
             raise _config_error(cfg, "report_name", exc) from None
     options = ScanOptions(scope=scope, interface=cfg.interface, probes=cfg.probes, limits=cfg.limits,
-                          timeout=cfg.timeout, deadline=cfg.deadline, credentials=creds)
+                          timeout=cfg.timeout, deadline=cfg.deadline, credentials=creds,
+                          check_default_credentials=cfg.check_default_credentials)
     request = AuditRequest(options=options, db_path=cfg.database, rules=list(cfg.rules), site=cfg.site,
                            reports=reports, fail_on=cfg.fail_on,
                            lock_timeout=wait_s if wait_s is not None else 1.0,

@@ -24,9 +24,16 @@ from .summary import exit_code, summary_line
 @click.argument("targets", nargs=-1, metavar="TARGET...")
 @click.option("-i", "--interface", required=True, help="Interface to scan from (ARP and multicast go out on it only).")
 @click.option("--exclude", "excludes", multiple=True, metavar="TARGET", help="Never touch these (repeatable).")
-@click.option("--credentials", type=click.Path(path_type=Path), help="YAML/TOML credentials file (mode 600).")
+@click.option("--credentials", type=click.Path(path_type=Path),
+              help="YAML/TOML credentials file (mode 600): ONVIF, and the makers' own APIs (ISAPI, Dahua CGI, "
+                   "VAPIX) where a device's answers point to its maker, one login per account; a recorder's "
+                   "channel list gives the cameras behind it.")
+@click.option("--check-default-credentials", is_flag=True,
+              help="Also try each identified device's maker's documented factory-default account(s): one "
+                   "attempt each, never after a failed login, never past the maker's lockout threshold "
+                   "(README: what is sent and why it is safe). Off by default.")
 @click.option("--probes", metavar="LIST",
-              help="Comma-separated subset of: arp,ping,wsdiscovery,sadp,dhip,ports,http,rtsp,onvif "
+              help="Comma-separated subset of: arp,ping,wsdiscovery,sadp,dhip,ports,http,rtsp,onvif,login "
                    "(without ping every routed address is probed fully, like nmap -Pn).")
 @click.option("--profile", type=click.Choice(list(PROFILES)), default="default", show_default=True,
               help="Pacing: ot (plants, old recorders: 200/s, 1 connection and 5/s per device), default "
@@ -58,7 +65,7 @@ from .summary import exit_code, summary_line
 @click.option("-q", "--quiet", is_flag=True, help="No progress line or summary.")
 @db_option
 def scan(targets: tuple[str, ...], interface: str, excludes: tuple[str, ...], credentials: Path | None,
-         probes: str | None, profile: str, rate: float | None, host_rate: float | None,
+         check_default_credentials: bool, probes: str | None, profile: str, rate: float | None, host_rate: float | None,
          host_connections: int | None, timeout: float, deadline: float | None, rules: tuple[str, ...],
          fail_on: str | None, json_out: str | None, report_out: Path | None, site: str | None,
          allow_public: bool, allow_large: bool, quiet: bool, db: Path) -> None:
@@ -85,7 +92,8 @@ def scan(targets: tuple[str, ...], interface: str, excludes: tuple[str, ...], cr
     except ValueError as exc:
         raise OperatorError(str(exc)) from None
     options = ScanOptions(scope=scope, interface=interface, probes=parse_probe_list(probes), limits=limits,
-                          timeout=timeout, deadline=deadline, credentials=creds)
+                          timeout=timeout, deadline=deadline, credentials=creds,
+                          check_default_credentials=check_default_credentials)
     reports = [("html", report_out)] if report_out else []
     if json_out and json_out != "-":
         reports.append(("json", Path(json_out)))

@@ -21,6 +21,7 @@ import yaml
 from lab_fixture import scanner_run
 
 from auditor.lab import topology
+from auditor.lab.fleet import UNKNOWN_PASSWORD, lab_credentials
 from auditor.lab.runner import LabState
 
 pytestmark = pytest.mark.netns
@@ -29,13 +30,9 @@ CAMAUDIT = str(Path(sys.executable).with_name("camaudit"))
 DEADLINE = 60
 
 
-def credentials_file(lab: LabState, tmp: Path, skip: tuple[str, ...] = ("lts-oem-cam",)) -> Path:
-    """A mode-600 credentials file with the lab's ONVIF passwords (one device deliberately unknown)."""
-    hosts = {}
-    for dev in lab.fleet.devices:
-        onvif = dev.services.onvif
-        if onvif and onvif.password and dev.name not in skip:
-            hosts[dev.ip] = {"username": onvif.username, "password": onvif.password}
+def credentials_file(lab: LabState, tmp: Path, skip: tuple[str, ...] = UNKNOWN_PASSWORD) -> Path:
+    """A mode-600 credentials file with the lab's passwords (one device deliberately unknown, one wrong)."""
+    hosts = lab_credentials(lab.fleet, skip)
     path = tmp / "credentials.yaml"
     path.write_text(yaml.safe_dump({"hosts": hosts}))
     os.chmod(path, 0o600)

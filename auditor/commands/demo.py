@@ -17,7 +17,7 @@ import yaml
 
 from ..credentials import Credentials, load_credentials
 from ..lab import topology
-from ..lab.fleet import DEMO_SCALE_LIMIT
+from ..lab.fleet import DEMO_SCALE_LIMIT, lab_credentials
 from ..lab.spec import Fleet
 from ..pipeline import AuditRequest, run_audit
 from ..probes.engine import ScanOptions
@@ -27,15 +27,12 @@ from .progress import TerminalProgress
 from .summary import summary_line
 
 DEMO_RULES = ("ndaa-889.yaml", "hardening.yaml", "example-site.yaml")
-UNKNOWN_PASSWORD = ("lts-oem-cam",)
-"""Devices whose password the demo operator does not know (their ONVIF calls show as denied)."""
 
 
 def demo_credentials(fleet: Fleet) -> Credentials:
-    """The lab's ONVIF passwords, through the same mode-600 file path an operator uses."""
-    hosts = {d.ip: {"username": d.services.onvif.username, "password": d.services.onvif.password}
-             for d in fleet.devices
-             if d.services.onvif and d.services.onvif.password and d.name not in UNKNOWN_PASSWORD}
+    """The lab's passwords (ONVIF, the recorders' and cameras' own APIs; one deliberately unknown, one
+    deliberately wrong), through the same mode-600 file path an operator uses."""
+    hosts = lab_credentials(fleet)
     with tempfile.TemporaryDirectory(prefix="camaudit-demo-") as tmp:
         path = Path(tmp) / "credentials.yaml"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -76,7 +73,8 @@ def demo(tag: str, db: Path, output: Path, keep: bool, scale: int, quiet: bool) 
     try:
         state = lab_up(tag, fleet, scale=scale)
         options = ScanOptions(scope=scope, interface=topology.SCANNER_IFACE,  # the default profile's pacing
-                              timeout=1.5, deadline=120, credentials=demo_credentials(state.fleet))
+                              timeout=1.5, deadline=120, credentials=demo_credentials(state.fleet),
+                              check_default_credentials=True)  # opt-in; the lab shows what it finds
         request = AuditRequest(options=options, db_path=db, rules=rules, site=fleet.site,
                                reports=[("html", output), ("json", output.with_suffix(".json"))])
         with enter_netns(state.scanner_ns):

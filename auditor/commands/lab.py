@@ -23,7 +23,7 @@ def lab() -> None:
     """The simulated camera network (Linux network namespaces on 198.18.0.0/15, needs root).
 
     \b
-    camaudit lab up                      # demo fleet, ~25 devices
+    camaudit lab up                      # demo fleet, ~30 devices
     camaudit lab exec -- camaudit scan -i lan0 198.18.0.0/24 198.18.32.0/24
     camaudit lab down
     """

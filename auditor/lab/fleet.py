@@ -145,6 +145,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+UNKNOWN_PASSWORD: tuple[str, ...] = ("lts-oem-cam",)
+"""Devices whose password the lab's operator does not know (their ONVIF calls show as denied)."""
+WRONG_PASSWORD = "not-the-password"
+"""What the lab's credentials file holds for a device whose ``vendor_api.credentials_file`` is ``wrong``."""
+
+
+def lab_credentials(fleet: Fleet, skip: tuple[str, ...] = UNKNOWN_PASSWORD) -> dict[str, dict[str, str]]:
+    """The ``hosts`` section of the credentials file the demo and the tests use: each device's ONVIF
+    account, or its maker API's (as ``vendor_api.credentials_file`` says: right, none, wrong)."""
+    hosts: dict[str, dict[str, str]] = {}
+    for dev in fleet.devices:
+        if dev.name in skip:
+            continue
+        onvif, api = dev.services.onvif, dev.services.vendor_api
+        if api is not None and api.accounts:
+            if api.credentials_file == "none":
+                continue
+            user, password = next(iter(api.accounts.items()))
+            hosts[dev.ip] = {"username": user,
+                             "password": password if api.credentials_file == "right" else WRONG_PASSWORD}
+        elif onvif is not None and onvif.password and onvif.username:
+            hosts[dev.ip] = {"username": onvif.username, "password": onvif.password}
+    return hosts
+
+
 def prefixlen(device: DeviceSpec) -> int:
     """Prefix length of the device's segment (20 on the LAN, 24 routed, 16 sparse)."""
     return topology.SEGMENTS[device.segment][0].prefixlen
@@ -250,7 +275,7 @@ def _scale_device(i: int, ip: ipaddress.IPv4Address, segment: spec.Segment = "la
     )
 
 
-DEMO_SCALE_LIMIT = 999
+DEMO_SCALE_LIMIT = 992
 """``scale_limit`` of the shipped demo fleet, for the commands' help (a test keeps them equal)."""
 
 

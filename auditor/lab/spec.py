@@ -71,6 +71,59 @@ class OnvifService:
     """Device clock minus real time; digests are checked against the device clock."""
     style: Literal["generic", "hikvision"] = "generic"
     """Whose SOAP envelope to write: ``hikvision`` declares the namespaces Hikvision firmware does."""
+    auth: Literal["wsse", "http-digest"] = "wsse"
+    """How calls that need credentials are authenticated: a WS-Security UsernameToken in the SOAP
+    header (SOAP fault NotAuthorized without one), or HTTP Digest (a 401 with a challenge and no SOAP
+    body), as many recorders and some camera firmware do."""
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """One channel of an emulated recorder: a camera on its own PoE network (or an empty slot)."""
+
+    channel: int
+    name: str = ""
+    address: str | None = None
+    """The camera's address on the recorder's internal network; None: an empty slot."""
+    port: int = 8000
+    protocol: str = "HIKVISION"
+    """ISAPI ``proxyProtocol`` / Dahua ``ProtocolType``: how the recorder talks to the camera."""
+    vendor: str = ""
+    """Dahua ``Vendor`` (real recorders repeat the protocol there: ``Onvif``, ``Dahua2``)."""
+    model: str = ""
+    serial: str = ""
+    firmware: str = ""
+    mac: str | None = None
+    """Reported by Dahua's RemoteDevice (``ff:ff:ff:ff:ff:ff`` when the recorder does not know it)."""
+    online: bool = True
+    truth: Truth | None = None
+    """What identification must conclude of the camera; None for an empty slot."""
+
+
+@dataclass(frozen=True)
+class VendorApiService:
+    """A maker's own identity API on the device's web port, with its login: Hikvision ISAPI, Dahua CGI or
+    Axis VAPIX, answering in the real replies' formats (auditor/lab/devices/vendor.py names them)."""
+
+    style: Literal["isapi", "dahua", "vapix"]
+    model: str
+    serial: str
+    firmware: str
+    firmware_date: str = ""
+    """ISAPI firmwareReleasedDate (``build 210610``), Dahua build date (``2021-03-31``)."""
+    device_type: str = "IPCamera"
+    """ISAPI deviceType (``IPCamera``, ``NVR``); Dahua deviceType (a model, or a number on recorders)."""
+    device_name: str = ""
+    accounts: dict[str, str] = field(default_factory=dict)
+    """username → password (lab only). Empty: the API answers without a login."""
+    lockout_after: int | None = None
+    """Failed logins (per account) after which the account locks: every later login to it is refused with
+    the maker's lockout reply, and the emulator prints ``LOCKED <device> <user>``."""
+    credentials_file: Literal["right", "none", "wrong"] = "right"
+    """What the lab's credentials file (demo, tests) holds for this device: its account, nothing, or a wrong
+    password (to prove a refused login is never retried and never followed by the default check)."""
+    channels: tuple[ChannelSpec, ...] = ()
+    """A recorder's channel list (empty slots included)."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +209,7 @@ class Services:
     dhip: DhipService | None = None
     http: HttpService | None = None
     rtsp: RtspService | None = None
+    vendor_api: VendorApiService | None = None
     tcp_ports: tuple[int, ...] = ()
     """Extra open TCP ports with a plausible banner or silence (8000, 37777, 23 telnet, 21 ftp, 22 ssh...)."""
     hostile: tuple[str, ...] = ()

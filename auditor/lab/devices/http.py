@@ -19,8 +19,8 @@ from email.utils import formatdate
 from html import escape as html_escape
 from typing import Any
 
-from ..spec import HttpService
-from . import hostile, onvif_soap, wire
+from ..spec import HttpService, VendorApiService
+from . import hostile, onvif_soap, vendor, wire
 from .runtime import DeviceRuntime
 
 MAX_REQUESTS = 100
@@ -50,6 +50,15 @@ def _title_page(http: HttpService | None) -> bytes:
     ).encode()
 
 
+def _nonce(dev: DeviceRuntime, http: HttpService) -> str:
+    """The device's Digest nonce, in its firmware's form: Hikvision's is hex-encoded base64 of
+    ``<hex>:<digits>``, the others 32 hex digits (fixed for the lab's lifetime)."""
+    digest = hashlib.md5(f"{dev.spec.mac}{dev.started}".encode()).hexdigest()
+    if http.challenge == "hikvision":
+        return base64.b64encode(f"{digest[:8]}:{int(dev.started) % 10**8}".encode()).hex()
+    return digest
+
+
 def _challenge(dev: DeviceRuntime, http: HttpService) -> str:
     """The WWW-Authenticate value, as the imitated firmware writes it (the spec's ``challenge``):
     Hikvision sends ``qop`` first and a nonce that is hex-encoded base64 of ``<hex>:<digits>``;
@@ -58,13 +67,10 @@ def _challenge(dev: DeviceRuntime, http: HttpService) -> str:
     realm = http.realm or ""
     if http.auth_scheme == "Basic":
         return f'Basic realm="{realm}"'
-    digest = hashlib.md5(f"{dev.spec.mac}{dev.started}".encode()).hexdigest()
+    nonce = _nonce(dev, http)
     if http.challenge == "dahua":
-        return f'Digest realm="{realm}", nonce="{digest}"'
-    if http.challenge == "hikvision":
-        nonce = base64.b64encode(f"{digest[:8]}:{int(dev.started) % 10**8}".encode()).hex()
-        return f'Digest qop="auth", realm="{realm}", nonce="{nonce}", stale="FALSE"'
-    return f'Digest qop="auth", realm="{realm}", nonce="{digest}", stale="FALSE"'
+        return f'Digest realm="{realm}", nonce="{nonce}"'
+    return f'Digest qop="auth", realm="{realm}", nonce="{nonce}", stale="FALSE"'
 
 
 AXIS_BASICDEVICEINFO = "/axis-cgi/basicdeviceinfo.cgi"
@@ -138,16 +144,29 @@ class HttpListener:
 
     def respond(self, req: wire.Request) -> tuple[int, list[tuple[str, str]], bytes]:
         """(status, extra headers, body) for ``req``."""
-        path = req.target.split("?", 1)[0]
+        path, _, query = req.target.partition("?")
         onvif = self.dev.spec.services.onvif
         if self.onvif and onvif is not None and path == onvif.path:
             if req.method != "POST":
                 return 405, [("Allow", "POST")], b""
-            status, body = onvif_soap.handle(self.dev, req.body)
+            if onvif.auth == "http-digest" and not onvif_soap.is_open(self.dev, req.body):
+                http_spec = self.http or HttpService(realm=f"{onvif.manufacturer}")
+                valid = vendor.check_digest(req.headers.get("authorization", ""), "POST",
+                                            {onvif.username or "": onvif.password or ""},
+                                            http_spec.realm or "", _nonce(self.dev, http_spec))[1]
+                if not valid:  # as real firmware does: a 401 with a challenge, no SOAP body
+                    return 401, [("WWW-Authenticate", _challenge(self.dev, http_spec)),
+                                 ("Content-Type", "text/html")], b""
+                status, body = onvif_soap.handle(self.dev, req.body, authenticated=True)
+            else:
+                status, body = onvif_soap.handle(self.dev, req.body)
             return status, [("Content-Type", onvif_soap.CONTENT_TYPE)], body
         http = self.http
         if http is None:
             return 404, [("Content-Type", "text/html")], b"<html><body>404 Not Found</body></html>\n"
+        api = self.dev.spec.services.vendor_api
+        if api is not None and vendor.serves(api, path) and req.method in ("GET", "HEAD"):
+            return self._vendor_api(req, api, http, path, query)
         if req.method not in ("GET", "HEAD", "POST"):
             return 405, [("Allow", "GET, HEAD, POST")], b""
         if path == "/" and "/" not in http.paths:
@@ -167,6 +186,34 @@ class HttpListener:
             return status, headers, _title_page(http)
         reason = html_escape(REASONS.get(status, "Error"))
         return status, headers, f"<html><head><title>{status} {reason}</title></head><body></body></html>\n".encode()
+
+    def _vendor_api(self, req: wire.Request, api: VendorApiService, http: HttpService, path: str,
+                    query: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The maker's API behind its login (``auditor/lab/devices/vendor.py``)."""
+        if api.accounts:
+            verdict, user = vendor.login(self.dev, api, req.headers.get("authorization", ""), req.method,
+                                         http.realm or "", _nonce(self.dev, http))
+            if verdict != "ok":
+                locked = verdict == "locked" or (user is not None and user in self.dev.locked)
+                return 401, [("WWW-Authenticate", _challenge(self.dev, http)), ("Content-Type", "text/html")], \
+                    vendor.refusal_body(self.dev, api, path, user, locked)
+        body: bytes | None
+        ctype = "text/plain;charset=utf-8"
+        if api.style == "isapi":
+            ctype = "application/xml"
+            body = {
+                "/ISAPI/System/deviceInfo": lambda: vendor.isapi_device_info(self.dev, api),
+                "/ISAPI/ContentMgmt/InputProxy/channels": lambda: vendor.isapi_channels(api),
+                "/ISAPI/ContentMgmt/InputProxy/channels/status": lambda: vendor.isapi_channel_status(api),
+                "/ISAPI/Security/userCheck": vendor.isapi_user_check,
+            }[path]()
+        elif api.style == "dahua":
+            body = vendor.dahua_reply(api, path, query)
+        else:
+            body = vendor.vapix_params(api, query)
+        if body is None:
+            return 400, [("Content-Type", "text/plain")], b"Error\r\nBad Request!\r\n"
+        return 200, [("Content-Type", ctype)], body
 
     def _render(self, status: int, headers: list[tuple[str, str]], body: bytes, length: int,
                 keep: bool = False) -> bytes:

@@ -254,8 +254,26 @@ def not_authorized(reason: str) -> tuple[int, bytes]:
     ).encode()
 
 
-def handle(dev: DeviceRuntime, body: bytes) -> tuple[int, bytes]:
-    """(HTTP status, SOAP body) answering the request ``body`` for ``dev``."""
+def is_open(dev: DeviceRuntime, body: bytes) -> bool:
+    """Does the call in ``body`` need no credentials (GetSystemDateAndTime, the spec's ``unauth_calls``)?
+    A body that is not a SOAP call is "open": ``handle`` answers it with its fault."""
+    onvif = dev.spec.services.onvif
+    assert onvif is not None
+    try:
+        root = parse_xml(body, max_bytes=MAX_REQUEST)
+    except UnsafeXML:
+        return True
+    soap_body = next((e for e in root if local(e.tag) == "Body"), None)
+    call_el = next(iter(soap_body), None) if soap_body is not None else None
+    if call_el is None:
+        return True
+    call = local(call_el.tag)
+    return call in ALWAYS_OPEN or call in onvif.unauth_calls or onvif.password is None or call not in CALLS
+
+
+def handle(dev: DeviceRuntime, body: bytes, authenticated: bool = False) -> tuple[int, bytes]:
+    """(HTTP status, SOAP body) answering the request ``body`` for ``dev``; ``authenticated``: the HTTP
+    layer already checked the caller (an ``http-digest`` device), no WS-Security token needed."""
     onvif = dev.spec.services.onvif
     assert onvif is not None
     try:
@@ -272,7 +290,7 @@ def handle(dev: DeviceRuntime, body: bytes) -> tuple[int, bytes]:
         return 500, fault(
             "env:Receiver", "ter:ActionNotSupported", "Optional Action Not Implemented", call
         ).encode()
-    open_call = call in ALWAYS_OPEN or call in onvif.unauth_calls or onvif.password is None
+    open_call = authenticated or call in ALWAYS_OPEN or call in onvif.unauth_calls or onvif.password is None
     if not open_call:
         why = wsse.verify(root, onvif.username, onvif.password or "", dev.clock())
         if why is not None:

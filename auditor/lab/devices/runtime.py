@@ -35,6 +35,10 @@ class DeviceRuntime:
     """Why a fragile device stopped answering; None while it works."""
     on_crash: Callable[[DeviceRuntime, str], None] | None = None
     """Called once when the device dies (the emulator silences its sockets and interface)."""
+    failed_logins: dict[str, int] = field(default_factory=dict)
+    """Failed logins per account on the device's own API (a vendor API's lockout counts these)."""
+    locked: set[str] = field(default_factory=set)
+    """Accounts the device locked (``VendorApiService.lockout_after`` failures)."""
 
     def __post_init__(self) -> None:
         unknown = set(self.spec.services.hostile) - set(HOSTILE_BEHAVIOURS)
@@ -57,6 +61,14 @@ class DeviceRuntime:
         log.warning("%s (%s) stopped answering: %s", self.name, self.ip, reason)
         if self.on_crash is not None:
             self.on_crash(self, reason)
+
+    def lock(self, user: str) -> None:
+        """Lock an account for good (the lab's lifetime) and say so on stdout: a test greps ``LOCKED``."""
+        if user not in self.locked:
+            self.locked.add(user)
+            log.warning("%s (%s) locked account %r after %d failed logins", self.name, self.ip, user,
+                        self.failed_logins.get(user, 0))
+            print(f"LOCKED {self.name} {user}", flush=True)
 
     def hostile(self, behaviour: str) -> bool:
         return behaviour in self.spec.services.hostile

@@ -32,7 +32,7 @@ _SCAN_DEFAULTS: dict[str, Any] = {
 _STATS_DEFAULTS: dict[str, Any] = {
     "addresses": None, "hosts_probed": None, "devices": None, "deadline_hit": False, "warnings": None,
     "probe_seconds": {}, "probe_errors": [], "limits": {}, "plan": {}, "sent": {}, "recheck": {},
-    "backed_off": [], "degraded": None,
+    "backed_off": [], "degraded": None, "kev_catalog": None, "default_credentials_check": False,
 }
 _DEVICE_DEFAULTS: dict[str, Any] = {
     "id": "", "ip": "", "ips": [], "mac": None, "maker": None, "brand": None, "relation": None,
@@ -304,20 +304,55 @@ def ip_sort_text(ip: str) -> str:
 
 
 def device_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Devices with what the inventory shows beside them: their findings and worst severity."""
+    """Devices with what the inventory shows beside them: their findings and worst severity. Cameras
+    behind a recorder come right after it (``recorder``: its row's device; ``cameras``: on the
+    recorder's row, the cameras behind it); a camera whose recorder is not in the document stays
+    where it was."""
     by_device: dict[str, list[dict[str, Any]]] = {}
     for f in doc["findings"]:
         by_device.setdefault(f["device_id"], []).append(f)
-    rows = []
+    index = {d["id"]: d for d in doc["devices"]}
+    behind: dict[str, list[dict[str, Any]]] = {}
     for d in doc["devices"]:
+        if d.get("behind") in index and d["behind"] != d["id"]:
+            behind.setdefault(d["behind"], []).append(d)
+    ordered: list[dict[str, Any]] = []
+    for d in doc["devices"]:
+        if d.get("behind") in index and d["behind"] != d["id"]:
+            continue
+        ordered.append(d)
+        ordered += sorted(behind.get(d["id"], []), key=lambda c: (c.get("channel") or 0, c["id"]))
+    rows = []
+    for d in ordered:
         fs = by_device.get(d["id"], [])
         open_sevs = [f["severity"] for f in fs if not f["waived"]]
         worst = min(open_sevs, key=SEVERITIES.index) if open_sevs else None
+        recorder = index.get(d["behind"]) if d.get("behind") else None
         rows.append({"d": d, "findings": fs, "worst": worst,
                      "sevs": " ".join(sorted({f["severity"] for f in fs}, key=SEVERITIES.index)) or "none",
-                     "count": len(fs), "ip_key": ip_sort_text(d["ip"]),
-                     "sev_rank": SEVERITIES.index(worst) if worst else len(SEVERITIES)})
+                     "count": len(fs), "ip_key": ip_sort_text((recorder or d)["ip"]),
+                     "sev_rank": SEVERITIES.index(worst) if worst else len(SEVERITIES),
+                     "recorder": recorder, "cameras": behind.get(d["id"], [])})
     return rows
+
+
+@dataclass(frozen=True)
+class Recorders:
+    """What the summary says of recorders and the cameras behind them."""
+
+    recorders: int
+    cameras_behind: int
+    covered_behind: int
+    not_enumerated: list[dict[str, Any]]
+    """Recorders whose channel list could not be read (their cameras are not in this report)."""
+
+
+def recorders(doc: dict[str, Any]) -> Recorders:
+    devices = doc["devices"]
+    cams = [d for d in devices if d.get("behind")]
+    recs = [d for d in devices if d["device_class"] == "recorder" and not d.get("behind")]
+    missing = [d for d in recs if (d.get("facts") or {}).get("channels_enumerated") is False]
+    return Recorders(len(recs), len(cams), sum(1 for d in cams if d["covered"]), missing)
 
 
 def waivers_by_state(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -357,7 +392,7 @@ def limits(doc: dict[str, Any]) -> Limits:
         hosts.setdefault(w["ip"], []).append(w)
     devs = doc["devices"]
     return Limits(
-        no_mac=[d for d in devs if not d["mac"]],
+        no_mac=[d for d in devs if not d["mac"] and not d.get("behind")],
         unknown_maker=[d for d in devs if not d["maker"]],
         low_confidence=[d for d in devs if d["confidence"] == "low"],
         conflicted=[d for d in devs if d["conflicts"]],
@@ -447,6 +482,7 @@ def build_view(doc: dict[str, Any], *, site: str | None = None) -> dict[str, Any
         "chart": maker_chart(d),
         "groups": group_by_rule(d),
         "devices": device_rows(d),
+        "recorders": recorders(d),
         "device_index": {x["id"]: x for x in devices},
         "makers": makers,
         "classes": {c: classes.get(c, 0) for c in ("camera", "recorder", "other", "unknown")},

@@ -126,3 +126,26 @@ def test_scan_meta_is_recorded_with_owner(tmp_path):
         store.finish_scan(scan_id, "failed", {"error": "interface down"})
         info = store.scan(scan_id)
         assert info["status"] == "failed" and info["stats"] == {"error": "interface down"}
+
+
+def test_v8_keeps_every_state_digest(tmp_path):
+    """Schema v8 adds device_states.behind/channel: a device unchanged since a v7 scan keeps its state (the
+    digest leaves the new columns out while they are NULL), so an upgrade stores nothing twice."""
+    from auditor.store import history, states
+
+    path = tmp_path / "v7.db"
+    db = Database(path)
+    migrate(db, str(path), target=7)
+    db.execute("INSERT INTO scans (id, status, started_at, finished_at, targets, site) "
+               "VALUES (1, 'complete', 1000.0, 1010.0, '[]', '')")
+    cam = device("198.18.0.11", "c0:56:e3:00:00:01")
+    history.write_records(db, 1, "", 1000.0, [states.from_device(cam, {}, 1000.0)])
+    db.conn.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.schema_migrated_from == 7
+        second = record_scan(store, [cam], site="")
+        rows = list(store.db.query("SELECT state_id FROM scan_devices ORDER BY scan_id"))
+        assert len(rows) == 2 and rows[0]["state_id"] == rows[1]["state_id"]
+        assert store.db.execute("SELECT COUNT(*) FROM device_states").fetchone()[0] == 1
+        assert store.devices(second)[0]["behind"] is None

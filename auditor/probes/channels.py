@@ -80,9 +80,12 @@ def camera_mac(value: Any) -> str | None:
 
 
 def camera_serial(value: Any) -> str | None:
-    """A serial the recorder reports for a camera, when it is one (not a placeholder such as ``...`` or ``0``)."""
+    """A serial the recorder reports for a camera, when it is one: not a placeholder such as ``...``, ``0``
+    or ``00000000000000000000`` (no run of four letters or digits, or one character repeated)."""
     text = clean_or_none(value)
-    return text if text is not None and _SERIALISH.search(text) else None
+    if text is None or not _SERIALISH.search(text):
+        return None
+    return text if len({c for c in text.casefold() if c.isalnum()}) > 1 else None
 
 
 def camera_key(fields: dict[str, Any], recorder_key: str) -> str:

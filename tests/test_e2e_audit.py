@@ -29,7 +29,7 @@ from auditor.lab.runner import LabState, lab_down, lab_up, scanner_argv
 from auditor.lab.spec import Fleet
 
 CAMAUDIT = str(Path(sys.executable).with_name("camaudit"))
-NEW_CAM_IP, NEW_CAM_MAC = "198.18.0.40", "c0:56:e3:40:40:40"
+NEW_CAM_IP, NEW_CAM_MAC = "198.18.0.47", "c0:56:e3:40:40:47"
 GONE = "dahua-cam"
 PASSWORD = "Night-Audit-Secret-" + secrets.token_hex(4)
 
@@ -57,6 +57,10 @@ def with_password(fleet: Fleet) -> Fleet:
         if d.services.onvif and d.services.onvif.password:
             d = dataclasses.replace(d, services=dataclasses.replace(
                 d.services, onvif=dataclasses.replace(d.services.onvif, password=PASSWORD)))
+        api = d.services.vendor_api
+        if api and "admin" in api.accounts and api.credentials_file == "right":  # the makers' APIs take it too
+            d = dataclasses.replace(d, services=dataclasses.replace(
+                d.services, vendor_api=dataclasses.replace(api, accounts={**api.accounts, "admin": PASSWORD})))
         devices.append(d)
     return dataclasses.replace(fleet, devices=tuple(devices))
 

@@ -137,6 +137,17 @@ def test_makers_apis_give_exact_identity_and_onvif_takes_http_digest(audited: di
     assert onvif[0]["calls"]["GetDeviceInformation"] == "auth" and onvif[0]["model"] == "DHI-NVR4108HS-8P-4KS2"
 
 
+def test_a_recorder_with_onvif_only_says_how_many_channels_and_why_not_which(audited: dict[str, Any],
+                                                                           demo_lab: LabState) -> None:
+    ip = {d.name: d.ip for d in demo_lab.fleet.devices}
+    nvr = next(d for d in audited["doc"]["devices"] if d["ip"] == ip["hanwha-nvr"] and not d["behind"])
+    assert nvr["device_class"] == "recorder" and nvr["maker"] == "Hanwha" and not nvr["covered"]
+    assert nvr["facts"]["channels_enumerated"] is False and nvr["facts"]["cameras_behind"] == 8
+    assert nvr["facts"]["channels_note"].startswith("its ONVIF media service lists 8 video inputs")
+    rules = {(f["ip"], f["rule"]) for f in audited["doc"]["findings"]}
+    assert (nvr["ip"], "ndaa-889.cameras-not-enumerated") in rules
+
+
 def test_kev_findings_are_exact_on_relabelled_and_patched_devices(audited: dict[str, Any],
                                                                   demo_lab: LabState) -> None:
     doc = audited["doc"]

@@ -71,6 +71,8 @@ class OnvifService:
     """Device clock minus real time; digests are checked against the device clock."""
     style: Literal["generic", "hikvision"] = "generic"
     """Whose SOAP envelope to write: ``hikvision`` declares the namespaces Hikvision firmware does."""
+    video_sources: int = 1
+    """Video inputs the media service lists (GetVideoSources): a camera's one, a recorder's channels."""
     auth: Literal["wsse", "http-digest"] = "wsse"
     """How calls that need credentials are authenticated: a WS-Security UsernameToken in the SOAP
     header (SOAP fault NotAuthorized without one), or HTTP Digest (a 401 with a challenge and no SOAP

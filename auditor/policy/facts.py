@@ -93,7 +93,8 @@ FACTS: dict[str, Fact] = {
     "channels_enumerated": Fact("bool", "for a recorder: its channel list (the cameras behind it) was read; None "
                                         "for other devices"),
     "channels_note": Fact("str", "why a recorder's channel list was not read"),
-    "cameras_behind": Fact("number", "cameras configured on the recorder's channels (None: not read)"),
+    "cameras_behind": Fact("number", "cameras configured on the recorder's channels (its maker's channel list; "
+                                     "else the video inputs its ONVIF media service lists; None: not read)"),
     "login": Fact("str", "the site's credentials on the maker's API: accepted, refused, open, locked, not_tried, "
                          "unavailable (None: no login attempted)"),
     "login_note": Fact("str", "why the maker's API gave no identity or channel list, or the lockout the device "
@@ -246,6 +247,10 @@ def _safety(obs: dict[str, list[dict[str, Any]]]) -> tuple[bool | None, bool, st
     return stopped, backed_off, sent
 
 
+CHANNEL_LIST_MAKERS = ("Hikvision", "Dahua")
+"""Makers whose recorders' channel lists the login probe reads (auditor/probes/login.py)."""
+
+
 def _channel_facts(device: Device, obs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Where the device stands with recorders: a camera behind one, or a recorder and its channel list."""
     host = device.host
@@ -257,12 +262,23 @@ def _channel_facts(device: Device, obs: dict[str, list[dict[str, Any]]]) -> dict
     counted = [info.get("channels") for f in logins if isinstance(info := f.get("device_info"), dict)]
     enumerated: bool | None = None
     note: str | None = None
+    sources = [v for f in obs.get("onvif", []) if isinstance(v := f.get("video_sources"), int)
+               and not isinstance(v, bool)]
     if device.identity.device_class == "recorder" and host.behind is None:
         enumerated = read
         if not read:
-            note = said or (
-                "no login to its maker's API was accepted in this scan (no credentials for it in the credentials "
-                "file, or none its maker's API takes)")
+            maker = device.identity.maker
+            if said:
+                note = said
+            elif maker is not None and maker not in CHANNEL_LIST_MAKERS:
+                note = (f"camaudit reads the channel lists of {' and '.join(CHANNEL_LIST_MAKERS)} recorders (their OEM "
+                        f"lines included), not {maker}'s")
+            else:
+                note = ("no login to its maker's API was accepted in this scan (no credentials for it in the "
+                        "credentials file, or they were refused)")
+            if sources:
+                note = (f"its ONVIF media service lists {sources[0]} video inputs, but ONVIF does not say which "
+                        f"cameras they are; {note}")
     return {
         "behind": host.behind,
         "recorder_ip": host.recorder_ip,
@@ -270,7 +286,8 @@ def _channel_facts(device: Device, obs: dict[str, list[dict[str, Any]]]) -> dict
         "channel_online": (any(online) if online else None) if host.behind is not None else None,
         "channels_enumerated": enumerated,
         "channels_note": note,
-        "cameras_behind": next((c for c in counted if isinstance(c, int) and not isinstance(c, bool)), None),
+        "cameras_behind": next((c for c in counted if isinstance(c, int) and not isinstance(c, bool)),
+                               sources[0] if sources else None),
     }
 
 

@@ -76,12 +76,20 @@ FIELDS = ProbeFields("onvif", (
     Field("auth_used", "bool", "credentials were sent in at least one call", True, kept="for a person"),
     Field("auth_method", "str", "how the credentials went: `wsse` (WS-Security UsernameToken digest) or `http-digest` "
           "(the device asked for HTTP Digest with a 401)", "http-digest", kept="for a person"),
+    Field("video_sources", "int", "a recorder's video inputs as its ONVIF media service lists them "
+          "(GetCapabilities → Media XAddr → GetVideoSources): how many channels it records, not which cameras", 8),
 ), note="Calls are made in the order GetSystemDateAndTime, GetDeviceInformation, GetNetworkInterfaces, "
-        "GetScopes, GetHostname; a call missing from `calls` was not attempted (deadline, or the device stopped "
+        "GetScopes, GetHostname; on a recorder (its scopes or model say so) then GetCapabilities and the media "
+        "service's GetVideoSources. A call missing from `calls` was not attempted (deadline, or the device stopped "
         "answering). After one rejected digest the remaining calls are `denied` without offering credentials again. "
         "The probe only talks to `host.ip`: XAddrs naming another address or a hostname are ignored.")
 
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
+MEDIA_BINDING = "{http://www.onvif.org/ver10/media/wsdl}MediaBinding"
+MEDIA_CALLS: tuple[str, ...] = ("GetCapabilities", "GetVideoSources")
+"""Asked of a recorder after CALLS: its media service's address, then its video inputs (its channels)."""
+MAX_VIDEO_SOURCES = 1024
+_RECORDER = re.compile(r"NVR|DVR|XVR|HVR|HCVR|NVS|network_video_storage|/type/recorder", re.IGNORECASE)
 ONVIF_PORTS: tuple[int, ...] = (80, 8899, 8080)
 """Open ports tried (in order) when WS-Discovery gave no XAddr for the host."""
 DEVICE_PATH = "/onvif/device_service"
@@ -100,6 +108,7 @@ MAX_XADDRS = 3
 
 _DOC_LOCK = threading.Lock()
 _DOC: Any = None
+_MEDIA_DOC: Any = None
 DOCUMENT_BUILD_SECONDS: float | None = None
 """How long parsing the WSDL took (set once, for the benchmark and the report)."""
 
@@ -437,6 +446,17 @@ def device_document() -> Any:
         return _DOC
 
 
+def media_document() -> Any:
+    """The media WSDL parsed once per process, when a recorder's video sources are first asked for."""
+    global _MEDIA_DOC
+    with _DOC_LOCK:
+        if _MEDIA_DOC is None:
+            from zeep.wsdl import Document
+
+            _MEDIA_DOC = Document(str(wsdl_dir() / "media.wsdl"), _transport_class()(), settings=zeep_settings())
+        return _MEDIA_DOC
+
+
 @functools.cache
 def _token_class() -> type:
     from zeep.wsse.username import UsernameToken
@@ -458,13 +478,14 @@ def _token_class() -> type:
     return OffsetUsernameToken
 
 
-def make_service(xaddr: str, timeout: float, session: Any = None, wsse: Any = None) -> Any:
-    """A device-service proxy bound to ``xaddr``, built on the shared Document."""
+def make_service(xaddr: str, timeout: float, session: Any = None, wsse: Any = None, media: bool = False) -> Any:
+    """A device-service (or, ``media``, media-service) proxy bound to ``xaddr``, built on the shared Document."""
     import zeep
 
     transport = _transport_class()(timeout=timeout, session=session)
-    client = zeep.Client(device_document(), transport=transport, wsse=wsse, settings=zeep_settings())
-    return client.create_service(DEVICE_BINDING, xaddr)
+    document = media_document() if media else device_document()
+    client = zeep.Client(document, transport=transport, wsse=wsse, settings=zeep_settings())
+    return client.create_service(MEDIA_BINDING if media else DEVICE_BINDING, xaddr)
 
 
 def parse_reply(operation: str, content: bytes, status: int = 200,
@@ -635,6 +656,8 @@ class _Device:
     transports: list[Any] = field(default_factory=list)
     http_auth: httpauth.Attempt | None = None
     """Set once the device asked for HTTP Digest: the account's attempt every credentialed call reuses."""
+    media_xaddr: str | None = None
+    """The media service's URL (GetCapabilities), once known: only ever one naming the device itself."""
 
     @property
     def ip(self) -> str:
@@ -646,18 +669,21 @@ class _Device:
         for transport in self.transports:
             transport.operation_timeout = seconds
 
-    def service(self, cred: Any) -> Any:
+    def service(self, cred: Any, media: bool = False) -> Any:
         """The proxy without credentials (cred None), with a WS-Security token, or with HTTP Digest once the
-        device asked for it (``http_auth`` set): one client each, one HTTP session."""
-        key = "none" if cred is None else "digest" if self.http_auth is not None else "wsse"
+        device asked for it (``http_auth`` set): one client each, one HTTP session. ``media``: the media
+        service's proxy (at ``media_xaddr``)."""
+        key = ("media-" if media else "") + ("none" if cred is None else "digest" if self.http_auth is not None
+                                             else "wsse")
         if key not in self.services:
             import requests
 
             if self.session is None:
                 self.session = requests.Session()
-            wsse = _token_class()(cred.username, cred.password, lambda: self.offset_s) if key == "wsse" else None
-            service = make_service(self.xaddr, self.timeout, session=self.session, wsse=wsse)
-            service._client.transport.http_auth = self.http_auth if key == "digest" else None
+            wsse = _token_class()(cred.username, cred.password, lambda: self.offset_s) if key.endswith("wsse") else None
+            xaddr = self.media_xaddr if media and self.media_xaddr else self.xaddr
+            service = make_service(xaddr, self.timeout, session=self.session, wsse=wsse, media=media)
+            service._client.transport.http_auth = self.http_auth if key.endswith("digest") else None
             self.transports.append(service._client.transport)
             self.services[key] = service
         return self.services[key]
@@ -751,7 +777,7 @@ class OnvifProbe:
         with enter_fd(ns_fd):
             return fn()
 
-    async def _call(self, ctx: ProbeContext, dev: _Device, op: str, cred: Any) -> CallResult:
+    async def _call(self, ctx: ProbeContext, dev: _Device, op: str, cred: Any, media: bool = False) -> CallResult:
         if self._pool is None:
             self._pool = DaemonThreadPool(self.threads, thread_name_prefix="camaudit-onvif")
             weakref.finalize(self, self._pool.shutdown, wait=False)
@@ -767,7 +793,7 @@ class OnvifProbe:
 
         def timed() -> Any:
             # On the worker: building the zeep client is work the scan's event loop need not do.
-            service = dev.service(cred)
+            service = dev.service(cred, media)
             dev.set_timeout(max(0.01, budget(ctx)))
             stamp["sent"] = time.time()  # when the request really leaves (after the pacing's wait)
             return getattr(service, op)()
@@ -911,9 +937,48 @@ class OnvifProbe:
             if hostile_run >= 2 and op != CALLS[-1]:
                 warnings.append("two hostile replies in a row; remaining calls skipped")
                 break
+        if self._is_recorder(fields, host) and not creds_rejected and ctx.remaining() > 0 and \
+                calls.get("GetDeviceInformation") in ("open", "auth"):
+            await self._video_sources(ctx, host, dev, cred if auth_used else None, calls, fields, warnings)
         fields["calls"] = calls
         fields["auth_used"] = auth_used
         return fields
+
+    @staticmethod
+    def _is_recorder(fields: dict[str, Any], host: HostState) -> bool:
+        texts = [fields.get("model"), *(fields.get("scopes") or [])[:64]]
+        texts += [o.fields.get(k) for o in host.seen for k in ("device_class", "device_type", "model")
+                  if o.probe in ("sadp", "dhip")]
+        texts += [t for o in host.seen if o.probe == "wsdiscovery" for t in (o.fields.get("scopes") or [])[:32]]
+        return any(isinstance(t, str) and _RECORDER.search(t) for t in texts)
+
+    async def _video_sources(self, ctx: ProbeContext, host: HostState, dev: _Device, cred: Any,
+                             calls: dict[str, str], fields: dict[str, Any], warnings: list[str]) -> None:
+        """A recorder's video inputs over ONVIF media: how many channels it records (not which cameras: the
+        maker's own API says that). Asked with the credentials the device already accepted, never new ones."""
+        res = await self._call(ctx, dev, "GetCapabilities", cred)
+        calls["GetCapabilities"] = "auth" if res.kind == "ok" and cred is not None else \
+            "open" if res.kind == "ok" else "denied" if res.kind == "auth_needed" else "error"
+        if res.kind != "ok":
+            return
+        xaddr = clean_text(_get(res.value, "Media", "XAddr"), 512)
+        parts = urlsplit(xaddr)
+        try:
+            same = parts.scheme in ("http", "https") and parts.hostname is not None and \
+                ipaddress.ip_address(parts.hostname) == ipaddress.ip_address(host.ip)
+            _ = parts.port
+        except ValueError:
+            same = False
+        if not same:
+            if xaddr:
+                warnings.append(f"media service {xaddr[:120]} is not at the device's address: not asked")
+            return
+        dev.media_xaddr = parts.geturl()
+        res = await self._call(ctx, dev, "GetVideoSources", cred, media=True)
+        calls["GetVideoSources"] = "auth" if res.kind == "ok" and cred is not None else \
+            "open" if res.kind == "ok" else "denied" if res.kind == "auth_needed" else "error"
+        if res.kind == "ok":
+            fields["video_sources"] = min(len(res.value or []), MAX_VIDEO_SOURCES)
 
 
 def _raw_summary(fields: dict[str, Any]) -> str:

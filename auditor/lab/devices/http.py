@@ -146,7 +146,7 @@ class HttpListener:
         """(status, extra headers, body) for ``req``."""
         path, _, query = req.target.partition("?")
         onvif = self.dev.spec.services.onvif
-        if self.onvif and onvif is not None and path == onvif.path:
+        if self.onvif and onvif is not None and path in (onvif.path, onvif_soap.MEDIA_PATH):
             if req.method != "POST":
                 return 405, [("Allow", "POST")], b""
             if onvif.auth == "http-digest" and not onvif_soap.is_open(self.dev, req.body):

@@ -21,6 +21,9 @@ NS_ENV = "http://www.w3.org/2003/05/soap-envelope"
 NS_TDS = "http://www.onvif.org/ver10/device/wsdl"
 NS_TT = "http://www.onvif.org/ver10/schema"
 NS_TER = "http://www.onvif.org/ver10/error"
+NS_TRT = "http://www.onvif.org/ver10/media/wsdl"
+MEDIA_PATH = "/onvif/Media"
+"""Where the media service answers (GetCapabilities and GetServices name it)."""
 CONTENT_TYPE = "application/soap+xml; charset=utf-8"
 MAX_REQUEST = 64 * 1024
 ALWAYS_OPEN = ("GetSystemDateAndTime",)
@@ -64,7 +67,8 @@ def envelope(body: str, style: str = "generic") -> str:
                "</env:Envelope>\n"
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<env:Envelope xmlns:env="{NS_ENV}" xmlns:tds="{NS_TDS}" xmlns:tt="{NS_TT}" xmlns:ter="{NS_TER}">'
+        f'<env:Envelope xmlns:env="{NS_ENV}" xmlns:tds="{NS_TDS}" xmlns:tt="{NS_TT}" xmlns:ter="{NS_TER}" '
+        f'xmlns:trt="{NS_TRT}">'
         f"<env:Body>{body}</env:Body></env:Envelope>"
     )
 
@@ -234,6 +238,16 @@ def get_services(dev: DeviceRuntime) -> str:
     return f"<tds:GetServicesResponse>{items}</tds:GetServicesResponse>"
 
 
+def get_video_sources(dev: DeviceRuntime) -> str:
+    o = dev.spec.services.onvif
+    assert o is not None
+    items = "".join(
+        f'<trt:VideoSources token="VideoSource_{n}"><tt:Framerate>25</tt:Framerate><tt:Resolution>'
+        f"<tt:Width>1920</tt:Width><tt:Height>1080</tt:Height></tt:Resolution></trt:VideoSources>"
+        for n in range(1, o.video_sources + 1))
+    return f"<trt:GetVideoSourcesResponse>{items}</trt:GetVideoSourcesResponse>"
+
+
 CALLS: dict[str, Callable[[DeviceRuntime], str]] = {
     "GetSystemDateAndTime": get_system_date_and_time,
     "GetDeviceInformation": get_device_information,
@@ -242,6 +256,7 @@ CALLS: dict[str, Callable[[DeviceRuntime], str]] = {
     "GetHostname": get_hostname,
     "GetCapabilities": get_capabilities,
     "GetServices": get_services,
+    "GetVideoSources": get_video_sources,
 }
 
 

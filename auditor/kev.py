@@ -4,7 +4,7 @@
 on cisa.gov: ``catalogVersion``, ``dateReleased``, ``vulnerabilities[]`` with ``cveID``,
 ``vendorProject``, ``product``, ``vulnerabilityName``, ``dateAdded``, ``shortDescription``,
 ``requiredAction``, ``dueDate``, ``knownRansomwareCampaignUse``, ``notes``), checks it, and the
-store keeps it in the database (``kev_catalog``, ``kev_entries``: schema v8), next to the scans
+store keeps it in the database (``kev_catalog``, ``kev_entries``: schema v10), next to the scans
 it judges: every later audit of that database reads which CVEs are listed and their dates from
 it (``KnowledgeBase.with_catalog``). Version ranges are not in the catalogue and stay reviewed
 data in ``seeds/vendors/firmware-kev.yaml``; :func:`gaps` lists the catalogue's entries about

@@ -128,8 +128,8 @@ def test_scan_meta_is_recorded_with_owner(tmp_path):
         assert info["status"] == "failed" and info["stats"] == {"error": "interface down"}
 
 
-def test_v8_keeps_every_state_digest(tmp_path):
-    """Schema v8 adds device_states.behind/channel: a device unchanged since a v7 scan keeps its state (the
+def test_v10_keeps_every_state_digest(tmp_path):
+    """Schema v10 adds device_states.behind/channel: a device unchanged since a v7 scan keeps its state (the
     digest leaves the new columns out while they are NULL), so an upgrade stores nothing twice."""
     from auditor.store import history, states
 

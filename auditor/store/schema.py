@@ -408,8 +408,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 READABLE_FROM = 10
 """The oldest schema the read queries understand as it is (v6 moved devices and findings into
 per-site states; v7 gave scans their kind; v10 gave states the recorder a camera is behind): a
-read-only open of a file at this version or later needs no migration. An older file is migrated first when it may be written, else refused in
-one line."""
+read-only open of a file at this version or later needs no migration. An older file is migrated
+first when it may be written, else refused in one line."""
 LEGACY_VERSIONS = range(1, 8)
 """Schemas written before the application id existed (v0.1.0 wrote 4)."""
 LEGACY_TABLES = frozenset({"scans", "devices", "observations", "scan_devices", "waivers"})

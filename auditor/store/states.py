@@ -39,7 +39,7 @@ STATE_COLUMNS: tuple[str, ...] = (
     "warnings", "behind", "channel",
 )
 OPTIONAL_COLUMNS: tuple[str, ...] = ("behind", "channel")
-"""Columns added after v6 (schema v8: a camera behind a recorder): left out of the digest and of the
+"""Columns added after v6 (schema v10: a camera behind a recorder): left out of the digest and of the
 INSERT while None, so every state stored before keeps its digest (and the v6 migration, which runs
 before the columns exist, never names them)."""
 _JSON_COLUMNS = ("ips", "evidence", "conflicts", "open_ports", "facts", "warnings")
@@ -268,7 +268,7 @@ def from_finding_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def row_values(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A device_states row as STATE_COLUMNS values (a row of a table from before schema v8 has no
+    """A device_states row as STATE_COLUMNS values (a row of a table from before schema v10 has no
     ``behind``/``channel``: None)."""
     keys = set(row.keys())
     out = {name: row[name] if name in keys else None for name in STATE_COLUMNS}

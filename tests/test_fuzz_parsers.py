@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from real_corpus import load_manifest, message
 
-from auditor.probes import dhip, onvif, ping, ports, rtsp, sadp, wsdiscovery, x509
+from auditor.probes import dhip, httpauth, onvif, ping, ports, rtsp, sadp, vendorapi, wsdiscovery, x509
 from auditor.probes import http as http_probe
 from auditor.probes.arp import parse_arp_reply, parse_neighbours
 
@@ -271,16 +271,86 @@ def test_onvif_replies(data: st.DataObject, op: str) -> None:
         _bounded(lambda: onvif.device_time(value))
 
 
+# ---------------------------------------------------------------- the login probe (makers' APIs)
+
+VENDOR_APIS = {
+    "isapi_device_info": vendorapi.ISAPI_DEVICE_INFO, "isapi_channels": vendorapi.ISAPI_CHANNELS,
+    "axis_basicdeviceinfo": vendorapi.AXIS_BASICDEVICEINFO, "axis_param": vendorapi.AXIS_PARAM,
+    "dahua_magicbox": vendorapi.DAHUA_MAGICBOX, "dahua_remote_device": vendorapi.DAHUA_REMOTE_DEVICE,
+}
+
+
+@FUZZ
+@given(data=st.data(), kind=st.sampled_from(sorted(VENDOR_APIS)))
+def test_vendor_identity_apis(data: st.DataObject, kind: str) -> None:
+    """Every identity API the login probe reads, fed (damaged) real replies of that API and of the others."""
+    seeds = corpus(kind) if data.draw(st.booleans()) else corpus(*VENDOR_APIS)
+    body = data.draw(mutated(seeds))
+    identity = _documented(lambda: vendorapi.parse_identity(VENDOR_APIS[kind], body))
+    assert identity is None or isinstance(identity, vendorapi.VendorIdentity)
+
+
+@FUZZ
+@given(data=st.data())
+def test_recorder_channel_lists(data: st.DataObject) -> None:
+    body = data.draw(mutated(corpus("isapi_channels", "dahua_remote_device")))
+    for parse in (vendorapi.parse_isapi_channels, vendorapi.parse_dahua_remote_devices):
+        channels = _documented(lambda parse=parse: parse(body))
+        assert channels is None or (len(channels) <= vendorapi.MAX_CHANNELS
+                                    and all(isinstance(c.channel, int) for c in channels))
+    status = _documented(lambda: vendorapi.parse_isapi_channel_status(body))
+    assert status is None or all(isinstance(k, int) for k in status)
+
+
+def _challenges() -> list[bytes]:
+    """The WWW-Authenticate values real devices sent (the corpus's HTTP and RTSP replies)."""
+    if "challenges" not in CORPUS:
+        found = []
+        for raw in corpus("http", "rtsp"):
+            resp = _documented(lambda raw=raw: http_probe.parse_response(raw))
+            found += [v.encode() for v in resp.all("WWW-Authenticate")] if resp is not None else []
+        CORPUS["challenges"] = found
+        assert len(found) >= 5 and any(v.lower().startswith(b"digest") for v in found)
+    return CORPUS["challenges"]
+
+
+@FUZZ
+@given(data=st.data(), tls=st.booleans())
+def test_www_authenticate_challenges(data: st.DataObject, tls: bool) -> None:
+    """A challenge is answered (Digest, or Basic over TLS only) or refused with AuthRefused, never anything else."""
+    values = [data.draw(mutated(_challenges())).decode("latin-1") for _ in range(data.draw(st.integers(1, 3)))]
+    challenges = _bounded(lambda: httpauth.parse_challenges(values))
+    chosen = _documented(lambda: httpauth.choose(challenges, tls), (httpauth.AuthRefused,))
+    if chosen is None:
+        return
+    assert chosen.scheme == "Digest" or (chosen.scheme == "Basic" and tls)
+    attempt = _documented(lambda: httpauth.Attempt(chosen, "auditor", "not-a-real-password", tls=tls),
+                          (httpauth.AuthRefused,))
+    if attempt is not None:
+        header = _bounded(lambda: attempt.header("GET", "/ISAPI/System/deviceInfo"))
+        assert "\n" not in header and "\r" not in header and "not-a-real-password" not in header
+
+
+@FUZZ
+@given(data=st.data(), status=st.sampled_from([200, 401, 403, 423, 429, 500]), sent=st.booleans())
+def test_lockout_signals(data: st.DataObject, status: int, sent: bool) -> None:
+    body = data.draw(mutated(corpus("isapi_device_info", "dahua_magicbox", "http")))
+    signal = _bounded(lambda: httpauth.lockout_signal(status, body, sent_credentials=sent))
+    assert signal is None or isinstance(signal, str)
+    left = _bounded(lambda: httpauth.retries_left(body))
+    assert left is None or left >= 0
+
+
 def test_every_probe_parser_is_fuzzed() -> None:
     """A new probe module with a parser joins this file: the list of modules is closed."""
     from auditor.probes.registry import ALL_PROBES
 
-    fuzzed = {"arp", "ping", "sadp", "dhip", "wsdiscovery", "ports", "http", "rtsp", "onvif"}
+    fuzzed = {"arp", "ping", "sadp", "dhip", "wsdiscovery", "ports", "http", "rtsp", "onvif", "login"}
     assert set(ALL_PROBES) <= fuzzed, set(ALL_PROBES) - fuzzed
 
 
 @pytest.mark.parametrize("kind", ["sadp", "dhip", "wsdiscovery", "http", "isapi_device_info", "rtsp",
-                                  "tls_certificate", "banner", "onvif"])
+                                  "tls_certificate", "banner", "onvif", *VENDOR_APIS])
 def test_the_fuzz_seeds_are_real_replies(kind: str) -> None:
     assert corpus(kind)
 

@@ -66,6 +66,16 @@ def test_hostile_challenge_text_is_bounded() -> None:
     assert all(len(v) <= httpauth.MAX_CHALLENGE for c in found for v in c.params.values())
 
 
+@pytest.mark.parametrize("param", ["realm", "nonce", "opaque"])
+def test_a_challenge_that_would_split_our_request_is_refused(param: str) -> None:
+    """Found by the fuzzer: the realm, nonce and opaque are echoed into our Authorization header,
+    so a CR/LF in them (a hostile device) would inject headers into our own next request."""
+    params = {"realm": "IP Camera(C6342)", "nonce": "4e5468", "opaque": "x", param: "a\r\nX-Injected: 1"}
+    with pytest.raises(httpauth.AuthRefused) as refused:
+        httpauth.Attempt(httpauth.Challenge("Digest", params), "admin", "pw")
+    assert refused.value.reason == "unsupported"
+
+
 @pytest.mark.parametrize(("status", "body", "sent", "locked"), [
     (423, b"", False, True),
     (429, b"", False, True),

@@ -36,6 +36,9 @@ MAX_LOCK_BODY = 16 * 1024
 
 _SCHEME = re.compile(r"\s*([A-Za-z][\w-]*)\s*")
 _PARAM = re.compile(r'\s*([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ECHOED = ("realm", "nonce", "opaque")
+"""Challenge parameters a Digest answer repeats back to the server."""
 _ALGORITHMS = {"MD5": hashlib.md5, "MD5-SESS": hashlib.md5, "SHA-256": hashlib.sha256,
                "SHA-256-SESS": hashlib.sha256}
 
@@ -125,6 +128,10 @@ class Attempt:
             raise AuthRefused(f"unsupported digest algorithm {clean_text(algorithm, 24)!r}", "unsupported")
         if not self.challenge.params.get("nonce"):
             raise AuthRefused("digest challenge without a nonce", "unsupported")
+        if any(_CONTROL.search(self.challenge.params.get(name, "")) for name in _ECHOED):
+            # echoed into our Authorization header: a CR/LF there would split our own request
+            raise AuthRefused("digest challenge with control characters in its realm, nonce or opaque",
+                              "unsupported")
 
     @property
     def algorithm(self) -> str:

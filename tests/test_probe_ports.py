@@ -9,7 +9,7 @@ from hostprobe_support import free_port, make_ctx, serve, tarpit
 
 from auditor.models import Observation
 from auditor.probes.base import HostState
-from auditor.probes.ports import CAMERA_PORTS, PortProbe, clean_banner, strip_telnet
+from auditor.probes.ports import ALTERNATE_PORTS, CAMERA_PORTS, LIVENESS_PORTS, PortProbe, clean_banner, strip_telnet
 
 
 def test_camera_ports_cover_the_issue_list() -> None:
@@ -177,3 +177,52 @@ def test_a_live_host_that_never_answers_gets_a_warning_not_silence() -> None:
 def test_a_silent_address_nobody_heard_is_not_tried_twice() -> None:
     out, _, probe = _probe_live(2, live=False)
     assert out == [] and probe.calls == len(probe.ports)  # the liveness ports once, nothing more
+
+
+class _Scripted(PortProbe):
+    """Answers from a table (port → open/refused), recording every port tried."""
+
+    def __init__(self, answers: dict[int, bool], **kwargs: object) -> None:
+        super().__init__(ports=tuple(answers), liveness_ports=(), **kwargs)  # type: ignore[arg-type]
+        self.answers = answers
+        self.tried: list[int] = []
+
+    async def _try_port(self, ctx, ip, port):  # type: ignore[no-untyped-def]
+        self.tried.append(port)
+        return (self.answers[port], "")
+
+
+def _run_scripted(answers: dict[int, bool]) -> tuple[list[int], list[int]]:
+    out: list[Observation] = []
+    probe = _Scripted(answers)
+    asyncio.run(probe.probe_host(make_ctx(out), HostState(ip="127.0.0.1")))
+    return sorted(probe.tried), out[0].fields["open"]
+
+
+def test_a_typical_camera_costs_the_standard_ports_only() -> None:
+    """Web, TLS and RTSP on their usual ports: none of their alternates is tried (12 of 20)."""
+    answers = {p: p in (80, 443, 554, 8000) for p in CAMERA_PORTS}
+    tried, open_ports = _run_scripted(answers)
+    assert open_ports == [80, 443, 554, 8000]
+    assert not {81, 88, 5000, 7001, 8081, 8443, 8554, 8888} & set(tried) and len(tried) == 12
+
+
+def test_a_service_moved_off_its_port_is_still_found() -> None:
+    """Web UI on 8081, HTTPS on 8443 and RTSP on 8554 (standard ports refused): every alternate is tried."""
+    answers = {p: p in (8081, 8443, 8554, 37777) for p in CAMERA_PORTS}
+    tried, open_ports = _run_scripted(answers)
+    assert open_ports == [8081, 8443, 8554, 37777] and tried == sorted(CAMERA_PORTS)
+
+
+def test_alternates_are_per_service() -> None:
+    """Plain web on 80 but no TLS on 443: 8443 is tried (a web UI over TLS there is not missed), 8081 is not."""
+    answers = {p: p in (80, 8443) for p in CAMERA_PORTS}
+    tried, open_ports = _run_scripted(answers)
+    assert open_ports == [80, 8443] and 8443 in tried and 8554 in tried and 8081 not in tried
+
+
+def test_every_alternate_port_is_a_camera_port_and_no_standard_one() -> None:
+    alternates = {p for _, alt in ALTERNATE_PORTS for p in alt}
+    standards = {p for std, _ in ALTERNATE_PORTS for p in std}
+    assert alternates <= set(CAMERA_PORTS) and standards <= set(CAMERA_PORTS) and not alternates & standards
+    assert not alternates & set(LIVENESS_PORTS)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import math
 import threading
 import time
@@ -49,12 +48,15 @@ from .base import RateLane, RateLimiter
 
 T = TypeVar("T")
 
-ORDER_STEP = 1e-11
-"""Global-queue priority step per address: devices are served in address order (lowest first). Each
-device then runs its probes through at its own rate while the following ones fill the rest of the
-global rate, so the web, RTSP and ONVIF probes (and the timeouts of slow devices) of the first
-overlap the port probes of the last, instead of every device finishing its ports together at the
-very end, first come first served."""
+ORDER_STEP = 1e-9
+"""Global-queue priority step per device: devices are served in the order the scan met them (the
+first answer from each: ARP, a discovery reply, the routed sweep's echo). Each device then runs
+its probes through at its own rate while the following ones fill the rest of the global rate, so
+the web, RTSP and ONVIF probes (and the timeouts of slow devices) of the first overlap the port
+probes of the last, instead of every device finishing its ports together at the very end, first
+come first served. Meeting order, not address order: a routed camera the sweep found in the first
+second is not left for last behind a whole LAN of higher priority (its service probes, a round
+trip or more each, were the scan's tail)."""
 BACKOFF_AFTER = 3
 """Consecutive unanswered connection attempts (after the device had answered) before it is checked."""
 
@@ -179,7 +181,7 @@ class Pacing:
     def host(self, ip: str) -> HostPacer:
         pacer = self.hosts.get(ip)
         if pacer is None:
-            pacer = self.hosts[ip] = HostPacer(self, ip, self.priority + _address(ip) * ORDER_STEP)
+            pacer = self.hosts[ip] = HostPacer(self, ip, self.priority + len(self.hosts) * ORDER_STEP)
         return pacer
 
     async def settle(self, timeout: float) -> None:
@@ -426,13 +428,6 @@ class PacedConnection:
 
     def silent(self) -> None:
         self.host.silent()
-
-
-def _address(ip: str) -> int:
-    try:
-        return int(ipaddress.IPv4Address(ip))
-    except ValueError:
-        return 0
 
 
 _THREAD = threading.local()

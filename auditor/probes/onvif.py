@@ -756,8 +756,8 @@ class OnvifProbe:
 
     # -- running zeep calls
 
-    def _ns_fd(self) -> int | None:
-        key = _current_netns()
+    def _ns_fd(self, key: tuple[int, int]) -> int | None:
+        """A descriptor of the namespace ``key`` (the caller's, from ``_current_netns``), opened once."""
         if key not in self._ns_fds:
             try:
                 self._ns_fds[key] = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -785,7 +785,8 @@ class OnvifProbe:
         if self._sem is None or self._sem_loop is not loop:
             self._sem, self._sem_loop = asyncio.Semaphore(self.threads), loop
         host = ctx.host(dev.ip)
-        want, ns_fd = _current_netns(), self._ns_fd()
+        want = _current_netns()  # a stat of /proc on the event loop: once per call, not twice
+        ns_fd = self._ns_fd(want)
         t = budget(ctx)
         if t <= 0:
             return CallResult("unreachable", note="scan deadline reached")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from unittest import mock
 
 import pytest
 
@@ -18,6 +19,7 @@ from auditor.errors import OperatorError
 from auditor.opfile import LineDict, LineList, Value
 
 PACKAGE = Path(__file__).resolve().parent.parent / "auditor"
+ROOT = PACKAGE.parent
 
 
 def _parse(text: str, fmt: Literal["yaml", "toml"] = "yaml", text_scalars: bool = False) -> Value:
@@ -146,3 +148,40 @@ def test_toml_lines_are_right_or_absent_never_guessed() -> None:
     assert [v.line for v in top["targets"].sequence("targets")] == [7, 9]
     other = top["other"].mapping("other")
     assert other["k"].key_line == 12 and [v.line for v in other["k"].sequence("k")] == [12, 13]
+
+
+def _python_only(text: str, path: str, text_scalars: bool = False) -> object:
+    """What PyYAML's own composer (the checked one) makes of ``text``."""
+    with mock.patch.object(opfile, "_compose_fast", return_value=False):
+        return opfile._parse_yaml(text, path, text_scalars)
+
+
+@pytest.mark.parametrize("path", sorted(str(p) for d in ("seeds", "rules", "tests/real/manifest", "examples")
+                                        for p in (ROOT / d).rglob("*.yaml")), ids=lambda p: Path(p).name)
+def test_the_libyaml_fast_path_reads_every_shipped_file_as_the_checked_composer_does(path: str) -> None:
+    """Values, types and the lines every error will name: the same with and without libyaml."""
+    text = Path(path).read_text(encoding="utf-8")
+    assert opfile._compose_fast(text) is not False, "a shipped file should need none of the slow path's checks"
+    for text_scalars in (False, True):
+        fast, slow = opfile._parse_yaml(text, path, text_scalars), _python_only(text, path, text_scalars)
+        assert fast == slow and _lines(fast) == _lines(slow)
+
+
+def _lines(value: Any) -> list[Any]:
+    """Every line a parsed file remembers (of each mapping, key, list and item), in document order."""
+    if isinstance(value, opfile.LineDict):
+        return [value.line, *((k, value.key_lines.get(k), _lines(v)) for k, v in value.items())]
+    if isinstance(value, opfile.LineList):
+        return [value.line, *((line, _lines(v)) for line, v in zip(value.item_lines, value, strict=True))]
+    return []
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x [1, 2]\nb: *x\n",  # an alias: counted and bounded by the Python composer
+    "a: !!python/object:os.system x\n",  # a tag to refuse
+    "a: " + "[" * (opfile.MAX_DEPTH + 1) + "]" * (opfile.MAX_DEPTH + 1) + "\n",  # too deep, empty innermost
+    "a: b\x85c\n",  # a character PyYAML's reader refuses
+    "a: [1, 2\n",  # a syntax error, reported with its line
+])
+def test_what_needs_a_check_or_an_error_line_goes_to_the_checked_composer(text: str) -> None:
+    assert opfile._compose_fast(text) is False

@@ -198,7 +198,8 @@ async def asset_server(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     await writer.drain()
 
 
-def run_probe(probe: HttpProbe, handler: object, *, tls: bool = False, timeout: float = 1.0) -> list[Observation]:
+def run_probe(probe: HttpProbe, handler: object, *, tls: bool = False, timeout: float = 1.0,
+              host_out: list[HostState] | None = None) -> list[Observation]:
     async def main() -> list[Observation]:
         ssl_ctx = None
         if tls:
@@ -209,6 +210,8 @@ def run_probe(probe: HttpProbe, handler: object, *, tls: bool = False, timeout: 
         probe.tls_ports = (port,) if tls else ()
         out: list[Observation] = []
         host = HostState("127.0.0.1", open_ports={port})
+        if host_out is not None:
+            host_out.append(host)
         try:
             await probe.probe_host(make_ctx(out, timeout=timeout), host)
         finally:
@@ -240,9 +243,17 @@ def test_probe_tls_reads_certificate() -> None:
 
 
 def test_probe_tarpit_warns_and_stops() -> None:
-    (obs,) = run_probe(HttpProbe(), tarpit, timeout=0.3)
+    hosts: list[HostState] = []
+    (obs,) = run_probe(HttpProbe(), tarpit, timeout=0.3, host_out=hosts)
     assert obs.warning is not None and "no complete HTTP reply" in obs.warning
     assert "paths" not in obs.fields  # a silent port is not asked four more times
+    assert hosts[0].mute_ports == hosts[0].open_ports  # and the ONVIF probe, after this one, skips it
+
+
+def test_a_port_that_answers_is_not_mute() -> None:
+    hosts: list[HostState] = []
+    run_probe(HttpProbe(), asset_server, host_out=hosts)
+    assert hosts[0].mute_ports == set()
 
 
 def test_probe_oversize_reply_is_capped() -> None:

@@ -162,6 +162,18 @@ def test_targets_only_talk_to_the_host_itself() -> None:
     ]
 
 
+def test_a_port_mute_to_the_web_probe_gets_no_soap_unless_announced() -> None:
+    """A port that accepted and then told the HTTP probe nothing would only hold a connection slot for
+    another timeout; a WS-Discovery XAddr on it is still tried (the device announced it)."""
+    probe = OnvifProbe(ports=(80, 8899))
+    host = HostState("127.0.0.1", open_ports={80, 8899}, mute_ports={80, 2020},
+                     xaddrs=["http://127.0.0.1:2020/onvif/device_service"])
+    assert probe.targets(make_ctx([]), host) == [
+        ("http://127.0.0.1:2020/onvif/device_service", True),
+        ("http://127.0.0.1:8899/onvif/device_service", False),
+    ]
+
+
 # ------------------------------------------------------------------ fake ONVIF device on loopback
 
 NS = {"s": "http://www.w3.org/2003/05/soap-envelope",

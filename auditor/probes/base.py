@@ -179,6 +179,11 @@ class HostState:
     open_ports: set[int] = field(default_factory=set)
     xaddrs: list[str] = field(default_factory=list)
     """ONVIF device-service URLs WS-Discovery reported for this address (the ONVIF probe tries them first)."""
+    mute_ports: set[int] = field(default_factory=set)
+    """Ports that accepted a connection and then sent not one byte back to the HTTP probe's first request
+    within the timeout (a tarpit, a hung web server): the ONVIF probe, which runs after the HTTP probe,
+    sends them no SOAP request, which could only wait out the same timeout holding one of the device's
+    connection slots."""
     seen: list[Observation] = field(default_factory=list)
     """What this address has answered so far in this scan (kept up to date by the engine while probes run)."""
     hints: Callable[[list[Observation]], set[str]] | None = None

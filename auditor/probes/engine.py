@@ -393,6 +393,11 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
     # web and ONVIF answers say whose firmware it is and whether a login already failed) run after them.
     late = [p for p in host_probes if getattr(p, "after_others", False)]
     others = [p for p in host_probes if p.name != "ports" and p not in late]
+    # ONVIF (SOAP over the device's web servers) after the web probe: a port that accepted and then told
+    # the web probe nothing is not asked again, so a hung web server costs one timeout, not two in a row
+    # on the device's two connection slots (the lab's tarpit was the whole scan's tail).
+    after_web = [p for p in others if getattr(p, "after_web", False)]
+    early = [p for p in others if p not in after_web]
     unicast = [p for n, p in probes.items() if n in _UNICAST_DISCOVERY and hasattr(p, "probe_host")]
     sem = asyncio.Semaphore(host_concurrency(options))
     own = str(ctx.iface_addr.ip)
@@ -414,7 +419,8 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
                 ctx.live.add(ip)
             if ip in ctx.live:
                 state.xaddrs = list(dict.fromkeys(guard.xaddrs.get(ip, [])))
-                await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in others))
+                await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in early))
+                await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in after_web))
                 if late:
                     await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in late))
             done += 1

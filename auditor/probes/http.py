@@ -393,6 +393,8 @@ class HttpProbe:
                 ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, warning=f"connect failed: {exc}"))
                 return
             data, note, cert = got
+            if not data and note is not None and host is not None:
+                host.mute_ports.add(port)  # accepted, then silent: see HostState.mute_ports
             if cert is not None:
                 try:
                     fields.update(certificate_fields(cert))

@@ -707,6 +707,9 @@ def _current_netns() -> tuple[int, int]:
 
 class OnvifProbe:
     name: ClassVar[str] = "onvif"
+    after_web: ClassVar[bool] = True
+    """Runs after the HTTP probe on the same device (the engine): ONVIF is SOAP over the same web
+    servers, and a port that gave the HTTP probe nothing (``HostState.mute_ports``) is not tried."""
 
     def __init__(self, ports: Iterable[int] = ONVIF_PORTS, path: str = DEVICE_PATH, threads: int = THREADS) -> None:
         self.ports = tuple(ports)
@@ -748,7 +751,7 @@ class OnvifProbe:
             if url not in (u for u, _ in out):
                 out.append((url, True))
         for port in self.ports:
-            if port in host.open_ports:
+            if port in host.open_ports and port not in host.mute_ports:
                 url = f"http://{host.ip}{'' if port == 80 else f':{port}'}{self.path}"
                 if url not in (u for u, _ in out):
                     out.append((url, False))

@@ -9,12 +9,14 @@ random tag. Run independent clients inside the scanner namespace with
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import FrameType
 
 import pytest
@@ -53,6 +55,18 @@ def demo_lab() -> Iterator[LabState]:
 
 def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def process_cmdlines() -> set[str]:
+    """Every process command line on the machine now (a secret must never appear in one)."""
+    seen: set[str] = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                seen.add(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace"))
+            except OSError:
+                pass
+    return seen
 
 
 def scanner_run(lab: LabState, argv: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:

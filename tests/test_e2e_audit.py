@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from lab_fixture import process_cmdlines
 
 from auditor.cli import cli
 from auditor.lab import topology
@@ -95,12 +96,7 @@ def watch_cmdlines(proc: subprocess.Popen[str]) -> tuple[int, str, str, set[str]
     """Wait for ``proc``; meanwhile collect every process command line on the machine."""
     seen: set[str] = set()
     while proc.poll() is None:
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    seen.add(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace"))
-                except OSError:
-                    pass
+        seen |= process_cmdlines()
         time.sleep(0.2)
     out, err = proc.communicate()
     return proc.returncode, out, err, seen

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from lab_fixture import process_cmdlines
 
 from auditor.document import validate_document
 from auditor.lab import topology
@@ -32,17 +33,6 @@ DEADLINE = 60
 FACTORY = {"hik-cam-factory": "admin", "dahua-cam-factory": "admin", "axis-cam-factory": "root"}
 
 
-def _cmdlines() -> set[str]:
-    seen: set[str] = set()
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                seen.add(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace"))
-            except OSError:
-                pass
-    return seen
-
-
 def _scan(lab: LabState, tmp: Path, name: str, targets: list[str], *extra: str) -> dict[str, Any]:
     db, out, html = tmp / f"{name}.db", tmp / f"{name}.json", tmp / f"{name}.html"
     argv = [CAMAUDIT, "scan", *targets, "-i", topology.SCANNER_IFACE, "--db", str(db), "--json", str(out),
@@ -50,7 +40,7 @@ def _scan(lab: LabState, tmp: Path, name: str, targets: list[str], *extra: str) 
     proc = subprocess.Popen(scanner_argv(lab.tag, argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen: set[str] = set()
     while proc.poll() is None:  # every process command line on the machine while the scan runs
-        seen |= _cmdlines()
+        seen |= process_cmdlines()
         time.sleep(0.1)
     stdout, stderr = proc.communicate(timeout=DEADLINE + 30)
     assert proc.returncode in (0, 1), stderr

@@ -599,16 +599,4 @@ class UdpProbe:
         return await self.discovery().unicast(quiet, ip, bypass=True)
 
     async def run(self, ctx: ProbeContext) -> None:
-        wide = self.broadcast and self.group is not None
-        await UdpDiscovery(
-            name=self.name,
-            port=self.port,
-            group=self.group,
-            payloads=self.payloads,
-            parse=self.parse,
-            key=self.key,
-            raw_start=self.raw_start,
-            broadcast=wide,
-            listen_group=wide,
-            repeats=self.repeats,
-        ).run(ctx)
+        await self.discovery().run(ctx)

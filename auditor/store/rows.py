@@ -11,14 +11,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from ..mac import normalise_mac
 from ..models import (
-    CONFIDENCES,
-    DEVICE_CLASSES,
     RAW_EXCERPT_MAX,
     Device,
     Evidence,
-    Finding,
     Identity,
     Observation,
 )
@@ -103,36 +99,6 @@ def seen_at(device: Device, default: float) -> float:
     return max((obs.seen_at for obs in device.host.observations), default=default)
 
 
-def scan_device_row(scan_id: int, device_key: str, device: Device,
-                    facts: Mapping[str, Any] | None) -> dict[str, Any]:
-    ident = device.identity
-    ips = list(device.host.ips) or [device.ip]
-    return {
-        "scan_id": scan_id,
-        "device_key": device_key,
-        "host_key": device.key,
-        "ip": device.ip,
-        "ips": dumps(ips),
-        "mac": normalise_mac(device.mac),
-        "maker": ident.maker,
-        "brand": ident.brand,
-        "relation": ident.relation,
-        "relation_text": ident.relation_text,
-        "device_class": ident.device_class if ident.device_class in DEVICE_CLASSES else "unknown",
-        "model": ident.model,
-        "firmware": ident.firmware,
-        "serial": ident.serial,
-        "confidence": ident.confidence if ident.confidence in CONFIDENCES else "low",
-        "covered": 1 if ident.covered else 0,
-        "covered_basis": ident.covered_basis,
-        "evidence": dumps([asdict(ev) for ev in ident.evidence]),
-        "conflicts": dumps(list(ident.conflicts)),
-        "open_ports": dumps(open_ports(device)),
-        "facts": dumps(dict(facts) if facts else {}),
-        "warnings": dumps(host_warnings(device)),
-    }
-
-
 def row_identity(row: Mapping[str, Any]) -> Identity:
     evidence = tuple(Evidence(**ev) for ev in loads(row["evidence"], []))
     return Identity(
@@ -141,24 +107,6 @@ def row_identity(row: Mapping[str, Any]) -> Identity:
         confidence=row["confidence"], covered=bool(row["covered"]), covered_basis=row["covered_basis"],
         evidence=evidence, conflicts=tuple(loads(row["conflicts"], [])),
     )
-
-
-def finding_row(scan_id: int, finding: Finding, device_key: str) -> dict[str, Any]:
-    return {
-        "scan_id": scan_id,
-        "rule_id": finding.rule_id,
-        "title": finding.title,
-        "severity": finding.severity,
-        "device_key": device_key,
-        "ip": finding.ip,
-        "mac": normalise_mac(finding.mac),
-        "message": finding.message,
-        "remediation": finding.remediation,
-        "refs": dumps(list(finding.references)),
-        "evidence": dumps(list(finding.evidence)),
-        "waiver": dumps(asdict(finding.waiver)) if finding.waiver is not None else None,
-        "waiver_state": finding.waiver_state,
-    }
 
 
 def waiver_row(scan_id: int, item: Any) -> dict[str, Any]:

@@ -166,6 +166,17 @@ class Chromium:
                 out.append(p["entry"].get("text", ""))
         return out
 
+    def dialogs(self) -> list[dict[str, Any]]:
+        """Dialogs the page opened (a hostile value that ran would call alert())."""
+        return [ev for ev in self.events if ev["method"] == "Page.javascriptDialogOpening"]
+
+    def assert_self_contained(self, page: Path) -> None:
+        """The report file loaded cleanly: no error, nothing fetched but itself, no dialog, no image."""
+        assert self.errors() == []
+        assert self.requests() == [page.resolve().as_uri()]
+        assert self.dialogs() == []
+        assert self.eval("document.querySelectorAll('img').length") == 0
+
     def requests(self) -> list[str]:
         return [ev["params"]["request"]["url"] for ev in self.events
                 if ev["method"] == "Network.requestWillBeSent"]

@@ -37,10 +37,7 @@ def test_estate_report_in_headless_chromium(tmp_path: Path) -> None:
     write_text(page, render_estate_html(estate))
     with Chromium(width=1400, height=1000) as browser:
         browser.load(page)
-        assert browser.errors() == []
-        assert browser.requests() == [page.resolve().as_uri()]
-        assert not [e for e in browser.events if e["method"] == "Page.javascriptDialogOpening"]
-        assert browser.eval("document.querySelectorAll('img').length") == 0
+        browser.assert_self_contained(page)
         kpi = browser.eval("document.querySelector('#overview [data-kpi=covered]').textContent")
         assert kpi == str(info["covered"])
         ARTIFACTS.mkdir(exist_ok=True)

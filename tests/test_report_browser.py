@@ -48,10 +48,7 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
         browser.load(page)
 
         # Loaded cleanly, nothing fetched, no hostile value ran (alert() would open a dialog).
-        assert browser.errors() == []
-        assert browser.requests() == [page.resolve().as_uri()]
-        assert not [e for e in browser.events if e["method"] == "Page.javascriptDialogOpening"]
-        assert browser.eval("document.querySelectorAll('img').length") == 0
+        browser.assert_self_contained(page)
         assert browser.eval("document.querySelector('.toolbar[data-target=inventory]').hidden") is False
 
         ARTIFACTS.mkdir(exist_ok=True)

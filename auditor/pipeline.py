@@ -73,9 +73,10 @@ STOP_GRACE = 1.0
 """After SIGINT/SIGTERM stopped the probes, what was seen gets this long to be identified and stored."""
 
 
-@dataclass
-class AuditRequest:
-    options: ScanOptions
+@dataclass(kw_only=True)
+class StoredRun:
+    """What every run that stores a scan and reports on it is given: a network audit or an inventory."""
+
     db_path: Path
     rules: list[Path] = field(default_factory=list)
     site: str | None = None
@@ -84,6 +85,11 @@ class AuditRequest:
     fail_on: str | None = None
     lock_timeout: float = 10.0
     today: date | None = None
+
+
+@dataclass(kw_only=True)
+class AuditRequest(StoredRun):
+    options: ScanOptions
     keep_observations: int | None = DEFAULT_KEEP_OBSERVATIONS
     """Raw observations kept for the site's newest this many scans (None: all)."""
 
@@ -309,18 +315,11 @@ def _record(store: Store, scan_id: int, observations: list[Observation], policy:
 # ---------------------------------------------------------------- importing an inventory
 
 
-@dataclass
-class ImportRequest:
+@dataclass(kw_only=True)
+class ImportRequest(StoredRun):
     """``camaudit classify``: an inventory file instead of a network scan."""
 
     path: Path
-    db_path: Path
-    rules: list[Path] = field(default_factory=list)
-    site: str | None = None
-    reports: list[tuple[str, Path]] = field(default_factory=list)
-    fail_on: str | None = None
-    lock_timeout: float = 10.0
-    today: date | None = None
 
 
 def run_import(request: ImportRequest) -> AuditResult:

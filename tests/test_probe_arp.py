@@ -11,10 +11,12 @@ import pytest
 from discovery_fakes import make_ctx, run_probe
 
 from auditor.probes.arp import (
+    SETTLE_MIN,
     ArpProbe,
     build_arp_request,
     parse_arp_reply,
     parse_neighbours,
+    settle_time,
 )
 
 ASSETS = Path(__file__).parent / "assets" / "arp"
@@ -162,6 +164,30 @@ def test_sweep_finds_on_link_hosts_retries_silent_ones_and_respects_scope():
     assert sorted(link.asked) == ["127.0.0.2", "127.0.0.3", "127.0.0.3", "127.0.0.4", "127.0.0.4"]
     assert ctx.rate.count == len(link.asked)
     assert link.closed
+
+
+def test_listening_follows_how_fast_the_segment_answers():
+    assert settle_time(2.0, None) == 2.0  # nothing answered yet: the whole timeout
+    assert settle_time(2.0, 0.004) == SETTLE_MIN  # a LAN answering in milliseconds: the floor
+    assert settle_time(2.0, 0.3) == pytest.approx(1.2)  # a loaded scanner or slow segment: more
+    assert settle_time(2.0, 1.5) == 2.0  # never past the timeout
+    assert settle_time(0.2, 0.001) == 0.2  # a short timeout stays the limit
+
+
+def test_a_sweep_whose_hosts_answer_at_once_does_not_wait_out_the_timeout():
+    # Silent addresses are asked twice and then given up once the answering hosts showed how fast
+    # this link is, not after the probe timeout (here 30 s: the scenario is bounded at 10).
+    link = FakeLink(hosts={"127.0.0.2": "c4:2f:90:a1:b2:c3"}, drop_first={"127.0.0.2"})
+
+    async def scenario():
+        ctx, seen = make_ctx(["127.0.0.2", "127.0.0.3", "127.0.0.4"], timeout=30.0, iface="127.0.0.1/24")
+        probe = ArpProbe(read_neighbours=False, sender_factory=link.sender, receiver_factory=link.receiver)
+        await asyncio.wait_for(run_probe(probe, ctx), 10)
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert [(o.ip, o.fields["mac"]) for o in seen] == [("127.0.0.2", "c4:2f:90:a1:b2:c3")]
+    assert sorted(link.asked) == ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3", "127.0.0.4", "127.0.0.4"]
 
 
 def test_neighbour_entries_fill_in_hosts_the_sweep_missed(monkeypatch):

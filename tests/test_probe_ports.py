@@ -99,7 +99,7 @@ def test_silent_unknown_address_costs_only_the_liveness_ports() -> None:
     tried: list[int] = []
 
     class Counting(PortProbe):
-        async def _try_port(self, ctx, ip, port):  # type: ignore[no-untyped-def]
+        async def _try_port(self, ctx, host, port, knocks=True):  # type: ignore[no-untyped-def]
             tried.append(port)
             return None
 
@@ -135,11 +135,11 @@ class _Flaky(PortProbe):
         self.calls = 0
         self.silent_passes = silent_passes
 
-    async def _try_port(self, ctx, ip, port):  # type: ignore[no-untyped-def]
+    async def _try_port(self, ctx, host, port, knocks=True):  # type: ignore[no-untyped-def]
         self.calls += 1
         if self.calls <= self.silent_passes * len(self.ports):
             return None
-        return await super()._try_port(ctx, ip, port)
+        return await super()._try_port(ctx, host, port, knocks)
 
 
 def _probe_live(silent_passes: int, live: bool) -> tuple[list[Observation], HostState, _Flaky]:
@@ -187,7 +187,7 @@ class _Scripted(PortProbe):
         self.answers = answers
         self.tried: list[int] = []
 
-    async def _try_port(self, ctx, ip, port):  # type: ignore[no-untyped-def]
+    async def _try_port(self, ctx, host, port, knocks=True):  # type: ignore[no-untyped-def]
         self.tried.append(port)
         return (self.answers[port], "")
 

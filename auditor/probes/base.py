@@ -4,8 +4,11 @@ Two kinds of probe:
 * ``DiscoveryProbe`` runs once per scan (ARP sweep, WS-Discovery, SADP, DHIP): it
   sends to the interface's multicast groups and/or to every target address and
   reports what answers.
-* ``HostProbe`` runs once per live host (ports, http, rtsp, onvif), after the port
-  probe has filled ``HostState.open_ports``.
+* ``HostProbe`` runs once per live host (ports, http, rtsp, onvif). On a host discovery
+  already heard, the web and RTSP probes run beside the port probe and make the first
+  connect to their services' standard ports themselves (``HostState.knocks``): the port
+  probe counts those, so an open web port costs one connection, not a knock and then
+  another. Everything else waits for the port probe (``HostState.ports_done``).
 
 Both emit ``Observation`` records through ``ctx.emit`` as soon as they have them, so
 an interrupted scan keeps everything seen so far. Probes never print; they never
@@ -19,7 +22,7 @@ import heapq
 import ipaddress
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -189,6 +192,52 @@ class HostState:
     hints: Callable[[list[Observation]], set[str]] | None = None
     """Observations → the makers they point to (``identify.maker_hints`` with the knowledge base);
     None: no hints, so no maker-specific request is ever sent."""
+
+    knocks: dict[int, asyncio.Future[bool | None]] = field(default_factory=dict)
+    """Ports whose connect a service probe makes itself, its first request's connection standing in for
+    the port probe's knock (one connection per open service port instead of two: at the default
+    global rate that was a tenth of a scan's time). The service probe settles each with what the
+    connect said (``settle_knock``: True accepted, False refused, None silent); the port probe waits
+    for that instead of knocking. Empty: the port probe knocks every port itself."""
+    ports_done: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the port probe has finished: ``open_ports`` is then complete (the alternates and any
+    retry included) and its observation among ``seen``."""
+
+    def expect_knocks(self, ports: Iterable[int]) -> None:
+        """The service probes will make the first connect to ``ports`` (see ``knocks``)."""
+        loop = asyncio.get_running_loop()
+        for port in ports:
+            self.knocks.setdefault(port, loop.create_future())
+
+    def settle_knock(self, port: int, state: bool | None) -> None:
+        """What a service probe's first connect to ``port`` said (True open, False refused, None silent);
+        a port already settled keeps its first answer."""
+        fut = self.knocks.get(port)
+        if fut is not None and not fut.done():
+            fut.set_result(state)
+
+    async def serve_ports(self, ports: Iterable[int], speak: Callable[[int, bool], Awaitable[None]]) -> None:
+        """Run ``speak(port, knocked)`` on each of a service's ``ports`` that is open.
+
+        First on those whose first connect is the service probe's own (``knocks``; ``knocked`` True: a
+        refused or silent connect is then no news, the port is shut, and ``speak`` must settle the knock
+        with what its connect said); then, once the port probe has finished, on the others it found open
+        (an alternate port, a retry's finds). Without knocks: the open ports the port probe left.
+        """
+        ports = tuple(ports)
+        own = [p for p in ports if p in self.knocks]
+        if not own:
+            await asyncio.gather(*(speak(p, False) for p in ports if p in self.open_ports), return_exceptions=True)
+            return
+        try:
+            await asyncio.gather(*(speak(p, True) for p in own), return_exceptions=True)
+        finally:
+            for p in own:  # a try that ended before its connect (the deadline, a given-up device)
+                self.settle_knock(p, None)
+        await self.ports_done.wait()
+        spoken = {p for p in own if self.knocks[p].result() is True}
+        await asyncio.gather(*(speak(p, False) for p in ports if p in self.open_ports and p not in spoken),
+                             return_exceptions=True)
 
     def makers(self, more: Iterable[Observation] = ()) -> set[str]:
         """The makers what this address showed so far (and ``more``, a probe's own findings) point to."""

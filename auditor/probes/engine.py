@@ -405,21 +405,46 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
     tasks: list[asyncio.Future[None]] = []
     done = 0
 
+    async def ports_then_done(state: HostState) -> None:
+        try:
+            if port_probe is not None:
+                await timed("ports", port_probe.probe_host(contexts["ports"], state), state.ip)
+        finally:
+            state.ports_done.set()
+
+    async def beside_ports(probe: Any, state: HostState, ports: list[int]) -> None:
+        try:
+            await timed(probe.name, probe.probe_host(contexts[probe.name], state), state.ip)
+        finally:
+            for port in ports:  # never leave the port probe waiting on a knock this probe did not make
+                state.settle_knock(port, None)
+
     async def one_host(ip: str) -> None:
         nonlocal done
         async with sem:
             state = HostState(ip=ip, seen=guard.seen.setdefault(ip, []), hints=options.maker_hints)
-            first = []
-            if port_probe is not None:
-                first.append(timed("ports", port_probe.probe_host(contexts["ports"], state), ip))
+            # A host discovery heard: the web and RTSP probes start beside the port probe and make the first
+            # connect to their standard ports themselves (HostState.knocks: one connection, not two, per open
+            # service port). An address nothing heard yet is the port probe's alone until it answers.
+            beside: dict[Any, list[int]] = {}
+            if port_probe is not None and ip in ctx.live:
+                standard = getattr(port_probe, "standard", ())
+                for p in early:
+                    if own := [port for port in getattr(p, "service_ports", ()) if port in standard]:
+                        beside[p] = own
+                state.expect_knocks(port for own in beside.values() for port in own)
+                state.xaddrs = list(dict.fromkeys(guard.xaddrs.get(ip, [])))
+            first = [ports_then_done(state)]
             if not ctx.on_link(ip):  # beyond multicast: ask the discovery protocols one to one
                 first += [timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in unicast]
+            first += [beside_ports(p, state, own) for p, own in beside.items()]
             await asyncio.gather(*first)
             if state.open_ports:
                 ctx.live.add(ip)
             if ip in ctx.live:
                 state.xaddrs = list(dict.fromkeys(guard.xaddrs.get(ip, [])))
-                await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in early))
+                await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip)
+                                       for p in early if p not in beside))
                 await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in after_web))
                 if late:
                     await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in late))

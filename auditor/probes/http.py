@@ -12,6 +12,7 @@ functions over the raw reply bytes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import html
 import re
@@ -375,22 +376,35 @@ class HttpProbe:
         self.max_bytes = max_bytes
         self._tls = insecure_tls_context() if self.tls_ports else None
 
+    @property
+    def service_ports(self) -> tuple[int, ...]:
+        """The ports this probe speaks on, where open (the engine may leave their first connect to it)."""
+        return (*self.plain_ports, *self.tls_ports)
+
     async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
         if host.ip not in ctx.scope:
             return
-        ports = [p for p in (*self.plain_ports, *self.tls_ports) if p in host.open_ports]
-        await asyncio.gather(*(self._probe_port(ctx, host.ip, p, host) for p in ports), return_exceptions=True)
 
-    async def _probe_port(self, ctx: ProbeContext, ip: str, port: int, host: HostState | None = None) -> None:
+        async def speak(port: int, knocked: bool) -> None:
+            await self._probe_port(ctx, host.ip, port, host, knocked=knocked)
+
+        await host.serve_ports(self.service_ports, speak)
+
+    async def _probe_port(self, ctx: ProbeContext, ip: str, port: int, host: HostState | None = None, *,
+                          knocked: bool = False) -> None:
+        """``knocked``: this connect is the port's first (``HostState.knocks``): a port that refuses or stays
+        silent is simply shut, no news; one that accepts and then fails (TLS) is reported as before."""
         tls = port in self.tls_ports
         fields: dict[str, Any] = {"port": port, "scheme": "https" if tls else "http"}
         warnings: list[str] = []
-        conn = _Persistent(self, ctx, ip, port, tls)
+        settle = functools.partial(host.settle_knock, port) if knocked and host is not None else None
+        conn = _Persistent(self, ctx, ip, port, tls, settle=settle)
         try:
             try:
                 got = await conn.get("/", last=not self.paths, want_cert=tls)
             except ConnectFailed as exc:
-                ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, warning=f"connect failed: {exc}"))
+                if settle is None or exc.accepted:
+                    ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, warning=f"connect failed: {exc}"))
                 return
             data, note, cert = got
             if not data and note is not None and host is not None:
@@ -459,6 +473,11 @@ class HttpProbe:
         wanted = [r for r in IDENTITY_REQUESTS if r.path not in fields.get("paths", {})]
         if not wanted or "device_info" in fields:
             return
+        if host.knocks and not host.ports_done.is_set():
+            # The evidence must include the port probe's (as it did when this probe ran after it), and this
+            # probe must not hold one of the device's connections while the port probe may need it.
+            await conn.close()
+            await host.ports_done.wait()
         makers = host.makers([Observation(ip=host.ip, probe=self.name, fields=dict(fields))])
         for req in (r for r in wanted if r.maker in makers):
             if ctx.remaining() <= 0:
@@ -569,8 +588,11 @@ def reusable(data: bytes, cut: bool) -> bool:
 class _Persistent:
     """One web port's connection for a run of GETs: reopened (paced) only when it cannot be reused."""
 
-    def __init__(self, probe: HttpProbe, ctx: ProbeContext, ip: str, port: int, tls: bool) -> None:
+    def __init__(self, probe: HttpProbe, ctx: ProbeContext, ip: str, port: int, tls: bool,
+                 settle: Callable[[bool | None], None] | None = None) -> None:
+        """``settle``: told what the first connect said of the port (``open_stream``)."""
         self.probe, self.ctx, self.ip, self.port, self.tls = probe, ctx, ip, port, tls
+        self._settle = settle
         self._cm: Any = None
         self._stream: Stream | None = None
 
@@ -614,7 +636,8 @@ class _Persistent:
         return data, note, cert
 
     async def _open(self, want_cert: bool) -> bytes | None:
-        cm = open_stream(self.ctx, self.ip, self.port, tls=self.probe._tls if self.tls else None)
+        settle, self._settle = self._settle, None
+        cm = open_stream(self.ctx, self.ip, self.port, tls=self.probe._tls if self.tls else None, settle=settle)
         self._stream = await cm.__aenter__()
         self._cm = cm
         if not want_cert:

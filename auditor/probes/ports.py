@@ -163,19 +163,22 @@ class PortProbe:
         found = set(open_ports)
         return [p for std, alt in self.alternates if not std & found for p in alt]
 
-    async def _tried(self, ctx: ProbeContext, ip: str, ports: list[int]) -> list[PortResult]:
-        return list(await asyncio.gather(*(self._try_port(ctx, ip, p) for p in ports), return_exceptions=True))
+    async def _tried(self, ctx: ProbeContext, host: HostState, ports: list[int],
+                     knocks: bool = True) -> list[PortResult]:
+        return list(await asyncio.gather(*(self._try_port(ctx, host, p, knocks) for p in ports),
+                                         return_exceptions=True))
 
-    async def _pass(self, ctx: ProbeContext, ip: str, ports: list[int],
-                    results: list[PortResult]) -> tuple[
+    async def _pass(self, ctx: ProbeContext, host: HostState, ports: list[int],
+                    results: list[PortResult], knocks: bool = True) -> tuple[
             list[int], list[PortResult]]:
         """Every standard port (``results`` holds those of ``ports`` already tried), then the alternates
-        of the services none of whose standard ports accepted: (ports tried, their results)."""
+        of the services none of whose standard ports accepted: (ports tried, their results).
+        ``knocks``: take a service probe's first connect for the port's knock where it makes one."""
         rest = [p for p in self.standard if p not in ports]
-        ports, results = ports + rest, results + await self._tried(ctx, ip, rest)
+        ports, results = ports + rest, results + await self._tried(ctx, host, rest, knocks)
         _, open_ports, _ = _fold(ports, results)
         alternates = self._alternates_for(open_ports)
-        return ports + alternates, results + await self._tried(ctx, ip, alternates)
+        return ports + alternates, results + await self._tried(ctx, host, alternates, knocks)
 
     async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
         if host.ip not in ctx.scope:
@@ -184,15 +187,15 @@ class PortProbe:
         results: list[PortResult] = []
         first = [p for p in self.standard if p in self.liveness_ports]
         if host.ip not in ctx.live and first:
-            tried, results = first, await self._tried(ctx, host.ip, first)
+            tried, results = first, await self._tried(ctx, host, first)
             if not any(isinstance(r, tuple) for r in results):
                 return  # silent address: no host here
-        ports, results = await self._pass(ctx, host.ip, tried, results)
+        ports, results = await self._pass(ctx, host, tried, results)
         answered, open_ports, banners = _fold(ports, results)
         if not answered and host.ip in ctx.live and ctx.remaining() > 0:
             # A host ARP or discovery heard, yet every connect timed out (a busy host or network):
-            # once more before it leaves the port and service probing with nothing said.
-            ports, results = await self._pass(ctx, host.ip, [], [])
+            # once more (every port knocked here) before it leaves the port and service probing with nothing said.
+            ports, results = await self._pass(ctx, host, [], [], knocks=False)
             answered, open_ports, banners = _fold(ports, results)
             if not answered and ctx.remaining() > 0:
                 ctx.emit(Observation(ip=host.ip, probe=self.name, fields={}, warning=UNPROBED))
@@ -204,8 +207,14 @@ class PortProbe:
         ctx.emit(Observation(ip=host.ip, probe=self.name,
                              fields={"open": sorted(open_ports), "banners": banners}, raw=raw[:2048]))
 
-    async def _try_port(self, ctx: ProbeContext, ip: str, port: int) -> tuple[bool, str] | None:
+    async def _try_port(self, ctx: ProbeContext, host: HostState, port: int,
+                        knocks: bool = True) -> tuple[bool, str] | None:
         """(True, banner) open; (False, "") refused (the host answered); None silent."""
+        theirs = host.knocks.get(port) if knocks else None
+        if theirs is not None:  # a service probe's first connect is this port's knock (HostState.knocks)
+            state = await theirs
+            return None if state is None else (state, "")
+        ip = host.ip
         if ctx.remaining() <= 0:
             return None
         if port not in self.banner_ports:

@@ -9,8 +9,9 @@ OPTIONS, DESCRIBE gets a fresh one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from .. import __version__
@@ -122,11 +123,19 @@ class RtspProbe:
         self.ports = tuple(ports)
         self.max_bytes = max_bytes
 
+    @property
+    def service_ports(self) -> tuple[int, ...]:
+        """The ports this probe speaks on, where open (the engine may leave their first connect to it)."""
+        return self.ports
+
     async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
         if host.ip not in ctx.scope:
             return
-        ports = [p for p in self.ports if p in host.open_ports]
-        await asyncio.gather(*(self._probe_port(ctx, host.ip, p) for p in ports), return_exceptions=True)
+
+        async def speak(port: int, knocked: bool) -> None:
+            await self._probe_port(ctx, host.ip, port, functools.partial(host.settle_knock, port) if knocked else None)
+
+        await host.serve_ports(self.ports, speak)
 
     async def _exchange(self, stream: Stream, ctx: ProbeContext, request: bytes) -> tuple[bytes, str | None]:
         await stream.request()
@@ -165,19 +174,24 @@ class RtspProbe:
                 return False  # silent (tarpit) or oversize: do not spend a second wait on it
         return False
 
-    async def _probe_port(self, ctx: ProbeContext, ip: str, port: int) -> None:
+    async def _probe_port(self, ctx: ProbeContext, ip: str, port: int,
+                          settle: Callable[[bool | None], None] | None = None) -> None:
+        """``settle``: this connect is the port's first (``HostState.knocks``), told what it said; a port
+        that refuses or stays silent is then simply shut, no news."""
         url = f"rtsp://{ip}:{port}/"
         warnings: list[str] = []
         raws: list[bytes] = []
         replies: dict[str, HttpResponse | None] = {"OPTIONS": None, "DESCRIBE": None}
         try:
-            async with open_stream(ctx, ip, port) as stream:
+            async with open_stream(ctx, ip, port, settle=settle) as stream:
                 hung_up = await self._talk(ctx, stream, url, ("OPTIONS", "DESCRIBE"), warnings, raws, replies)
             if hung_up:
                 # The server hung up after OPTIONS: one fresh connection for DESCRIBE.
                 async with open_stream(ctx, ip, port) as stream:
                     await self._talk(ctx, stream, url, ("DESCRIBE",), warnings, raws, replies)
         except ConnectFailed as exc:
+            if settle is not None and not exc.accepted and not raws:
+                return
             if not raws:
                 ctx.emit(Observation(ip=ip, probe=self.name, fields={"port": port},
                                      warning=f"connect failed: {exc}"))

@@ -53,9 +53,17 @@ class ConnectFailed(Exception):
     handshake): the address is alive even though this port is not usable.
     """
 
-    def __init__(self, message: str, answered: bool = False) -> None:
+    def __init__(self, message: str, answered: bool = False, accepted: bool = False) -> None:
         super().__init__(message)
-        self.answered = answered
+        self.answered = answered or accepted
+        self.accepted = accepted
+        """The TCP connect was accepted (the port is open); what failed came after (the TLS handshake)."""
+
+    @property
+    def port_state(self) -> bool | None:
+        """What this attempt says of the port, as the port probe's knock would: True open, False refused,
+        None silent."""
+        return True if self.accepted else False if self.answered else None
 
 
 @dataclass
@@ -80,51 +88,80 @@ async def open_stream(
     timeout: float | None = None,
     probe: str | None = None,
     bypass: bool = False,
+    settle: Callable[[bool | None], None] | None = None,
 ) -> AsyncIterator[Stream]:
     """Paced, bounded TCP (or TLS) connection to ``ip:port``, closed (aborted) on exit.
 
     Raises ``ConnectFailed`` on entry when the port refuses, times out, the TLS handshake
     fails, or the device was given up (it stopped answering earlier in the scan). Counted
     against ``probe`` (default ``ctx.probe``) in the device's pacing record; ``bypass`` is for
-    the health checks, which run while the device's other operations wait.
+    the health checks, which run while the device's other operations wait. ``settle`` hears what the TCP
+    connect said of the port the moment it is known (True accepted, False refused, None silent or not
+    tried): a service probe's first connect standing in for the port probe's knock (``HostState.knocks``).
     """
     try:
         async with ctx.host(ip).connection(probe or ctx.probe, bypass=bypass) as paced:
-            reader, writer = await _connect(ctx, ip, port, tls, timeout, paced)
+            reader, writer = await _connect(ctx, ip, port, tls, timeout, paced, settle or _ignore)
             try:
                 yield Stream(reader, writer, paced)
             finally:
                 close(writer)
     except HostGivenUp as exc:
+        if settle is not None:
+            settle(None)
         raise ConnectFailed(str(exc)) from None
 
 
+def _ignore(state: bool | None) -> None:
+    pass
+
+
 async def _connect(ctx: ProbeContext, ip: str, port: int, tls: ssl.SSLContext | None, timeout: float | None,
-                   paced: PacedConnection) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+                   paced: PacedConnection, settle: Callable[[bool | None], None],
+                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     t = budget(ctx, timeout)
     if t <= 0:
+        settle(None)
         raise ConnectFailed("scan deadline reached")
+    end = time.monotonic() + t
     try:
         # asyncio.timeout, not wait_for: no task hop, the SYN leaves in the step the pacing allowed it
         async with asyncio.timeout(t):
-            pair = await asyncio.open_connection(ip, port, ssl=tls, server_hostname="" if tls else None)
+            reader, writer = await asyncio.open_connection(ip, port)
     except TimeoutError:
         paced.silent()
+        settle(None)
         raise ConnectFailed(f"no answer within {t:.1f}s") from None
-    except ssl.SSLError as exc:
-        paced.answered(port)
-        raise ConnectFailed(f"TLS handshake failed: {exc.reason or exc}", answered=True) from None
     except ConnectionRefusedError as exc:
         paced.answered(port, refused=True)
+        settle(False)
         raise ConnectFailed(exc.strerror or "connection refused", answered=True) from None
-    except ConnectionError as exc:  # reset during a TLS handshake: the port is open, the device answered
-        paced.answered(port)
-        raise ConnectFailed(exc.strerror or type(exc).__name__, answered=True) from None
     except OSError as exc:  # host unreachable (no ARP answer, an ICMP error): no answer from the device
         paced.silent()
+        settle(None)
         raise ConnectFailed(exc.strerror or type(exc).__name__) from None
+    except BaseException:  # cancelled: nothing known of the port
+        settle(None)
+        raise
     paced.answered(port)
-    return pair
+    settle(True)
+    if tls is None:
+        return reader, writer
+    # The handshake after the connect, not inside it: a port that accepted is open whatever TLS does next
+    # (the service probes' first connects stand in for the port probe's knocks: ConnectFailed.port_state).
+    try:
+        async with asyncio.timeout(max(0.0, end - time.monotonic())):
+            await writer.start_tls(tls)  # no SNI: cameras are asked by address
+    except BaseException as exc:
+        close(writer)
+        if isinstance(exc, TimeoutError):
+            raise ConnectFailed(f"TLS handshake: no answer within {t:.1f}s", accepted=True) from None
+        if isinstance(exc, ssl.SSLError):
+            raise ConnectFailed(f"TLS handshake failed: {exc.reason or exc}", accepted=True) from None
+        if isinstance(exc, OSError):  # reset during the handshake: the port is open, the device answered
+            raise ConnectFailed(exc.strerror or type(exc).__name__, accepted=True) from None
+        raise
+    return reader, writer
 
 
 async def knock(ctx: ProbeContext, ip: str, port: int, *, probe: str | None = None,

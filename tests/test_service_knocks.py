@@ -1,0 +1,168 @@
+"""An open web or RTSP port costs one connection, not two: on a host discovery heard, the service
+probes make the first connect to their standard ports and the port probe counts it as its knock.
+
+Real probes, real loopback servers (on 127.0.0.5, so the engine does not take them for the scanner's
+own address), run through the scan engine; nothing leaves loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+from hostprobe_support import read_request
+
+from auditor.models import Observation
+from auditor.probes.base import HostState, ProbeContext
+from auditor.probes.engine import ScanOptions, run_scan
+from auditor.probes.http import HttpProbe
+from auditor.probes.pacing import Limits
+from auditor.probes.ports import PortProbe
+from auditor.probes.rtsp import RtspProbe
+from auditor.scope import build_scope
+
+HOST = "127.0.0.5"
+WEB = b"HTTP/1.1 200 OK\r\nServer: Webs\r\nContent-Length: 2\r\n\r\nok"
+RTSP = b"RTSP/1.0 200 OK\r\nCSeq: %d\r\nServer: Hikvision-Webs\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n"
+
+
+class Arp:
+    """Discovery that heard ``HOST`` (as the ARP sweep would)."""
+
+    name = "arp"
+
+    async def run(self, ctx: ProbeContext) -> None:
+        ctx.live.add(HOST)
+        ctx.emit(Observation(ip=HOST, probe="arp", fields={"mac": "c0:56:e3:00:00:05"}))
+
+
+class Servers:
+    """A keep-alive web server and an RTSP server on ``HOST``, counting the connections each accepted."""
+
+    def __init__(self) -> None:
+        self.accepted = {"web": 0, "rtsp": 0}
+
+    async def start(self) -> tuple[int, int]:
+        async def web(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.accepted["web"] += 1
+            try:
+                while True:
+                    await read_request(reader)
+                    writer.write(WEB)
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+
+        async def rtsp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.accepted["rtsp"] += 1
+            cseq = 1
+            try:
+                while True:
+                    await read_request(reader)
+                    writer.write(RTSP % cseq)
+                    cseq += 1
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+
+        self.servers = [await asyncio.start_server(web, HOST, 0), await asyncio.start_server(rtsp, HOST, 0)]
+        self.web, self.rtsp = (s.sockets[0].getsockname()[1] for s in self.servers)
+        return self.web, self.rtsp
+
+    def close(self) -> None:
+        for s in self.servers:
+            s.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def scan(servers: Servers, discovery: bool, web_probe: Callable[[int, int], object] | None = None,
+         ) -> tuple[list[Observation], dict, int]:
+    """``web_probe(web port, shut port)``: the web probe to run (default: the real one on both)."""
+
+    async def main() -> tuple[list[Observation], dict, int]:
+        web, rtsp = await servers.start()
+        shut = closed_port()
+        probes = {"arp": Arp(), "ports": PortProbe(ports=(web, rtsp, shut), liveness_ports=(web,), alternates=()),
+                  "http": (web_probe or (lambda w, s: HttpProbe(plain_ports=(w, s), paths=("/a", "/b"))))(web, shut),
+                  "rtsp": RtspProbe(ports=(rtsp,))}
+        names = ("arp", "ports", "http", "rtsp") if discovery else ("ports", "http", "rtsp")
+        opts = ScanOptions(scope=build_scope([HOST]), interface="lo", probes=names,
+                           limits=Limits(10_000.0, 1000.0, 2), timeout=1.0, deadline=20.0)
+        seen: list[Observation] = []
+        try:
+            outcome = await run_scan(opts, seen.append, load=probes.__getitem__)
+        finally:
+            servers.close()
+        return seen, outcome.stats, shut
+
+    return asyncio.run(main())
+
+
+def by_probe(seen: list[Observation], probe: str) -> list[Observation]:
+    return [o for o in seen if o.probe == probe and o.ip == HOST]
+
+
+def test_a_heard_host_opens_each_service_port_once_and_the_port_probe_still_reports_it():
+    servers = Servers()
+    seen, stats, shut = scan(servers, discovery=True)
+    # one connection each (the service probe's, which was also the port probe's knock), and the
+    # end-of-scan re-check's on one of them
+    assert sorted(servers.accepted.values()) == [1, 2]
+    [ports] = by_probe(seen, "ports")
+    web, rtsp = servers.web, servers.rtsp
+    assert ports.fields["open"] == sorted([web, rtsp])
+    [http] = by_probe(seen, "http")  # the shut web port is no news: no "connect failed" observation
+    assert http.fields["port"] == web and http.fields["paths"] == {"/a": 200, "/b": 200} and http.warning is None
+    [rtsp_obs] = by_probe(seen, "rtsp")
+    assert rtsp_obs.fields["port"] == rtsp and rtsp_obs.warning is None
+    # one connect per port, whoever made it, and the re-check: nothing more
+    assert stats["sent"]["connections"] == 3 + 1  # web, rtsp, the shut one (refused to the web probe); re-check
+    assert stats["recheck"]["answered"] == 1
+
+
+def test_an_address_nothing_heard_yet_is_knocked_first_as_before():
+    # Without discovery the host is unknown until a port answers: the port probe knocks, the services follow.
+    servers = Servers()
+    seen, stats, _ = scan(servers, discovery=False)
+    assert sum(servers.accepted.values()) == 2 + 2 + 1  # a knock and the service's connect each; the re-check
+    assert len(by_probe(seen, "http")) == 1 and len(by_probe(seen, "rtsp")) == 1
+
+
+class CrashingWeb:
+    """A web probe that fails before making the connects it was left (a parser bug, a crash)."""
+
+    name = "http"
+
+    def __init__(self, web: int, shut: int) -> None:
+        self.service_ports = (web, shut)
+
+    async def probe_host(self, ctx: ProbeContext, host: HostState) -> None:
+        raise RuntimeError("bug")
+
+
+def test_a_service_probe_that_fails_never_leaves_the_port_probe_waiting():
+    servers = Servers()
+    seen, stats, _ = scan(servers, discovery=True, web_probe=CrashingWeb)
+    # the port probe finished: the web ports' knocks were never made, so nothing is known of them
+    [ports] = by_probe(seen, "ports")
+    assert ports.fields["open"] == [servers.rtsp]
+    assert not stats["deadline_hit"] and stats["elapsed_s"] < 10
+    assert any(o.probe == "http" and "bug" in (o.warning or "") for o in seen)
+
+
+def test_a_port_that_accepts_and_then_fails_the_tls_handshake_is_open_and_reported():
+    # The web server speaks plain HTTP on what the web probe takes for a TLS port: the connect is accepted
+    # (the port is open, as the port probe's knock would have said), the handshake then fails.
+    servers = Servers()
+    seen, _, _ = scan(servers, discovery=True,
+                      web_probe=lambda web, shut: HttpProbe(plain_ports=(shut,), tls_ports=(web,), paths=()))
+    [ports] = by_probe(seen, "ports")
+    assert ports.fields["open"] == sorted([servers.web, servers.rtsp])
+    [http] = by_probe(seen, "http")
+    assert http.fields["port"] == servers.web and (http.warning or "").startswith("connect failed: TLS handshake")

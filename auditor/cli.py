@@ -64,6 +64,20 @@ class CamauditGroup(click.Group):
     SIGTERM, the deadline) and bugs alike, each as one line on stderr. A bug's traceback
     is printed only with ``-v``; it never exits 1, which a systemd unit counts as success."""
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name, _ in COMMANDS)
+
+    def get_command(self, ctx: click.Context | None, cmd_name: str) -> click.Command | None:
+        """A command's module is imported when that command runs (or ``--help`` lists it), not at start:
+        every run of ``camaudit scan`` paid about 0.07 s importing the other sixteen."""
+        if cmd_name not in self.commands:
+            target = dict(COMMANDS).get(cmd_name)
+            if target is None:
+                return None
+            module_name, attr = target.split(":")
+            self.add_command(getattr(importlib.import_module(module_name), attr), cmd_name)
+        return self.commands[cmd_name]
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             with raise_on_signals():
@@ -105,23 +119,6 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="camaudit: %(levelname)s: %(message)s", stream=sys.stderr)
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)  # a log file added later may lower the root level; stderr stays as asked
-
-
-def _register() -> None:
-    for name, target in COMMANDS:
-        module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            # While the product is being assembled some commands' modules are not there yet;
-            # tests/test_cli.py asserts that every registered command imports.
-            if exc.name and exc.name.startswith("auditor."):
-                continue
-            raise
-        cli.add_command(getattr(module, attr), name)
-
-
-_register()
 
 
 def main() -> None:

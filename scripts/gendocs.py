@@ -66,7 +66,8 @@ def cli_reference() -> str:
     root = _contexts()
     sections = ["```text", cli.get_help(root), "```"]
     for name, _ in COMMANDS:
-        command = cli.commands[name]
+        command = cli.get_command(root, name)
+        assert command is not None
         ctx = click.Context(command, info_name=name, parent=root)
         sections += ["", f"## camaudit {name}", "", "```text", command.get_help(ctx), "```"]
         if isinstance(command, click.Group):

@@ -35,3 +35,26 @@ def test_addresses_sort_numerically_v4_before_v6_text_last() -> None:
     devices = [{"ip": "198.18.0.10", "id": "b"}, {"ip": "198.18.0.9", "id": "z"}, {"ip": "198.18.0.9", "id": "a"}]
     assert [(d["ip"], d["id"]) for d in sort_devices(devices)] == [
         ("198.18.0.9", "a"), ("198.18.0.9", "z"), ("198.18.0.10", "b")]
+
+
+def test_an_observations_order_key_is_computed_once_and_is_not_part_of_it(monkeypatch) -> None:
+    import dataclasses
+    import json
+
+    from auditor import ordering
+    from auditor.models import Observation
+
+    observations = [Observation(ip=f"198.18.0.{i}", probe=p, fields={"port": i, "z": [p]}, seen_at=1.0)
+                    for i in (10, 9, 100) for p in ("rtsp", "http")]
+    twins = [dataclasses.replace(o) for o in observations]
+    first = ordering.sort_observations(reversed(observations))
+    dumps = []
+    monkeypatch.setattr(ordering.json, "dumps", lambda *a, **k: dumps.append(1) or json.JSONEncoder().encode(a[0]))
+    again = ordering.sort_observations(observations)
+    assert again == first and not dumps  # the second sort serialised nothing
+    assert [(o.probe, o.ip) for o in first] == [("http", "198.18.0.9"), ("http", "198.18.0.10"),
+                                                ("http", "198.18.0.100"), ("rtsp", "198.18.0.9"),
+                                                ("rtsp", "198.18.0.10"), ("rtsp", "198.18.0.100")]
+    # the cached key is no field: equality, repr and asdict are those of an observation never sorted
+    assert observations == twins and [repr(o) for o in observations] == [repr(o) for o in twins]
+    assert [dataclasses.asdict(o) for o in observations] == [dataclasses.asdict(o) for o in twins]

@@ -22,11 +22,11 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..mac import normalise_mac
-from ..models import CONFIDENCES, DEVICE_CLASSES, SEVERITIES, Device, Finding
+from ..models import CONFIDENCES, DEVICE_CLASSES, SEVERITIES, Device, Evidence, Finding
 from . import rows
 
 CLOCK_RESOLUTION_S = 10.0
@@ -164,6 +164,10 @@ def state_digest(values: Mapping[str, Any], findings: Iterable[Mapping[str, Any]
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
+_EVIDENCE_FIELDS = tuple(f.name for f in fields(Evidence))
+"""Evidence is flat (text and None): a shallow copy is ``asdict``'s result at a tenth of its cost."""
+
+
 # ---- from a scan ------------------------------------------------------------------------------
 
 
@@ -186,7 +190,7 @@ def from_device(device: Device, facts: Mapping[str, Any] | None, default_seen: f
         "confidence": ident.confidence if ident.confidence in CONFIDENCES else "low",
         "covered": bool(ident.covered),
         "covered_basis": ident.covered_basis,
-        "evidence": [asdict(ev) for ev in ident.evidence],
+        "evidence": [{name: getattr(ev, name) for name in _EVIDENCE_FIELDS} for ev in ident.evidence],
         "conflicts": list(ident.conflicts),
         "open_ports": rows.open_ports(device),
         "facts": dict(facts) if facts else {},

@@ -7,9 +7,9 @@ working after the thread returns to its original namespace. Other threads are
 not affected. Named namespaces are the bind mounts ``ip netns add`` leaves in
 ``/run/netns/``.
 
-Product code, not lab code: the ONVIF probe pins its zeep worker threads to the
-scan's own namespace with :func:`enter_fd`, and ``camaudit demo`` scans from inside
-the lab's scanner namespace; the lab builds its namespaces with it too.
+Product code, not lab code: ``camaudit demo`` scans from inside the lab's scanner
+namespace; the lab builds its namespaces with it too (and its emulator's threads join
+them with :func:`enter_fd`).
 """
 
 from __future__ import annotations

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from auditor.probes.base import RateLimiter
-from auditor.probes.pacing import PROFILES, HostGivenUp, Limits, Pacing, resolve_limits, thread_connecting
+from auditor.probes.pacing import PROFILES, HostGivenUp, Limits, Pacing, resolve_limits
 
 
 def limits(rate: float = 10_000, host_rate: float = 1_000, host_connections: int = 2) -> Limits:
@@ -141,31 +140,6 @@ def test_a_quiet_run_that_passes_the_check_is_not_a_back_off():
 
     calls, given_up = asyncio.run(main())
     assert calls == 2 and given_up is None
-
-
-def test_a_blocking_library_on_a_thread_is_paced_and_counted():
-    async def main() -> tuple[dict[str, int], float]:
-        pacing = Pacing(limits(rate=50, host_rate=1000), limiter=RateLimiter(50, burst=1))
-        host = pacing.host("10.0.0.5")
-
-        def call() -> str:
-            for _ in range(3):  # a library that opens three connections for one call
-                thread_connecting()
-            return "ok"
-
-        t0 = time.monotonic()
-        with ThreadPoolExecutor(2) as pool:
-            results = await asyncio.gather(*(host.call_in_thread("onvif", pool, call, 5.0) for _ in range(4)))
-        assert results == ["ok"] * 4
-        return dict(host.record.sent["onvif"]), time.monotonic() - t0
-
-    sent, took = asyncio.run(main())
-    assert sent == {"requests": 4, "connections": 12}
-    assert took >= 0.2  # 12 global tokens at 50/s
-
-
-def test_thread_connecting_outside_a_paced_call_does_nothing():
-    thread_connecting()
 
 
 def test_profiles_and_explicit_values():

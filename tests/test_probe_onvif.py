@@ -399,11 +399,11 @@ def test_persistently_hostile_device_is_left_after_two_replies() -> None:
 
 
 @pytest.mark.netns
-def test_worker_threads_join_the_callers_namespace() -> None:
-    """A pool thread born in the root namespace must still send from the scan's namespace.
+def test_calls_are_sent_from_the_callers_namespace() -> None:
+    """A probe first used in the root namespace must send from the scan's namespace when called there.
 
     The fake device listens on 127.0.0.1 *inside* a namespace this test creates; in the
-    root namespace nothing listens on that port, so an unpinned worker would be refused.
+    root namespace nothing listens on that port, so a call sent from there would be refused.
     """
     import os
     import subprocess
@@ -411,8 +411,8 @@ def test_worker_threads_join_the_callers_namespace() -> None:
 
     from auditor.netns import enter_netns
 
-    probe = OnvifProbe(threads=1)
-    # First use in the root namespace: the pool's only thread is created here.
+    probe = OnvifProbe()
+    # First use in the root namespace (zeep's document and the probe's transport are built here).
     root_device = FakeOnvif(unauth=CALLS, offset=0)
 
     async def warm() -> None:

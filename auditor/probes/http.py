@@ -398,7 +398,7 @@ class HttpProbe:
         fields: dict[str, Any] = {"port": port, "scheme": "https" if tls else "http"}
         warnings: list[str] = []
         settle = functools.partial(host.settle_knock, port) if knocked and host is not None else None
-        conn = _Persistent(self, ctx, ip, port, tls, settle=settle)
+        conn = KeptConnection(self, ctx, ip, port, tls, settle=settle)
         try:
             try:
                 got = await conn.get("/", last=not self.paths, want_cert=tls)
@@ -438,7 +438,7 @@ class HttpProbe:
         ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=raw_excerpt(data),
                              warning="; ".join(dict.fromkeys(warnings)) or None))
 
-    async def _paths_in_turn(self, ctx: ProbeContext, conn: _Persistent) -> list[Any]:
+    async def _paths_in_turn(self, ctx: ProbeContext, conn: KeptConnection) -> list[Any]:
         """The vendor paths one after the other on the kept connection (one connection for all)."""
         results: list[Any] = []
         for i, path in enumerate(self.paths):
@@ -459,7 +459,7 @@ class HttpProbe:
         async def one(path: str) -> Any:
             if ctx.remaining() <= 0:
                 return ConnectFailed("not tried")
-            alone = _Persistent(self, ctx, ip, port, tls)
+            alone = KeptConnection(self, ctx, ip, port, tls)
             try:
                 return await alone.get(path, last=True)
             finally:
@@ -467,7 +467,7 @@ class HttpProbe:
 
         return list(await asyncio.gather(*(one(p) for p in self.paths), return_exceptions=True))
 
-    async def _identity(self, ctx: ProbeContext, conn: _Persistent, host: HostState, fields: dict[str, Any],
+    async def _identity(self, ctx: ProbeContext, conn: KeptConnection, host: HostState, fields: dict[str, Any],
                         warnings: list[str]) -> None:
         """Ask the identity endpoints of the makers this address points to (``IDENTITY_REQUESTS``)."""
         wanted = [r for r in IDENTITY_REQUESTS if r.path not in fields.get("paths", {})]
@@ -585,7 +585,7 @@ def reusable(data: bytes, cut: bool) -> bool:
     return head.startswith(b"HTTP/1.1") or b"keep-alive" in tokens
 
 
-class _Persistent:
+class KeptConnection:
     """One web port's connection for a run of GETs: reopened (paced) only when it cannot be reused."""
 
     def __init__(self, probe: HttpProbe, ctx: ProbeContext, ip: str, port: int, tls: bool,

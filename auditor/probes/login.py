@@ -43,7 +43,7 @@ from .base import HostState, ProbeContext
 from .channels import channel_fields
 from .contract import Field, ProbeFields
 from .http import FIELDS as HTTP_FIELDS
-from .http import HttpProbe, HttpResponse, _Persistent, parse_response
+from .http import HttpProbe, HttpResponse, KeptConnection, parse_response
 from .pacing import HostPacer
 from .streams import ConnectFailed
 
@@ -153,7 +153,7 @@ class _Session:
 
     def __init__(self, probe: LoginProbe, ctx: ProbeContext, ip: str, port: int, tls: bool) -> None:
         self.ctx, self.tls = ctx, tls
-        self.conn = _Persistent(probe.http, ctx, ip, port, tls)
+        self.conn = KeptConnection(probe.http, ctx, ip, port, tls)
         self.login: _Login | None = None
 
     async def get(self, req: Request) -> HttpResponse | None:

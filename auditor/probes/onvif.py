@@ -13,10 +13,13 @@ After one rejected login no further credentials are sent to that device by any p
 (cameras lock accounts: the device's login record in ``auditor/probes/pacing.py``).
 
 Performance: the devicemgmt WSDL is parsed once per process (``device_document()``);
-each device gets a ``zeep.Client`` built on that Document (tens of microseconds).
-zeep is synchronous, so calls run on a small thread pool; each worker thread joins
-the calling thread's network namespace before it opens a socket, so a scan running
-inside a lab namespace never sends from the root namespace.
+each device gets a ``zeep.Client`` built on that Document (tens of microseconds). zeep
+only builds each request and decodes each reply; the exchange itself goes over the scan's
+own paced, deadline-bounded HTTP connection (``auditor.probes.http``) on the event loop,
+one keep-alive connection per device. (zeep's own transport used to run each call on a
+worker thread through requests: with the threads' namespace pinning and the interpreter
+lock that was a third of a 290-device scan's processor time.) Sockets are opened by the
+scan's thread, so a scan running inside a lab namespace never sends from the root one.
 
 Safety: no redirects, no proxies from the environment, no remote WSDL/XSD loads,
 replies capped and pre-parsed by ``auditor.xmlsafe`` (no DTD, no entities) before
@@ -27,19 +30,13 @@ import); zeep is imported lazily inside the probe.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import functools
-import heapq
 import importlib.util
 import ipaddress
-import os
 import re
-import socket
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +50,9 @@ from ..xmlsafe import UnsafeXML, parse_xml
 from . import httpauth
 from .base import HostState, ProbeContext
 from .contract import Field, ProbeFields
-from .daemon_pool import DaemonThreadPool
-from .pacing import HostGivenUp, thread_connecting
-from .streams import budget
+from .http import HttpProbe, KeptConnection, parse_response, reply_complete, split_head
+from .pacing import HostGivenUp
+from .streams import ConnectFailed, budget
 
 FIELDS = ProbeFields("onvif", (
     Field("xaddr", "str", "the device service URL that answered", "http://198.18.0.11/onvif/device_service"),
@@ -101,7 +98,6 @@ CALLS: tuple[str, ...] = (
     "GetHostname",
 )
 MAX_SOAP_REPLY = 256 * 1024
-THREADS = 16
 MAX_XADDRS = 3
 
 # ------------------------------------------------------------------ zeep, once per process
@@ -145,276 +141,24 @@ def zeep_settings() -> Any:
                          forbid_external=True)
 
 
-_WATCH = threading.local()
-"""Per worker thread: the list the current ``post`` collects its sockets in (see ``_watched_adapter``)."""
-
-
-def _watch(sock: Any) -> None:
-    socks = getattr(_WATCH, "socks", None)
-    if socks is not None and sock is not None:
-        socks.append(sock)
-
-
-class _Watchdog:
-    """One daemon thread that fires every pending deadline (a heap), instead of a thread per request.
-
-    Starting a ``threading.Timer`` for each SOAP call cost a thread start per call: at a
-    thousand cameras that was a tenth of the ONVIF workers' time.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
-        self._seq = 0
-        self._pending: set[int] = set()
-        self._thread: threading.Thread | None = None
-
-    def start(self, seconds: float, fire: Callable[[], None]) -> int:
-        with self._cond:
-            self._seq += 1
-            self._pending.add(self._seq)
-            heapq.heappush(self._heap, (time.monotonic() + seconds, self._seq, fire))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="camaudit-onvif-watchdog", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-            return self._seq
-
-    def cancel(self, handle: int) -> None:
-        with self._cond:
-            self._pending.discard(handle)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._heap:
-                    self._cond.wait()
-                when, handle, fire = self._heap[0]
-                if handle not in self._pending:  # cancelled: drop it
-                    heapq.heappop(self._heap)
-                    continue
-                left = when - time.monotonic()
-                if left > 0:
-                    self._cond.wait(left)
-                    continue
-                heapq.heappop(self._heap)
-                self._pending.discard(handle)
-            with contextlib.suppress(Exception):
-                fire()
-
-
-_WATCHDOG = _Watchdog()
-
-
-def _cut(socks: list[Any], fired: threading.Event) -> None:
-    """Shut the sockets down from the watchdog thread: a read blocked in the worker returns at once."""
-    fired.set()
-    for sock in socks:
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain call, also under an SSLSocket
-
-
-@functools.cache
-def _watched_pools() -> tuple[type, type]:
-    """urllib3 connection pools (HTTP, HTTPS) whose connections report their sockets to ``_WATCH`` on
-    connect and per request, and wait for the scan's global rate before connecting.
-
-    requests' timeouts bound each recv, not the reply: a device dripping a byte just
-    inside the timeout (in the headers or the body) held a pool thread for as long as it
-    liked, and a handful of such devices starved every other device's ONVIF calls.
-    """
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-    class Watched:
-        """Registers the connection's socket with the watchdog on connect and on each response."""
-
-        sock: Any
-
-        def connect(self) -> None:
-            thread_connecting()  # the scan's global rate paces every connection the library opens
-            super().connect()  # type: ignore[misc]
-            _watch(self.sock)
-
-        def getresponse(self) -> Any:
-            _watch(self.sock)
-            return super().getresponse()  # type: ignore[misc]
-
-    class WatchedHTTP(Watched, HTTPConnection):  # type: ignore[misc]
-        pass
-
-    class WatchedHTTPS(Watched, HTTPSConnection):  # type: ignore[misc]
-        pass
-
-    class HTTPPool(HTTPConnectionPool):
-        ConnectionCls = WatchedHTTP
-
-    class HTTPSPool(HTTPSConnectionPool):
-        ConnectionCls = WatchedHTTPS
-
-    return HTTPPool, HTTPSPool
-
-
-@functools.cache
-def _watched_adapter() -> type:
-    """A requests adapter on the watched pools (for anything zeep sends through its session itself)."""
-    from requests.adapters import HTTPAdapter
-
-    http_pool, https_pool = _watched_pools()
-
-    class WatchedAdapter(HTTPAdapter):  # type: ignore[misc]
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
-
-    return WatchedAdapter
-
-
-def _device_pool(session: Any, address: str) -> Any:
-    """The watched urllib3 pool for ``address``, one per device session (its keep-alive connection).
-
-    SOAP calls go straight to it, not through ``requests.Session.post``: preparing and merging a
-    request cost more of the scan's one interpreter lock than the call itself, at thousands of calls.
-    """
-    parts = urlsplit(address)
-    key = (parts.scheme, parts.hostname, parts.port)
-    pools: dict[Any, Any] = session.__dict__.setdefault("camaudit_pools", {})
-    pool = pools.get(key)
-    if pool is None:
-        http_pool, https_pool = _watched_pools()
-        if parts.scheme == "https":
-            pool = https_pool(parts.hostname, parts.port or 443, maxsize=1, cert_reqs="CERT_NONE",
-                              assert_hostname=False)
-        else:
-            pool = http_pool(parts.hostname, parts.port or 80, maxsize=1)
-        pools[key] = pool
-    return pool
-
-
-def close_pools(session: Any) -> None:
-    for pool in session.__dict__.pop("camaudit_pools", {}).values():
-        with contextlib.suppress(Exception):
-            pool.close()
-
-
-def _post(session: Any, address: str, message: bytes, headers: dict[str, str], t: float, cap: int,
-          end: float, on_answer: Callable[[], None]) -> Any:
-    """POST ``message`` on the device's watched pool; a ``requests.Response`` with the body read (capped).
-
-    urllib3's errors come out as the requests exceptions zeep and ``classify_error`` expect.
-    """
-    import requests
-    import urllib3
-    from urllib3.exceptions import ConnectTimeoutError as U3ConnectTimeout
-    from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, ReadTimeoutError
-
-    parts = urlsplit(address)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    merged = dict(session.headers)
-    merged.update(headers)
-    pool = _device_pool(session, address)
-    try:
-        raw = pool.urlopen("POST", path, body=message, headers=merged, retries=False, redirect=False,
-                           timeout=urllib3.Timeout(connect=t, read=t), preload_content=False,
-                           assert_same_host=False)
-        on_answer()
-        try:
-            buf = bytearray()
-            for chunk in raw.stream(16384, decode_content=False):
-                buf += chunk
-                if len(buf) > cap:
-                    raise HostileReply(f"SOAP reply over {cap} bytes")
-                if time.monotonic() > end:
-                    raise HostileReply(f"SOAP reply still arriving after {t:.1f}s")
-        except BaseException:
-            raw.close()
-            raise
-        raw.release_conn()
-    except NewConnectionError as exc:
-        raise requests.exceptions.ConnectionError(exc) from None
-    except U3ConnectTimeout as exc:
-        raise requests.exceptions.ConnectTimeout(exc) from None
-    except ReadTimeoutError as exc:
-        raise requests.exceptions.ReadTimeout(exc) from None
-    except (ProtocolError, HTTPError, OSError) as exc:
-        raise requests.exceptions.ConnectionError(exc) from None
-    resp = requests.Response()
-    resp.status_code = raw.status
-    resp.headers = requests.structures.CaseInsensitiveDict(raw.headers)
-    resp._content = bytes(buf)
-    resp._content_consumed = True
-    resp.url = address
-    resp.encoding = requests.utils.get_encoding_from_headers(resp.headers)
-    return resp
-
-
 @functools.cache
 def _transport_class() -> type:
-    """zeep Transport that never loads remote documents, never follows redirects, caps replies."""
-    import requests
+    """The zeep transport for loading the WSDL files: local files only, never the network.
+
+    zeep sends nothing through it: the probe posts each request itself (``OnvifProbe._call``)."""
     from zeep.exceptions import TransportError
     from zeep.transports import Transport
 
-    adapter = _watched_adapter()
-    # Cameras use self-signed certificates; the probe reads what they say, it does not trust them.
-    # urllib3 would print a warning per request onto the operator's terminal and cron mail.
-    import urllib3
-
-    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-
-    class SafeTransport(Transport):  # type: ignore[misc]
-        def __init__(self, timeout: float = 2.0, cap: int = MAX_SOAP_REPLY,
-                     session: requests.Session | None = None) -> None:
-            super().__init__(timeout=timeout, operation_timeout=timeout, session=session)
-            self.cap = cap
-            self.http_auth: httpauth.Attempt | None = None
-            """HTTP Digest for a device that authenticates ONVIF at the HTTP layer (one account's attempt)."""
-            self.last_challenge: str | None = None
-            """The ``WWW-Authenticate`` of the last 401 this transport received."""
-            self.session.trust_env = False  # no proxies from the environment: packets go to the device only
-            self.session.verify = False
-            self.session.headers["Accept-Encoding"] = "identity"
-            self.session.headers["User-Agent"] = "camaudit"
-            if not isinstance(self.session.get_adapter("http://device/"), adapter):
-                for prefix in ("http://", "https://"):
-                    self.session.mount(prefix, adapter())
-
+    class LocalTransport(Transport):  # type: ignore[misc]
         def load(self, url: str) -> bytes:
             if urlsplit(url).scheme not in ("", "file"):
                 raise TransportError(f"remote schema load refused: {url[:100]}")
             return bytes(super().load(url))
 
-        def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
-            t = float(self.operation_timeout or 2.0)
-            end = time.monotonic() + t
-            socks: list[Any] = []
-            fired = threading.Event()
-            # the whole exchange, not each recv, gets t
-            watchdog = _WATCHDOG.start(t, functools.partial(_cut, socks, fired))
-            _WATCH.socks = socks
-            answered = [False]
-            if self.http_auth is not None:
-                parts = urlsplit(address)
-                uri = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-                headers = {**headers, "Authorization": self.http_auth.header("POST", uri)}
-            try:
-                resp = _post(self.session, address, message, headers, t, self.cap, end,
-                             lambda: answered.__setitem__(0, True))
-            except requests.RequestException:
-                if fired.is_set() and answered[0]:
-                    raise HostileReply(f"SOAP reply still arriving after {t:.1f}s") from None
-                raise  # cut before the headers were whole: no answer, like a silent port
-            finally:
-                _WATCHDOG.cancel(watchdog)
-                _WATCH.socks = None
-            if fired.is_set():
-                raise HostileReply(f"SOAP reply still arriving after {t:.1f}s")
-            self.last_challenge = resp.headers.get("WWW-Authenticate") if resp.status_code == 401 else None
-            check_reply(resp.headers.get("Content-Type", ""), resp._content, self.cap, resp.status_code,
-                        self.last_challenge)
-            return resp
+        def post(self, address: str, message: bytes, headers: dict[str, str]) -> Any:
+            raise TransportError("camaudit posts ONVIF requests itself")
 
-    return SafeTransport
+    return LocalTransport
 
 
 def check_reply(content_type: str, body: bytes, cap: int = MAX_SOAP_REPLY, status: int = 200,
@@ -478,14 +222,35 @@ def _token_class() -> type:
     return OffsetUsernameToken
 
 
-def make_service(xaddr: str, timeout: float, session: Any = None, wsse: Any = None, media: bool = False) -> Any:
-    """A device-service (or, ``media``, media-service) proxy bound to ``xaddr``, built on the shared Document."""
+def make_service(xaddr: str, wsse: Any = None, media: bool = False) -> Any:
+    """A device-service (or, ``media``, media-service) proxy bound to ``xaddr``, built on the shared Document:
+    it builds requests (with the WS-Security token, when given) and decodes replies."""
     import zeep
 
-    transport = _transport_class()(timeout=timeout, session=session)
     document = media_document() if media else device_document()
-    client = zeep.Client(document, transport=transport, wsse=wsse, settings=zeep_settings())
+    client = zeep.Client(document, transport=_transport_class()(), wsse=wsse, settings=zeep_settings())
     return client.create_service(MEDIA_BINDING if media else DEVICE_BINDING, xaddr)
+
+
+def decode_reply(service: Any, operation: str, content: bytes, status: int = 200,
+                 content_type: str = "application/soap+xml; charset=utf-8", challenge: str | None = None) -> Any:
+    """A SOAP reply's result: the hardened check first (``check_reply``), then zeep.
+
+    Raises ``HostileReply``, ``NotSoap``, ``zeep.exceptions.Fault`` or ``TransportError``."""
+    import requests
+
+    check_reply(content_type, content, status=status, challenge=challenge)
+    binding = service._binding
+    resp = requests.Response()  # zeep reads status_code, headers and content
+    resp.status_code = status
+    resp._content = content
+    resp.headers["Content-Type"] = content_type
+    return binding.process_reply(service._client, binding.get(operation), resp)
+
+
+@functools.cache
+def _recorded_service() -> Any:
+    return make_service("http://127.0.0.1/onvif/device_service")
 
 
 def parse_reply(operation: str, content: bytes, status: int = 200,
@@ -494,18 +259,7 @@ def parse_reply(operation: str, content: bytes, status: int = 200,
 
     Raises ``HostileReply``, ``zeep.exceptions.Fault`` or ``TransportError`` like a live call.
     """
-    import requests
-    import zeep
-
-    check_reply(content_type, content, status=status)
-    client = zeep.Client(device_document(), transport=_transport_class()(), settings=zeep_settings())
-    service = client.create_service(DEVICE_BINDING, "http://127.0.0.1/onvif/device_service")
-    binding = service._binding
-    resp = requests.Response()
-    resp.status_code = status
-    resp._content = content
-    resp.headers["Content-Type"] = content_type
-    return binding.process_reply(client, binding.get(operation), resp)
+    return decode_reply(_recorded_service(), operation, content, status, content_type)
 
 
 # ------------------------------------------------------------------ pure interpretation
@@ -553,24 +307,9 @@ def classify_error(exc: BaseException) -> tuple[str, str | None]:
         return "not_soap", None
     if isinstance(exc, ZeepXMLSyntaxError | XMLParseError | ValueError | SyntaxError):
         return "hostile", "malformed SOAP reply"
-    import requests
-
-    if isinstance(exc, requests.RequestException | TimeoutError | OSError):
+    if isinstance(exc, ConnectFailed | TimeoutError | OSError):
         return "unreachable", None
     return "fault", f"unexpected {type(exc).__name__}"
-
-
-def answered_at_all(exc: BaseException) -> bool:
-    """Did the device answer anything before the call failed? (A refused or reset connection, a read
-    timeout after the connect: yes. A connect timeout, an unreachable host: no.)"""
-    import requests
-
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return False
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        text = str(exc).lower()
-        return "refused" in text or "reset" in text
-    return not isinstance(exc, TimeoutError | OSError)
 
 
 def device_time(sdt: Any) -> float | None:
@@ -649,60 +388,56 @@ class CallResult:
 @dataclass
 class _Device:
     xaddr: str
-    timeout: float
     offset_s: float = 0.0
-    session: Any = None
     services: dict[str, Any] = field(default_factory=dict)
-    transports: list[Any] = field(default_factory=list)
+    """zeep service proxies (they build requests and decode replies), one per kind of call: ``service``."""
+    connections: dict[tuple[int, bool], KeptConnection] = field(default_factory=dict)
+    """The device's keep-alive connection per (port, TLS): every call to that port goes on it."""
     http_auth: httpauth.Attempt | None = None
     """Set once the device asked for HTTP Digest: the account's attempt every credentialed call reuses."""
     media_xaddr: str | None = None
     """The media service's URL (GetCapabilities), once known: only ever one naming the device itself."""
+    last_challenge: str | None = None
+    """The ``WWW-Authenticate`` of the last HTTP 401 the device answered."""
 
     @property
     def ip(self) -> str:
         """The device's address (``targets`` only keeps XAddrs naming the host itself)."""
         return urlsplit(self.xaddr).hostname or ""
 
-    def set_timeout(self, seconds: float) -> None:
-        self.timeout = seconds
-        for transport in self.transports:
-            transport.operation_timeout = seconds
+    def kind(self, cred: Any, media: bool = False) -> str:
+        return ("media-" if media else "") + ("none" if cred is None else "digest" if self.http_auth is not None
+                                              else "wsse")
 
     def service(self, cred: Any, media: bool = False) -> Any:
-        """The proxy without credentials (cred None), with a WS-Security token, or with HTTP Digest once the
-        device asked for it (``http_auth`` set): one client each, one HTTP session. ``media``: the media
-        service's proxy (at ``media_xaddr``)."""
-        key = ("media-" if media else "") + ("none" if cred is None else "digest" if self.http_auth is not None
-                                             else "wsse")
+        """The proxy without credentials (cred None), with a WS-Security token, or for HTTP Digest once the
+        device asked for it (``http_auth`` set). ``media``: the media service's proxy (at ``media_xaddr``)."""
+        key = self.kind(cred, media)
         if key not in self.services:
-            import requests
-
-            if self.session is None:
-                self.session = requests.Session()
             wsse = _token_class()(cred.username, cred.password, lambda: self.offset_s) if key.endswith("wsse") else None
             xaddr = self.media_xaddr if media and self.media_xaddr else self.xaddr
-            service = make_service(xaddr, self.timeout, session=self.session, wsse=wsse, media=media)
-            service._client.transport.http_auth = self.http_auth if key.endswith("digest") else None
-            self.transports.append(service._client.transport)
-            self.services[key] = service
+            self.services[key] = make_service(xaddr, wsse=wsse, media=media)
         return self.services[key]
 
-    def last_challenge(self, cred: Any) -> str | None:
-        key = "none" if cred is None else "digest" if self.http_auth is not None else "wsse"
-        service = self.services.get(key)
-        return getattr(service._client.transport, "last_challenge", None) if service is not None else None
+    def connection(self, ctx: ProbeContext, transport: HttpProbe, address: str) -> KeptConnection:
+        parts = urlsplit(address)
+        tls = parts.scheme == "https"
+        port = parts.port or (443 if tls else 80)
+        if (port, tls) not in self.connections:
+            self.connections[(port, tls)] = KeptConnection(transport, ctx, self.ip, port, tls)
+        return self.connections[(port, tls)]
 
-    def close(self) -> None:
-        if self.session is not None:
-            close_pools(self.session)
-            with contextlib.suppress(Exception):
-                self.session.close()
+    async def close(self) -> None:
+        for conn in self.connections.values():
+            await conn.close()
 
 
-def _current_netns() -> tuple[int, int]:
-    st = os.stat("/proc/thread-self/ns/net")
-    return st.st_dev, st.st_ino
+def _cut_short(data: bytes) -> bool:
+    """A reply whose headers promised more body (a length, chunks) than came before the time ran out."""
+    parts = split_head(data)
+    if parts is None or reply_complete(data):
+        return False
+    return bool(re.search(rb"(?im)^content-length:|^transfer-encoding:.*chunked", parts[0]))
 
 
 class OnvifProbe:
@@ -711,22 +446,11 @@ class OnvifProbe:
     """Runs after the HTTP probe on the same device (the engine): ONVIF is SOAP over the same web
     servers, and a port that gave the HTTP probe nothing (``HostState.mute_ports``) is not tried."""
 
-    def __init__(self, ports: Iterable[int] = ONVIF_PORTS, path: str = DEVICE_PATH, threads: int = THREADS) -> None:
+    def __init__(self, ports: Iterable[int] = ONVIF_PORTS, path: str = DEVICE_PATH) -> None:
         self.ports = tuple(ports)
         self.path = path
-        self.threads = threads
-        self._pool: DaemonThreadPool | None = None
-        self._sem: asyncio.Semaphore | None = None
-        self._sem_loop: asyncio.AbstractEventLoop | None = None
-        self._ns_fds: dict[tuple[int, int], int] = {}
-        weakref.finalize(self, OnvifProbe._cleanup, self._ns_fds)
-
-    @staticmethod
-    def _cleanup(fds: dict[tuple[int, int], int]) -> None:
-        for fd in fds.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        fds.clear()
+        self._http = HttpProbe(paths=(), max_bytes=MAX_SOAP_REPLY)
+        """The web probe's paced keep-alive HTTP client, as this probe's transport."""
 
     # -- targets
 
@@ -757,72 +481,63 @@ class OnvifProbe:
                     out.append((url, False))
         return out[:MAX_XADDRS]
 
-    # -- running zeep calls
-
-    def _ns_fd(self, key: tuple[int, int]) -> int | None:
-        """A descriptor of the namespace ``key`` (the caller's, from ``_current_netns``), opened once."""
-        if key not in self._ns_fds:
-            try:
-                self._ns_fds[key] = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                return None
-        return self._ns_fds[key]
-
-    @staticmethod
-    def _pinned(ns_fd: int | None, want: tuple[int, int], fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` in the network namespace the probe was called from (see module docstring)."""
-        if _current_netns() == want:
-            return fn()
-        if ns_fd is None:
-            raise OSError("cannot join the scan's network namespace; call not sent")
-        from ..netns import enter_fd
-
-        with enter_fd(ns_fd):
-            return fn()
+    # -- one SOAP call
 
     async def _call(self, ctx: ProbeContext, dev: _Device, op: str, cred: Any, media: bool = False) -> CallResult:
-        if self._pool is None:
-            self._pool = DaemonThreadPool(self.threads, thread_name_prefix="camaudit-onvif")
-            weakref.finalize(self, self._pool.shutdown, wait=False)
-        loop = asyncio.get_running_loop()
-        if self._sem is None or self._sem_loop is not loop:
-            self._sem, self._sem_loop = asyncio.Semaphore(self.threads), loop
-        host = ctx.host(dev.ip)
-        want = _current_netns()  # a stat of /proc on the event loop: once per call, not twice
-        ns_fd = self._ns_fd(want)
+        """One operation: zeep builds the request, the device's paced connection carries it, zeep decodes."""
         t = budget(ctx)
         if t <= 0:
             return CallResult("unreachable", note="scan deadline reached")
-        stamp = {"sent": time.time()}
-
-        def timed() -> Any:
-            # On the worker: building the zeep client is work the scan's event loop need not do.
-            service = dev.service(cred, media)
-            dev.set_timeout(max(0.01, budget(ctx)))
-            stamp["sent"] = time.time()  # when the request really leaves (after the pacing's wait)
-            return getattr(service, op)()
-
+        service = dev.service(cred, media)
+        address = service._binding_options["address"]
+        parts = urlsplit(address)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            value = await host.call_in_thread(ctx.probe or self.name, self._pool,
-                                              functools.partial(self._pinned, ns_fd, want, timed),
-                                              min(t + 0.5, max(0.01, ctx.remaining())), gate=self._sem,
-                                              hold_slot=False)
-        except HostGivenUp as exc:
-            return CallResult("unreachable", note=str(exc))
-        except TimeoutError:
-            host.silent()
-            return CallResult("unreachable", note=None, sent_at=stamp["sent"], received_at=time.time())
-        except Exception as exc:  # zeep, requests, lxml: all become a classified result
-            kind, note = classify_error(exc)
-            if kind == "unreachable" and not answered_at_all(exc):
-                host.silent()
-            else:
-                host.answered()
-            challenge = exc.challenge if isinstance(exc, NotSoap) else dev.last_challenge(cred)
-            return CallResult(kind, note=note, sent_at=stamp["sent"], received_at=time.time(),
+            envelope, http_headers = service._binding._create(op, (), {}, client=service._client,
+                                                               options=service._binding_options)
+            from zeep.wsdl.utils import etree_to_string
+
+            body = etree_to_string(envelope)
+        except Exception as exc:  # zeep refused to build it (e.g. a WS-Security token): nothing was sent
+            return CallResult("fault", note=f"request not built: {type(exc).__name__}")
+        headers = {str(k): str(v) for k, v in http_headers.items() if str(k).lower() != "content-type"}
+        content_type = http_headers.get("Content-Type", "application/soap+xml; charset=utf-8")
+        auth = dev.http_auth if dev.kind(cred, media).endswith("digest") else None
+
+        def request_headers() -> dict[str, str]:  # a fresh Digest Authorization for each send
+            return {**headers, "Authorization": auth.header("POST", path)} if auth is not None else headers
+
+        conn = dev.connection(ctx, self._http, address)
+        sent = time.time()
+        try:
+            data, note, _ = await conn.get(path, last=False, method="POST", body=body, content_type=content_type,
+                                           headers=request_headers)
+        except ConnectFailed as exc:
+            return CallResult("unreachable", note=str(exc) if "given up" in str(exc) else None, sent_at=sent,
+                              received_at=time.time())
+        received = time.time()
+        if note is not None and data and note.startswith("reply over"):
+            return CallResult("hostile", note=f"SOAP reply over {MAX_SOAP_REPLY} bytes", sent_at=sent,
+                              received_at=received)
+        if not data:
+            return CallResult("unreachable", sent_at=sent, received_at=received)
+        if _cut_short(data):  # a device dripping its reply is cut off at the timeout
+            return CallResult("hostile", note=f"SOAP reply still arriving after {t:.1f}s", sent_at=sent,
+                              received_at=received)
+        try:
+            resp = parse_response(data)
+        except ValueError:
+            return CallResult("not_soap", note=None, sent_at=sent, received_at=received)
+        challenge = resp.header("WWW-Authenticate") if resp.status == 401 else None
+        dev.last_challenge = challenge
+        try:
+            value = decode_reply(service, op, resp.body, resp.status,
+                                 resp.header("Content-Type") or "", challenge)
+        except Exception as exc:  # zeep, lxml, the hardened parser: all become a classified result
+            kind, why = classify_error(exc)
+            return CallResult(kind, note=why, sent_at=sent, received_at=received,
                               challenge=challenge if kind == "auth_needed" else None)
-        host.answered()
-        return CallResult("ok", value=value, sent_at=stamp["sent"], received_at=time.time())
+        return CallResult("ok", value=value, sent_at=sent, received_at=received)
 
     # -- per host
 
@@ -833,10 +548,7 @@ class OnvifProbe:
         if not targets:
             return
         try:
-            # The requests session keeps its connection open between calls: it holds one of the
-            # device's connection slots for the whole conversation, not just for each call.
-            async with ctx.host(host.ip).slot():
-                await self._probe(ctx, host, targets)
+            await self._probe(ctx, host, targets)
         except HostGivenUp:
             return  # the device stopped answering earlier in the scan (recorded by the engine)
         except Exception as exc:  # never let one device stop the scan
@@ -849,14 +561,14 @@ class OnvifProbe:
         discovered = False
         warnings: list[str] = []
         for xaddr, from_wsd in targets:
-            dev = _Device(xaddr, budget(ctx))
+            dev = _Device(xaddr)
             first = await self._call(ctx, dev, CALLS[0], None)
             if first.kind not in ("not_soap", "unreachable"):
                 discovered = from_wsd
                 break
             if from_wsd:
                 warnings.append(f"WS-Discovery XAddr {clean_text(xaddr, 120)} did not answer ONVIF")
-            dev.close()
+            await dev.close()
             dev = None
         if dev is None or first is None:
             if warnings:
@@ -865,7 +577,7 @@ class OnvifProbe:
         try:
             fields = await self._run_calls(ctx, host, dev, first, warnings)
         finally:
-            dev.close()
+            await dev.close()
         if discovered:
             fields["xaddr_source"] = "wsdiscovery"
         ctx.emit(Observation(ip=host.ip, probe=self.name, fields=fields,

@@ -17,11 +17,8 @@ A probe never paces itself. It asks the scan's :class:`Pacing` for the device's
   ``await conn.request()`` before each request sent on it (the first is paid by the
   connection, each further one costs a host token), and ``conn.answered(port, refused=...)``
   or ``conn.silent(port)`` for how the connect went. ``auditor.probes.streams.open_stream``
-  does all of this for asyncio streams;
-* ``await host.datagram(probe)`` before each unicast datagram (one host and one global token);
-* ``await host.call_in_thread(probe, executor, fn)`` for a blocking library (requests, zeep)
-  on a worker thread: a slot and one host token per call, and the library's connect hook
-  calls :func:`thread_connecting` so every new connection it opens waits for a global token.
+  does all of this for asyncio streams (every probe's TCP goes through it, ONVIF's SOAP included);
+* ``await host.datagram(probe)`` before each unicast datagram (one host and one global token).
 
 It also watches each device's health: once a device has answered, ``backoff_after``
 consecutive connection attempts without any answer (no SYN-ACK, no reset) trigger one
@@ -36,17 +33,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import threading
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from .base import RateLane, RateLimiter
-
-T = TypeVar("T")
 
 ORDER_STEP = 1e-9
 """Global-queue priority step per device: devices are served in the order the scan met them (the
@@ -293,45 +285,6 @@ class HostPacer:
         """Record packets a sweep already sent (ARP, ICMP echo): counted, not paced here."""
         self.record.count(probe, kind, n)
 
-    async def call_in_thread(self, probe: str, executor: Executor | None, fn: Callable[[], T],
-                             timeout: float, gate: asyncio.Semaphore | None = None, hold_slot: bool = True) -> T:
-        """Run blocking ``fn`` (one request of a synchronous HTTP library) on ``executor``, paced.
-
-        Holds a connection slot for the call and pays one host token (counted as a request).
-        Inside ``fn`` the library's connect hook calls :func:`thread_connecting`, which blocks
-        the worker thread until a global token is granted (counted as a connection), so a
-        library that reconnects is paced like everything else. ``timeout`` bounds the call
-        once it runs; ``gate`` (the caller's worker-thread semaphore) is taken only then, so
-        waiting for this device's turn holds no worker. ``hold_slot`` False: the caller already
-        holds a slot for the library's session (a keep-alive connection stays open between calls).
-        """
-        loop = asyncio.get_running_loop()
-        async with self.slot() if hold_slot else contextlib.nullcontext():
-            await self.request(probe)
-            async with gate if gate is not None else contextlib.nullcontext():
-                end = time.monotonic() + timeout
-
-                def bound() -> T:
-                    _THREAD.connecting = lambda: self._connect_from_thread(loop, probe, end)
-                    try:
-                        return fn()
-                    finally:
-                        _THREAD.connecting = None
-
-                return await asyncio.wait_for(loop.run_in_executor(executor, bound), timeout)
-
-    def _connect_from_thread(self, loop: asyncio.AbstractEventLoop, probe: str, end: float) -> None:
-        async def token() -> None:
-            await self.pacing.global_token(self.priority)
-            self.record.count(probe, "connections")
-
-        future = asyncio.run_coroutine_threadsafe(token(), loop)
-        try:
-            future.result(timeout=max(0.0, end - time.monotonic()))
-        except Exception as exc:  # timed out, loop closing: the connection is not opened
-            future.cancel()
-            raise OSError(f"no pacing token before the deadline ({type(exc).__name__})") from None
-
     # ---------------------------------------------------------------- logins
 
     def may_log_in(self, username: str) -> bool:
@@ -428,17 +381,3 @@ class PacedConnection:
 
     def silent(self) -> None:
         self.host.silent()
-
-
-_THREAD = threading.local()
-
-
-def thread_connecting() -> None:
-    """Call from a blocking library's connect (on a worker thread run by ``HostPacer.call_in_thread``)
-    just before it opens a TCP connection: blocks until the scan's global limiter allows it.
-
-    Outside such a call (no pacing bound to the thread) it does nothing.
-    """
-    hook = getattr(_THREAD, "connecting", None)
-    if hook is not None:
-        hook()

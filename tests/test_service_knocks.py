@@ -8,8 +8,10 @@ own address), run through the scan engine; nothing leaves loopback.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 from hostprobe_support import read_request
 
@@ -17,10 +19,13 @@ from auditor.models import Observation
 from auditor.probes.base import HostState, ProbeContext
 from auditor.probes.engine import ScanOptions, run_scan
 from auditor.probes.http import HttpProbe
+from auditor.probes.onvif import OnvifProbe
 from auditor.probes.pacing import Limits
 from auditor.probes.ports import PortProbe
 from auditor.probes.rtsp import RtspProbe
 from auditor.scope import build_scope
+
+ONVIF_ASSETS = Path(__file__).parent / "assets" / "onvif"
 
 HOST = "127.0.0.5"
 WEB = b"HTTP/1.1 200 OK\r\nServer: Webs\r\nContent-Length: 2\r\n\r\nok"
@@ -166,3 +171,65 @@ def test_a_port_that_accepts_and_then_fails_the_tls_handshake_is_open_and_report
     assert ports.fields["open"] == sorted([servers.web, servers.rtsp])
     [http] = by_probe(seen, "http")
     assert http.fields["port"] == servers.web and (http.warning or "").startswith("connect failed: TLS handshake")
+
+
+class WebWithOnvif(Servers):
+    """The web server also answers ONVIF's SOAP (as cameras do on port 80), recording each request's connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[tuple[int, str]] = []  # (connection number, "GET /path" or the SOAP operation)
+
+    async def start(self) -> tuple[int, int]:
+        web, rtsp = await super().start()
+        self.servers[0].close()
+
+        async def web_and_soap(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.accepted["web"] += 1
+            number = self.accepted["web"]
+            try:
+                while True:
+                    request = await read_request(reader)
+                    if request.startswith(b"POST"):
+                        op = re.search(rb"<[\w:-]*Body[^>]*>\s*<(?:\w+:)?(\w+)", request)
+                        name = op.group(1).decode() if op else "?"
+                        self.requests.append((number, name))
+                        body = (ONVIF_ASSETS / f"hikvision-{name}.xml").read_bytes()
+                        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml; charset=utf-8\r\n"
+                                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                    else:
+                        self.requests.append((number, request.split(b" ", 2)[1].decode()))
+                        writer.write(WEB)
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+
+        self.servers[0] = await asyncio.start_server(web_and_soap, HOST, web)
+        return web, rtsp
+
+
+def test_onvif_takes_over_the_web_probes_connection():
+    servers = WebWithOnvif()
+
+    async def main() -> list[Observation]:
+        web, rtsp = await servers.start()
+        probes = {"arp": Arp(), "ports": PortProbe(ports=(web, rtsp), liveness_ports=(web,), alternates=()),
+                  "http": HttpProbe(plain_ports=(web,), paths=("/a", "/b")), "rtsp": RtspProbe(ports=(rtsp,)),
+                  "onvif": OnvifProbe(ports=(web,))}
+        opts = ScanOptions(scope=build_scope([HOST]), interface="lo", probes=("arp", "ports", "http", "rtsp", "onvif"),
+                           limits=Limits(10_000.0, 1000.0, 2), timeout=1.0, deadline=20.0)
+        seen: list[Observation] = []
+        try:
+            await run_scan(opts, seen.append, load=probes.__getitem__)
+        finally:
+            servers.close()
+        return seen
+
+    seen = asyncio.run(main())
+    [onvif] = by_probe(seen, "onvif")
+    assert onvif.fields["manufacturer"] == "HIKVISION" and onvif.warning is None
+    # the web probe's GETs and every SOAP call went over one connection (the re-check's, if on this port, is bare)
+    served = {number for number, _ in servers.requests}
+    assert len(served) == 1, servers.requests
+    assert [what for _, what in servers.requests][:3] == ["/", "/a", "/b"]
+    assert [what for _, what in servers.requests][3:] == list(onvif.fields["calls"])

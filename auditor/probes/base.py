@@ -203,6 +203,34 @@ class HostState:
     """Set once the port probe has finished: ``open_ports`` is then complete (the alternates and any
     retry included) and its observation among ``seen``."""
 
+    keep_for: frozenset[tuple[int, bool]] = frozenset()
+    """(port, TLS) of the web servers a later probe speaks to as well (ONVIF's SOAP): the web probe leaves
+    its connection to one of them open (``keep``) and that probe takes it over (``take_kept``), one
+    connection where there were two. Set by the engine."""
+    kept: dict[tuple[int, bool], Any] = field(default_factory=dict)
+    """The web probe's connection left open, by (port, TLS): at most one per device (an idle connection
+    holds one of the device's few connection slots). The engine closes what nobody took."""
+
+    def wants_kept(self, port: int, tls: bool) -> bool:
+        """Should the web probe leave its connection to this port open (``keep_for``, none kept yet)?"""
+        return (port, tls) in self.keep_for and not self.kept
+
+    def keep(self, port: int, tls: bool, conn: Any) -> bool:
+        """Leave ``conn`` open for the later probe; False: not wanted (the caller closes it)."""
+        if not self.wants_kept(port, tls):
+            return False
+        self.kept[(port, tls)] = conn
+        return True
+
+    def take_kept(self, port: int, tls: bool) -> Any | None:
+        """The web probe's open connection to this port, if it left one: the caller now owns it."""
+        return self.kept.pop((port, tls), None)
+
+    async def close_kept(self) -> None:
+        kept, self.kept = list(self.kept.values()), {}
+        for conn in kept:
+            await conn.close()
+
     def expect_knocks(self, ports: Iterable[int]) -> None:
         """The service probes will make the first connect to ``ports`` (see ``knocks``)."""
         loop = asyncio.get_running_loop()
@@ -216,24 +244,45 @@ class HostState:
         if fut is not None and not fut.done():
             fut.set_result(state)
 
-    async def serve_ports(self, ports: Iterable[int], speak: Callable[[int, bool], Awaitable[None]]) -> None:
+    web_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the web probe has spoken to every web port whose knock it made (``serve_ports``' first
+    round): the probes that follow it (ONVIF) may start, on the connection it left open, while the port
+    probe may still be knocking elsewhere."""
+
+    def port_open(self, port: int) -> bool:
+        """Open as far as known now: the port probe found it so, or a service probe's knock did."""
+        knock = self.knocks.get(port)
+        return port in self.open_ports or (knock is not None and knock.done() and knock.result() is True)
+
+    def port_known(self, port: int) -> bool:
+        """Is the port's state known before the port probe has finished (a service probe knocked on it)?"""
+        knock = self.knocks.get(port)
+        return self.ports_done.is_set() or (knock is not None and knock.done())
+
+    async def serve_ports(self, ports: Iterable[int], speak: Callable[[int, bool], Awaitable[None]],
+                          first_done: asyncio.Event | None = None) -> None:
         """Run ``speak(port, knocked)`` on each of a service's ``ports`` that is open.
 
         First on those whose first connect is the service probe's own (``knocks``; ``knocked`` True: a
         refused or silent connect is then no news, the port is shut, and ``speak`` must settle the knock
-        with what its connect said); then, once the port probe has finished, on the others it found open
-        (an alternate port, a retry's finds). Without knocks: the open ports the port probe left.
+        with what its connect said); then (``first_done`` set), once the port probe has finished, on the
+        others it found open (an alternate port, a retry's finds). Without knocks: the open ports the
+        port probe left.
         """
         ports = tuple(ports)
         own = [p for p in ports if p in self.knocks]
         if not own:
             await asyncio.gather(*(speak(p, False) for p in ports if p in self.open_ports), return_exceptions=True)
+            if first_done is not None:
+                first_done.set()
             return
         try:
             await asyncio.gather(*(speak(p, True) for p in own), return_exceptions=True)
         finally:
             for p in own:  # a try that ended before its connect (the deadline, a given-up device)
                 self.settle_knock(p, None)
+            if first_done is not None:
+                first_done.set()
         await self.ports_done.wait()
         spoken = {p for p in own if self.knocks[p].result() is True}
         await asyncio.gather(*(speak(p, False) for p in ports if p in self.open_ports and p not in spoken),

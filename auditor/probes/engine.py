@@ -50,6 +50,8 @@ DEFAULT_PROFILE = "default"
 MIN_HOST_CONCURRENCY = 512
 MAX_HOST_CONCURRENCY = 2048
 _UNICAST_DISCOVERY = ("wsdiscovery", "sadp", "dhip")
+WEB_PROBE = "http"
+"""The probe whose end starts the `after_web` probes (ONVIF), handing them its open connection."""
 
 
 class Progress(Protocol):
@@ -393,9 +395,10 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
     # web and ONVIF answers say whose firmware it is and whether a login already failed) run after them.
     late = [p for p in host_probes if getattr(p, "after_others", False)]
     others = [p for p in host_probes if p.name != "ports" and p not in late]
-    # ONVIF (SOAP over the device's web servers) after the web probe: a port that accepted and then told
-    # the web probe nothing is not asked again, so a hung web server costs one timeout, not two in a row
-    # on the device's two connection slots (the lab's tarpit was the whole scan's tail).
+    # ONVIF (SOAP over the device's web servers) as soon as the web probe is done: a port that accepted and
+    # then told the web probe nothing is not asked again, so a hung web server costs one timeout, not two in
+    # a row on the device's two connection slots (the lab's tarpit was the whole scan's tail); and the web
+    # probe's open connection is ONVIF's (HostState.keep).
     after_web = [p for p in others if getattr(p, "after_web", False)]
     early = [p for p in others if p not in after_web]
     unicast = [p for n, p in probes.items() if n in _UNICAST_DISCOVERY and hasattr(p, "probe_host")]
@@ -419,6 +422,38 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
             for port in ports:  # never leave the port probe waiting on a knock this probe did not make
                 state.settle_knock(port, None)
 
+    def run(probe: Any, state: HostState) -> Any:
+        return timed(probe.name, probe.probe_host(contexts[probe.name], state), state.ip)
+
+    async def after_ports(probe: Any, state: HostState) -> None:
+        await state.ports_done.wait()
+        await run(probe, state)
+
+    async def web_then(state: HostState, web: Any) -> None:
+        """The web probe, and the probes that follow it (ONVIF: SOAP to the same web servers) as soon as it
+        has spoken to the ports it knocked on (HostState.web_ready), on the connection it left open
+        (HostState.keep), while the port probe may still be knocking elsewhere; what nobody took is closed.
+        A port those probes may want whose state only the port probe will know makes them wait for it."""
+        web_task = asyncio.ensure_future(web) if web is not None else None
+        try:
+            if web_task is not None:
+                ready = asyncio.ensure_future(state.web_ready.wait())
+                try:
+                    await asyncio.wait({web_task, ready}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    ready.cancel()
+            if not all(state.port_known(port) for port, _ in state.keep_for):
+                await state.ports_done.wait()
+            state.xaddrs = heard_xaddrs(state.ip)  # discovery may have answered since the host was scheduled
+            await asyncio.gather(*(run(p, state) for p in after_web))
+            if web_task is not None:
+                await web_task
+        finally:
+            if web_task is not None and not web_task.done():
+                web_task.cancel()
+                await asyncio.gather(web_task, return_exceptions=True)
+            await state.close_kept()
+
     async def one_host(ip: str) -> None:
         nonlocal done
         async with sem:
@@ -433,23 +468,39 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
                     if own := [port for port in getattr(p, "service_ports", ()) if port in standard]:
                         beside[p] = own
                 state.expect_knocks(port for own in beside.values() for port in own)
-                state.xaddrs = list(dict.fromkeys(guard.xaddrs.get(ip, [])))
+            if ip in ctx.live:
+                prepare(state)
+            web = next((p for p in early if p.name == WEB_PROBE), None)
             first = [ports_then_done(state)]
             if not ctx.on_link(ip):  # beyond multicast: ask the discovery protocols one to one
                 first += [timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in unicast]
-            first += [beside_ports(p, state, own) for p, own in beside.items()]
+            if beside:
+                first += [beside_ports(p, state, beside[p]) if p in beside else after_ports(p, state)
+                          for p in early if p is not web]
+                web_first = None if web is None else beside_ports(web, state, beside[web]) if web in beside else \
+                    after_ports(web, state)
+                first.append(web_then(state, web_first))
             await asyncio.gather(*first)
             if state.open_ports:
                 ctx.live.add(ip)
             if ip in ctx.live:
-                state.xaddrs = list(dict.fromkeys(guard.xaddrs.get(ip, [])))
-                await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip)
-                                       for p in early if p not in beside))
-                await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in after_web))
+                if not beside:
+                    prepare(state)
+                    await asyncio.gather(*(run(p, state) for p in early if p is not web),
+                                         web_then(state, run(web, state) if web is not None else None))
                 if late:
-                    await asyncio.gather(*(timed(p.name, p.probe_host(contexts[p.name], state), ip) for p in late))
+                    state.xaddrs = heard_xaddrs(ip)
+                    await asyncio.gather(*(run(p, state) for p in late))
             done += 1
             progress.hosts(done, len(scheduled), len(ctx.live))
+
+    def heard_xaddrs(ip: str) -> list[str]:
+        return list(dict.fromkeys(guard.xaddrs.get(ip, [])))
+
+    def prepare(state: HostState) -> None:
+        """What the host probes need to know of a live host before they start."""
+        state.xaddrs = heard_xaddrs(state.ip)
+        state.keep_for = frozenset(e for p in after_web if hasattr(p, "web_endpoints") for e in p.web_endpoints(state))
 
     def schedule(ip: str) -> None:
         if ip in scheduled or ip == own or ip not in options.scope:

@@ -388,7 +388,7 @@ class HttpProbe:
         async def speak(port: int, knocked: bool) -> None:
             await self._probe_port(ctx, host.ip, port, host, knocked=knocked)
 
-        await host.serve_ports(self.service_ports, speak)
+        await host.serve_ports(self.service_ports, speak, first_done=host.web_ready)
 
     async def _probe_port(self, ctx: ProbeContext, ip: str, port: int, host: HostState | None = None, *,
                           knocked: bool = False) -> None:
@@ -399,9 +399,10 @@ class HttpProbe:
         warnings: list[str] = []
         settle = functools.partial(host.settle_knock, port) if knocked and host is not None else None
         conn = KeptConnection(self, ctx, ip, port, tls, settle=settle)
+        keep = host is not None and host.wants_kept(port, tls)  # then no "Connection: close" on the last request
         try:
             try:
-                got = await conn.get("/", last=not self.paths, want_cert=tls)
+                got = await conn.get("/", last=not self.paths and not keep, want_cert=tls)
             except ConnectFailed as exc:
                 if settle is None or exc.accepted:
                     ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, warning=f"connect failed: {exc}"))
@@ -426,26 +427,28 @@ class HttpProbe:
                 return
             fields.update(summarize_root(resp))
             if conn.open or not self.paths:
-                results = await self._paths_in_turn(ctx, conn)
+                results = await self._paths_in_turn(ctx, conn, keep)
             else:
                 results = await self._paths_side_by_side(ctx, ip, port, tls)
             if self.paths:
                 self._add_paths(fields, warnings, results)
             if host is not None:
-                await self._identity(ctx, conn, host, fields, warnings)
+                await self._identity(ctx, conn, host, fields, warnings, keep)
         finally:
-            await conn.close()
+            if not (keep and conn.open and host is not None and host.keep(port, tls, conn)):
+                await conn.close()
         ctx.emit(Observation(ip=ip, probe=self.name, fields=fields, raw=raw_excerpt(data),
                              warning="; ".join(dict.fromkeys(warnings)) or None))
 
-    async def _paths_in_turn(self, ctx: ProbeContext, conn: KeptConnection) -> list[Any]:
-        """The vendor paths one after the other on the kept connection (one connection for all)."""
+    async def _paths_in_turn(self, ctx: ProbeContext, conn: KeptConnection, keep: bool = False) -> list[Any]:
+        """The vendor paths one after the other on the kept connection (one connection for all; ``keep``:
+        left open after the last, for the ONVIF probe)."""
         results: list[Any] = []
         for i, path in enumerate(self.paths):
             if ctx.remaining() <= 0:
                 break
             try:
-                results.append(await conn.get(path, last=i == len(self.paths) - 1))
+                results.append(await conn.get(path, last=i == len(self.paths) - 1 and not keep))
             except ConnectFailed as exc:
                 results.append(exc)
                 if not exc.answered:
@@ -468,7 +471,7 @@ class HttpProbe:
         return list(await asyncio.gather(*(one(p) for p in self.paths), return_exceptions=True))
 
     async def _identity(self, ctx: ProbeContext, conn: KeptConnection, host: HostState, fields: dict[str, Any],
-                        warnings: list[str]) -> None:
+                        warnings: list[str], keep: bool = False) -> None:
         """Ask the identity endpoints of the makers this address points to (``IDENTITY_REQUESTS``)."""
         wanted = [r for r in IDENTITY_REQUESTS if r.path not in fields.get("paths", {})]
         if not wanted or "device_info" in fields:
@@ -483,7 +486,7 @@ class HttpProbe:
             if ctx.remaining() <= 0:
                 return
             try:
-                data, note, _ = await conn.get(req.path, last=True, method=req.method, body=req.body,
+                data, note, _ = await conn.get(req.path, last=not keep, method=req.method, body=req.body,
                                                content_type=req.content_type)
                 resp = parse_response(data)
             except (ConnectFailed, ValueError):
@@ -600,6 +603,13 @@ class KeptConnection:
     def open(self) -> bool:
         """The connection is kept (the server answered with a reusable reply)."""
         return self._stream is not None
+
+    def lend(self, probe: HttpProbe, ctx: ProbeContext) -> None:
+        """Hand the open connection to another probe: its requests are paced and counted as that probe's,
+        read with its caps (``HostState.keep``: the web probe's connection, taken over by ONVIF)."""
+        self.probe, self.ctx = probe, ctx
+        if self._stream is not None:
+            self._stream.paced.probe = ctx.probe or self._stream.paced.probe
 
     async def get(self, path: str, *, last: bool, want_cert: bool = False, method: str = "GET", body: bytes = b"",
                   content_type: str | None = None,

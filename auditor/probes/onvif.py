@@ -30,6 +30,7 @@ import); zeep is imported lazily inside the probe.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import importlib.util
@@ -388,6 +389,7 @@ class CallResult:
 @dataclass
 class _Device:
     xaddr: str
+    host: HostState | None = None
     offset_s: float = 0.0
     services: dict[str, Any] = field(default_factory=dict)
     """zeep service proxies (they build requests and decode replies), one per kind of call: ``service``."""
@@ -420,11 +422,17 @@ class _Device:
         return self.services[key]
 
     def connection(self, ctx: ProbeContext, transport: HttpProbe, address: str) -> KeptConnection:
+        """The connection to ``address``'s port: the web probe's, when it left it open (``HostState.keep``)."""
         parts = urlsplit(address)
         tls = parts.scheme == "https"
         port = parts.port or (443 if tls else 80)
         if (port, tls) not in self.connections:
-            self.connections[(port, tls)] = KeptConnection(transport, ctx, self.ip, port, tls)
+            conn = self.host.take_kept(port, tls) if self.host is not None else None
+            if conn is not None:
+                conn.lend(transport, ctx)
+            else:
+                conn = KeptConnection(transport, ctx, self.ip, port, tls)
+            self.connections[(port, tls)] = conn
         return self.connections[(port, tls)]
 
     async def close(self) -> None:
@@ -443,8 +451,19 @@ def _cut_short(data: bytes) -> bool:
 class OnvifProbe:
     name: ClassVar[str] = "onvif"
     after_web: ClassVar[bool] = True
-    """Runs after the HTTP probe on the same device (the engine): ONVIF is SOAP over the same web
-    servers, and a port that gave the HTTP probe nothing (``HostState.mute_ports``) is not tried."""
+    """Runs as soon as the HTTP probe is done with the device (the engine): ONVIF is SOAP over the same
+    web servers, so it takes over the web probe's open connection to one of ``web_ports`` (``HostState.keep``),
+    and a port that gave the HTTP probe nothing (``HostState.mute_ports``) is not tried."""
+
+    def web_endpoints(self, host: HostState) -> frozenset[tuple[int, bool]]:
+        """(port, TLS) of every web server this probe may speak SOAP to on ``host`` (its XAddrs', its ports)."""
+        found = {(p, False) for p in self.ports}
+        for xaddr in host.xaddrs:
+            parts = urlsplit(str(xaddr).strip())
+            with contextlib.suppress(ValueError):
+                if parts.scheme in ("http", "https") and parts.hostname == host.ip:
+                    found.add((parts.port or (443 if parts.scheme == "https" else 80), parts.scheme == "https"))
+        return frozenset(found)
 
     def __init__(self, ports: Iterable[int] = ONVIF_PORTS, path: str = DEVICE_PATH) -> None:
         self.ports = tuple(ports)
@@ -475,7 +494,7 @@ class OnvifProbe:
             if url not in (u for u, _ in out):
                 out.append((url, True))
         for port in self.ports:
-            if port in host.open_ports and port not in host.mute_ports:
+            if host.port_open(port) and port not in host.mute_ports:
                 url = f"http://{host.ip}{'' if port == 80 else f':{port}'}{self.path}"
                 if url not in (u for u, _ in out):
                     out.append((url, False))
@@ -561,7 +580,7 @@ class OnvifProbe:
         discovered = False
         warnings: list[str] = []
         for xaddr, from_wsd in targets:
-            dev = _Device(xaddr)
+            dev = _Device(xaddr, host)
             first = await self._call(ctx, dev, CALLS[0], None)
             if first.kind not in ("not_soap", "unreachable"):
                 discovered = from_wsd

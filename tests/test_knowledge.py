@@ -263,3 +263,15 @@ def test_unknown_key_names_file_and_line(seed_copy: Path, name: str, old: str, n
     assert err.value.path and err.value.path.endswith(name)
     assert err.value.line == line
     assert "unknown key" in str(err.value) and repr(new.split(":")[0].strip()) in str(err.value)
+
+
+def test_an_open_port_is_never_a_maker_hint() -> None:
+    # The web probe asks a maker's identity API without waiting for the port probe (they run side by side):
+    # that is only sound while no port signature is strong enough to be a maker hint (medium or more).
+    from auditor.identify import maker_hints
+    from auditor.models import Observation
+
+    ports = [s for s in KB.signatures if s.kind == "port"]
+    assert ports and all(s.maker is None or s.strength == "weak" for s in ports)
+    every_port = Observation(ip="198.18.0.9", probe="ports", fields={"open": list(range(1, 65536)), "banners": {}})
+    assert maker_hints([every_port], KB) == set()

@@ -476,11 +476,8 @@ class HttpProbe:
         wanted = [r for r in IDENTITY_REQUESTS if r.path not in fields.get("paths", {})]
         if not wanted or "device_info" in fields:
             return
-        if host.knocks and not host.ports_done.is_set():
-            # The evidence must include the port probe's (as it did when this probe ran after it), and this
-            # probe must not hold one of the device's connections while the port probe may need it.
-            await conn.close()
-            await host.ports_done.wait()
+        # Not waiting for the port probe: an open port is weak evidence, never a maker hint (tests/test_knowledge
+        # asserts no port signature is stronger), so its findings cannot change which identity API is asked.
         makers = host.makers([Observation(ip=host.ip, probe=self.name, fields=dict(fields))])
         for req in (r for r in wanted if r.maker in makers):
             if ctx.remaining() <= 0:

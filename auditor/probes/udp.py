@@ -406,14 +406,18 @@ class Sweep:
 
     One trip through the event loop per batch, not per packet: on a busy loop (hundreds of
     devices being probed) a sweep that waited per packet crawled at a few dozen a second and
-    found the last devices late. The batch never exceeds the limiter's burst, so the rate holds.
+    found the last devices late. A batch is a twentieth of a second's worth of the rate (at least
+    ``BATCH``): with a fixed 16 the trips themselves paced the sweep, and at ``--profile fast``
+    (5,000/s) the ARP sweep of a 290-device LAN took 4 s instead of 0.1 s and held the whole scan
+    open. The batch never exceeds the limiter's burst, so the rate holds.
     """
 
     BATCH = 16
+    BATCH_SECONDS = 0.05
 
     def __init__(self, ctx: ProbeContext, packets: int) -> None:
         self.ctx = ctx
-        self.batch = max(1, min(self.BATCH, int(ctx.rate.burst)))
+        self.batch = max(1, min(max(self.BATCH, int(ctx.rate.rate * self.BATCH_SECONDS)), int(ctx.rate.burst)))
         self.todo = packets
         """Packets still to send: the last batch takes no more tokens than it needs."""
         self.left = 0

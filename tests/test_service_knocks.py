@@ -208,24 +208,28 @@ class WebWithOnvif(Servers):
         return web, rtsp
 
 
-def test_onvif_takes_over_the_web_probes_connection():
-    servers = WebWithOnvif()
-
-    async def main() -> list[Observation]:
+def scan_with_onvif(servers: WebWithOnvif, connections: int) -> tuple[list[Observation], dict]:
+    async def main() -> tuple[list[Observation], dict]:
         web, rtsp = await servers.start()
-        probes = {"arp": Arp(), "ports": PortProbe(ports=(web, rtsp), liveness_ports=(web,), alternates=()),
-                  "http": HttpProbe(plain_ports=(web,), paths=("/a", "/b")), "rtsp": RtspProbe(ports=(rtsp,)),
+        shut = closed_port()  # a second web port: the web probe knocks on it after the first (one slot: in turn)
+        probes = {"arp": Arp(), "ports": PortProbe(ports=(web, rtsp, shut), liveness_ports=(web,), alternates=()),
+                  "http": HttpProbe(plain_ports=(web, shut), paths=("/a", "/b")), "rtsp": RtspProbe(ports=(rtsp,)),
                   "onvif": OnvifProbe(ports=(web,))}
         opts = ScanOptions(scope=build_scope([HOST]), interface="lo", probes=("arp", "ports", "http", "rtsp", "onvif"),
-                           limits=Limits(10_000.0, 1000.0, 2), timeout=1.0, deadline=20.0)
+                           limits=Limits(10_000.0, 1000.0, connections), timeout=1.0, deadline=20.0)
         seen: list[Observation] = []
         try:
-            await run_scan(opts, seen.append, load=probes.__getitem__)
+            outcome = await run_scan(opts, seen.append, load=probes.__getitem__)
         finally:
             servers.close()
-        return seen
+        return seen, outcome.stats
 
-    seen = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_onvif_takes_over_the_web_probes_connection():
+    servers = WebWithOnvif()
+    seen, _ = scan_with_onvif(servers, connections=2)
     [onvif] = by_probe(seen, "onvif")
     assert onvif.fields["manufacturer"] == "HIKVISION" and onvif.warning is None
     # the web probe's GETs and every SOAP call went over one connection (the re-check's, if on this port, is bare)
@@ -233,3 +237,14 @@ def test_onvif_takes_over_the_web_probes_connection():
     assert len(served) == 1, servers.requests
     assert [what for _, what in servers.requests][:3] == ["/", "/a", "/b"]
     assert [what for _, what in servers.requests][3:] == list(onvif.fields["calls"])
+
+
+def test_with_one_connection_per_device_nothing_is_left_open_and_nothing_waits_for_it():
+    # --profile ot: one connection at a time per device. A connection left open for ONVIF would hold the only
+    # slot while the web probe still needs it for its other ports: the scan would wait for its deadline.
+    servers = WebWithOnvif()
+    seen, stats = scan_with_onvif(servers, connections=1)
+    [onvif] = by_probe(seen, "onvif")
+    assert onvif.fields["manufacturer"] == "HIKVISION"
+    assert not stats["deadline_hit"] and stats["elapsed_s"] < 10
+    assert len({number for number, _ in servers.requests}) == 2  # the web probe's connection, then ONVIF's own

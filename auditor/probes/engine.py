@@ -500,7 +500,11 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
     def prepare(state: HostState) -> None:
         """What the host probes need to know of a live host before they start."""
         state.xaddrs = heard_xaddrs(state.ip)
-        state.keep_for = frozenset(e for p in after_web if hasattr(p, "web_endpoints") for e in p.web_endpoints(state))
+        # A connection left open for ONVIF holds one of the device's slots until ONVIF takes it, which is once the
+        # web probe has been through its other ports: with a single slot (--profile ot) that would never come.
+        if options.limits.host_connections > 1:
+            state.keep_for = frozenset(e for p in after_web if hasattr(p, "web_endpoints")
+                                       for e in p.web_endpoints(state))
 
     def schedule(ip: str) -> None:
         if ip in scheduled or ip == own or ip not in options.scope:

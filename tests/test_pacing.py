@@ -166,3 +166,75 @@ def test_what_was_sent_reads_like_a_sentence():
     host.record.count("http", "connections", 2)
     host.record.count("http", "requests", 5)
     assert host.record.sent_summary() == "arp: 1 datagram; http: 2 connections, 5 requests"
+
+
+def test_waiting_for_the_global_rate_holds_none_of_the_devices_slots():
+    """A connection queued behind a busy network must not hold one of the device's few slots: the device's
+    other probes keep using their connections meanwhile (their requests need no global token)."""
+
+    async def main() -> tuple[list[str], list[float], float]:
+        limiter = RateLimiter(20, burst=1)  # one token every 50 ms
+        pacing = Pacing(limits(rate=20, host_rate=1_000, host_connections=2), limiter=limiter)
+        busy = pacing.host("10.0.0.9")  # another device whose knocks fill the global queue
+        host = pacing.host("10.0.0.5")
+        order: list[str] = []
+        starts: list[float] = []
+
+        async def knock(pacer, name: str) -> None:  # type: ignore[no-untyped-def]
+            async with pacer.connection("ports"):
+                starts.append(time.monotonic())
+                order.append(name)
+
+        async def web() -> None:  # holds a connection and sends requests on it
+            async with host.connection("http") as conn:
+                starts.append(time.monotonic())
+                order.append("web")
+                for _ in range(3):
+                    await conn.request()
+                    order.append("request")
+                    await asyncio.sleep(0.01)
+
+        queued = [asyncio.ensure_future(knock(busy, f"busy{i}")) for i in range(6)]
+        queued += [asyncio.ensure_future(knock(host, f"knock{i}")) for i in range(2)]
+        await asyncio.sleep(0)
+        free_while_queued = host._semaphore()._value  # both of this device's knocks wait for tokens
+        await asyncio.gather(web(), *queued)
+        return order, starts, free_while_queued
+
+    order, starts, free = asyncio.run(main())
+    assert free == 2  # waiting in the global queue, the two knocks held neither slot (before: both)
+    assert sorted(order) == sorted([*(f"busy{i}" for i in range(6)), "knock0", "knock1", "web", *["request"] * 3])
+    gaps = [b - a for a, b in zip(sorted(starts), sorted(starts)[1:], strict=False)]
+    assert min(gaps) >= 0.04  # and the global rate held: 20/s, one start per token
+
+
+def test_a_token_that_comes_while_every_slot_is_busy_is_given_back():
+    async def main() -> tuple[float, list[str]]:
+        limiter = RateLimiter(1_000, burst=5)
+        pacing = Pacing(limits(rate=1_000, host_rate=1_000, host_connections=1), limiter=limiter)
+        host = pacing.host("10.0.0.5")
+        order: list[str] = []
+        release = asyncio.Event()
+
+        async def long_one() -> None:
+            async with host.connection("http"):
+                order.append("first opened")
+                await release.wait()
+            order.append("first closed")
+
+        async def second() -> None:
+            async with host.connection("ports"):
+                order.append("second opened")
+
+        first = asyncio.ensure_future(long_one())
+        await asyncio.sleep(0.01)
+        waiting = asyncio.ensure_future(second())
+        await asyncio.sleep(0.05)  # its token came, the only slot was busy: given back
+        tokens = limiter._tokens
+        release.set()
+        await asyncio.gather(first, waiting)
+        return tokens, order
+
+    tokens, order = asyncio.run(main())
+    assert tokens >= 4  # the bucket is full again but for the first connection's token: nothing was kept
+    assert order == ["first opened", "first closed", "second opened"]

@@ -43,7 +43,7 @@ class RateLimiter:
     Waiters are served in priority order, then first come first served: discovery probes
     use a higher-priority ``lane`` so a long queue of port probes cannot starve the
     multicast/unicast discovery packets whose answers decide which hosts exist; host
-    operations are ordered by the device they go to (the first met is served first).
+    operations are served first come first served.
     """
 
     def __init__(self, rate: float, burst: int | None = None) -> None:
@@ -87,6 +87,11 @@ class RateLimiter:
                 fut.set_result(None)
                 continue
             await asyncio.sleep((n - self._tokens) / self.rate)
+
+    def refund(self, n: int = 1) -> None:
+        """Give back tokens taken for sends that did not happen then (never above the burst)."""
+        self._refill()
+        self._tokens = min(self.burst, self._tokens + n)
 
     def lane(self, priority: float) -> RateLane:
         """A view of this limiter whose ``acquire`` waits at ``priority``."""

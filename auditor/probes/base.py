@@ -8,7 +8,8 @@ Two kinds of probe:
   already heard, the web and RTSP probes run beside the port probe and make the first
   connect to their services' standard ports themselves (``HostState.knocks``): the port
   probe counts those, so an open web port costs one connection, not a knock and then
-  another. Everything else waits for the port probe (``HostState.ports_done``).
+  another. ONVIF follows the web probe (``HostState.web_ready``) on the connection it left
+  open (``HostState.keep``); everything else waits for the port probe (``HostState.ports_done``).
 
 Both emit ``Observation`` records through ``ctx.emit`` as soon as they have them, so
 an interrupted scan keeps everything seen so far. Probes never print; they never
@@ -208,6 +209,11 @@ class HostState:
     """Set once the port probe has finished: ``open_ports`` is then complete (the alternates and any
     retry included) and its observation among ``seen``."""
 
+    web_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the web probe has spoken to every web port whose knock it made (``serve_ports``' first
+    round): the probes that follow it (ONVIF) may start, on the connection it left open, while the port
+    probe may still be knocking elsewhere."""
+
     keep_for: frozenset[tuple[int, bool]] = frozenset()
     """(port, TLS) of the web servers a later probe speaks to as well (ONVIF's SOAP): the web probe leaves
     its connection to one of them open (``keep``) and that probe takes it over (``take_kept``), one
@@ -248,11 +254,6 @@ class HostState:
         fut = self.knocks.get(port)
         if fut is not None and not fut.done():
             fut.set_result(state)
-
-    web_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set once the web probe has spoken to every web port whose knock it made (``serve_ports``' first
-    round): the probes that follow it (ONVIF) may start, on the connection it left open, while the port
-    probe may still be knocking elsewhere."""
 
     def port_open(self, port: int) -> bool:
         """Open as far as known now: the port probe found it so, or a service probe's knock did."""

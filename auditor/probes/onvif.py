@@ -452,7 +452,7 @@ class OnvifProbe:
     name: ClassVar[str] = "onvif"
     after_web: ClassVar[bool] = True
     """Runs as soon as the HTTP probe is done with the device (the engine): ONVIF is SOAP over the same
-    web servers, so it takes over the web probe's open connection to one of ``web_ports`` (``HostState.keep``),
+    web servers, so it takes over the web probe's open connection to one of ``web_endpoints`` (``HostState.keep``),
     and a port that gave the HTTP probe nothing (``HostState.mute_ports``) is not tried."""
 
     def web_endpoints(self, host: HostState) -> frozenset[tuple[int, bool]]:
@@ -531,9 +531,9 @@ class OnvifProbe:
         try:
             data, note, _ = await conn.get(path, last=False, method="POST", body=body, content_type=content_type,
                                            headers=request_headers)
-        except ConnectFailed as exc:
-            return CallResult("unreachable", note=str(exc) if "given up" in str(exc) else None, sent_at=sent,
-                              received_at=time.time())
+        except ConnectFailed as exc:  # refused, silent, a failed TLS handshake, or a device given up
+            return CallResult("unreachable", note=str(exc) if "stopped answering" in str(exc) else None,
+                              sent_at=sent, received_at=time.time())
         received = time.time()
         if note is not None and data and note.startswith("reply over"):
             return CallResult("hostile", note=f"SOAP reply over {MAX_SOAP_REPLY} bytes", sent_at=sent,

@@ -59,12 +59,6 @@ class ConnectFailed(Exception):
         self.accepted = accepted
         """The TCP connect was accepted (the port is open); what failed came after (the TLS handshake)."""
 
-    @property
-    def port_state(self) -> bool | None:
-        """What this attempt says of the port, as the port probe's knock would: True open, False refused,
-        None silent."""
-        return True if self.accepted else False if self.answered else None
-
 
 @dataclass
 class Stream:
@@ -148,7 +142,7 @@ async def _connect(ctx: ProbeContext, ip: str, port: int, tls: ssl.SSLContext | 
     if tls is None:
         return reader, writer
     # The handshake after the connect, not inside it: a port that accepted is open whatever TLS does next
-    # (the service probes' first connects stand in for the port probe's knocks: ConnectFailed.port_state).
+    # (the service probes' first connects stand in for the port probe's knocks: ``settle``).
     try:
         async with asyncio.timeout(max(0.0, end - time.monotonic())):
             await writer.start_tls(tls)  # no SNI: cameras are asked by address

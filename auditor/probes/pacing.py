@@ -194,10 +194,10 @@ class Pacing:
 class HostPacer:
     """Pacing and health of one device; every probe's operations on it go through here."""
 
-    def __init__(self, pacing: Pacing, ip: str, priority: float | None = None) -> None:
+    def __init__(self, pacing: Pacing, ip: str) -> None:
         self.pacing = pacing
         self.ip = ip
-        self.priority = pacing.priority if priority is None else priority
+        self.priority = pacing.priority
         self.record = HostRecord()
         self._interval = 1.0 / pacing.limits.host_rate
         self._next = 0.0
@@ -252,8 +252,7 @@ class HostPacer:
             yield
 
     @contextlib.asynccontextmanager
-    async def connection(self, probe: str, *, bypass: bool = False,
-                         priority: float | None = None) -> AsyncIterator[PacedConnection]:
+    async def connection(self, probe: str, *, bypass: bool = False) -> AsyncIterator[PacedConnection]:
         """Pay for opening one connection (host + global token), then hold a connection slot for the body.
 
         The global token comes first: an operation waiting in the global queue holds none of the device's
@@ -267,7 +266,7 @@ class HostPacer:
         Raises :class:`HostGivenUp` when the device was given up. ``bypass`` is for the
         health checks themselves (they run while other operations wait on them).
         """
-        queued = self.priority if priority is None else priority
+        queued = self.priority
         await self._usable(bypass)
         await self._host_token()
         slots = self._semaphore()
@@ -297,11 +296,11 @@ class HostPacer:
         await self._settle()
         self.record.count(probe, "requests")
 
-    async def datagram(self, probe: str, *, bypass: bool = False, priority: float | None = None) -> None:
+    async def datagram(self, probe: str, *, bypass: bool = False) -> None:
         """One unicast datagram to the device: one host and one global token."""
         await self._usable(bypass)
         await self._host_token()
-        await self.pacing.global_token(self.priority if priority is None else priority)
+        await self.pacing.global_token(self.priority)
         await self._settle()
         self.record.count(probe, "datagrams")
 

@@ -248,3 +248,23 @@ def test_with_one_connection_per_device_nothing_is_left_open_and_nothing_waits_f
     assert onvif.fields["manufacturer"] == "HIKVISION"
     assert not stats["deadline_hit"] and stats["elapsed_s"] < 10
     assert len({number for number, _ in servers.requests}) == 2  # the web probe's connection, then ONVIF's own
+
+
+def test_nothing_is_left_open_for_onvif_once_the_devices_connections_are_closed():
+    # A scan cut short: the engine closes what the web probe left open; a web probe still finishing after
+    # that must close its connection itself, or it would outlive the scan (and be torn down at exit).
+    class Conn:
+        closed = False
+
+        async def close(self) -> None:
+            self.closed = True
+
+    async def main() -> None:
+        state = HostState(ip=HOST, keep_for=frozenset({(80, False)}))
+        first, late = Conn(), Conn()
+        assert state.keep(80, False, first)
+        await state.close_kept()
+        assert first.closed and not state.kept
+        assert not state.wants_kept(80, False) and not state.keep(80, False, late)
+
+    asyncio.run(main())

@@ -222,9 +222,13 @@ class HostState:
     """The web probe's connection left open, by (port, TLS): at most one per device (an idle connection
     holds one of the device's few connection slots). The engine closes what nobody took."""
 
+    kept_closed: bool = False
+    """Set by ``close_kept``: from then on nothing is left open (a web probe still finishing as the scan is
+    cut short closes its connection itself, or it would outlive the scan)."""
+
     def wants_kept(self, port: int, tls: bool) -> bool:
         """Should the web probe leave its connection to this port open (``keep_for``, none kept yet)?"""
-        return (port, tls) in self.keep_for and not self.kept
+        return (port, tls) in self.keep_for and not self.kept and not self.kept_closed
 
     def keep(self, port: int, tls: bool, conn: Any) -> bool:
         """Leave ``conn`` open for the later probe; False: not wanted (the caller closes it)."""
@@ -238,6 +242,7 @@ class HostState:
         return self.kept.pop((port, tls), None)
 
     async def close_kept(self) -> None:
+        self.kept_closed = True
         kept, self.kept = list(self.kept.values()), {}
         for conn in kept:
             await conn.close()

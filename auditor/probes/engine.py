@@ -449,10 +449,12 @@ async def _run_phases(options: ScanOptions, ctx: ProbeContext, guard: _Guard, pr
             if web_task is not None:
                 await web_task
         finally:
-            if web_task is not None and not web_task.done():
-                web_task.cancel()
-                await asyncio.gather(web_task, return_exceptions=True)
-            await state.close_kept()
+            try:
+                if web_task is not None and not web_task.done():
+                    web_task.cancel()
+                    await asyncio.gather(web_task, return_exceptions=True)
+            finally:  # also when a second cancellation cuts that wait short: the web probe, still finishing,
+                await state.close_kept()  # then closes its connection itself (HostState.kept_closed)
 
     async def one_host(ip: str) -> None:
         nonlocal done

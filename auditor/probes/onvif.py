@@ -579,24 +579,25 @@ class OnvifProbe:
         dev: _Device | None = None
         discovered = False
         warnings: list[str] = []
-        for xaddr, from_wsd in targets:
-            dev = _Device(xaddr, host)
-            first = await self._call(ctx, dev, CALLS[0], None)
-            if first.kind not in ("not_soap", "unreachable"):
-                discovered = from_wsd
-                break
-            if from_wsd:
-                warnings.append(f"WS-Discovery XAddr {clean_text(xaddr, 120)} did not answer ONVIF")
-            await dev.close()
-            dev = None
-        if dev is None or first is None:
-            if warnings:
-                ctx.emit(Observation(ip=host.ip, probe=self.name, fields={}, warning="; ".join(warnings)))
-            return
-        try:
+        try:  # every device connection is closed here, also when the scan is cut short mid-call
+            for xaddr, from_wsd in targets:
+                dev = _Device(xaddr, host)
+                first = await self._call(ctx, dev, CALLS[0], None)
+                if first.kind not in ("not_soap", "unreachable"):
+                    discovered = from_wsd
+                    break
+                if from_wsd:
+                    warnings.append(f"WS-Discovery XAddr {clean_text(xaddr, 120)} did not answer ONVIF")
+                await dev.close()
+                dev = None
+            if dev is None or first is None:
+                if warnings:
+                    ctx.emit(Observation(ip=host.ip, probe=self.name, fields={}, warning="; ".join(warnings)))
+                return
             fields = await self._run_calls(ctx, host, dev, first, warnings)
         finally:
-            await dev.close()
+            if dev is not None:
+                await dev.close()
         if discovered:
             fields["xaddr_source"] = "wsdiscovery"
         ctx.emit(Observation(ip=host.ip, probe=self.name, fields=fields,

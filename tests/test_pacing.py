@@ -210,8 +210,8 @@ def test_waiting_for_the_global_rate_holds_none_of_the_devices_slots():
 
 def test_a_token_that_comes_while_every_slot_is_busy_is_given_back():
     async def main() -> tuple[float, list[str]]:
-        limiter = RateLimiter(1_000, burst=5)
-        pacing = Pacing(limits(rate=1_000, host_rate=1_000, host_connections=1), limiter=limiter)
+        limiter = RateLimiter(1, burst=5)  # five tokens to start with, and next to no refill while this runs
+        pacing = Pacing(limits(rate=1, host_rate=1_000, host_connections=1), limiter=limiter)
         host = pacing.host("10.0.0.5")
         order: list[str] = []
         release = asyncio.Event()
@@ -236,5 +236,5 @@ def test_a_token_that_comes_while_every_slot_is_busy_is_given_back():
         return tokens, order
 
     tokens, order = asyncio.run(main())
-    assert tokens >= 4  # the bucket is full again but for the first connection's token: nothing was kept
+    assert 3.9 <= tokens < 4.5  # only the first connection's token is spent: the second one's was given back
     assert order == ["first opened", "first closed", "second opened"]
